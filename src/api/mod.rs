@@ -1,0 +1,102 @@
+//! The HTTP API, `/metrics` and health checks, on one listener (axum).
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /api/cameras` | JSON array of cameras (`state`, `reason`, `since`, groups, counters) |
+//! | `GET /api/cameras/{id}` | one camera, 404 if unknown |
+//! | `GET /api/groups[?by=region]` | live online rate of the fleet and of every group |
+//! | `GET /metrics` | Prometheus text exposition |
+//! | `GET /healthz` | 200 while the process serves |
+//! | `GET /readyz` | 200 once every held camera has been tried at least once (patrol cameras wait for their round), else 503 |
+//!
+//! Binds 127.0.0.1 by default: camera names and locations are sensitive, and access control
+//! comes with the status page.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::config::inventory::GroupBy;
+use crate::fleet::Fleet;
+use crate::health::status::Mode;
+
+/// Builds the router over a fleet.
+pub fn router(fleet: Arc<Fleet>) -> Router {
+    Router::new()
+        .route("/api/cameras", get(cameras))
+        .route("/api/cameras/{id}", get(camera))
+        .route("/api/groups", get(groups))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(fleet)
+}
+
+#[derive(Serialize)]
+struct ApiError {
+    error: String,
+}
+
+fn not_found(what: String) -> Response {
+    (StatusCode::NOT_FOUND, Json(ApiError { error: what })).into_response()
+}
+
+async fn cameras(State(fleet): State<Arc<Fleet>>) -> Response {
+    let views: Vec<_> = fleet.entries().iter().map(|e| fleet.view(e)).collect();
+    Json(views).into_response()
+}
+
+async fn camera(State(fleet): State<Arc<Fleet>>, Path(id): Path<String>) -> Response {
+    match fleet.get(&id) {
+        Some(e) => Json(fleet.view(&e)).into_response(),
+        None => not_found(format!("no camera {id:?}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct GroupsQuery {
+    by: Option<GroupBy>,
+}
+
+async fn groups(State(fleet): State<Arc<Fleet>>, Query(q): Query<GroupsQuery>) -> Response {
+    let mut rates = fleet.live_rates();
+    if let Some(by) = q.by {
+        rates.groups.retain(|g| g.by == by);
+    }
+    Json(rates).into_response()
+}
+
+async fn metrics(State(fleet): State<Arc<Fleet>>) -> Response {
+    let body = fleet.metrics().render(&fleet);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn readyz(State(fleet): State<Arc<Fleet>>) -> Response {
+    let pending = fleet
+        .entries()
+        .iter()
+        .filter(|e| e.camera.enabled && e.mode == Mode::Hold && e.stats.attempts.load(Relaxed) == 0)
+        .count();
+    if pending == 0 {
+        (StatusCode::OK, "ready\n".to_string()).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{pending} cameras not tried yet\n"),
+        )
+            .into_response()
+    }
+}

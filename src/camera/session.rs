@@ -1,0 +1,238 @@
+//! One RTSP session with `retina`: DESCRIBE/SETUP/PLAY, then frames, never decoded.
+//!
+//! [`Opener`] and [`MediaSource`] are the one seam to the network: production uses
+//! [`RetinaOpener`]; unit tests can script sessions; integration tests use a real RTSP server.
+//! Every failure is classified into a [`Reason`] here, and nowhere else.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use retina::client::{
+    Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions,
+    TcpTransportOptions, Transport, UdpTransportOptions,
+};
+use retina::codec::CodecItem;
+
+use crate::config::inventory::Camera;
+use crate::config::settings::TransportKind;
+use crate::health::status::Reason;
+use crate::redact::scrub;
+
+/// Why an attempt or a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Classified cause.
+    pub reason: Reason,
+    /// Message for people (no credentials).
+    pub detail: String,
+    /// The established connection was lost (EOF/reset): the cause is unknown until a fresh
+    /// attempt tells, so the supervisor retries once at once before reporting.
+    pub connection_lost: bool,
+}
+
+impl Failure {
+    /// A failure with a reason and message.
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+            connection_lost: false,
+        }
+    }
+}
+
+/// What a session set-up learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Video encoding: `h264` or `h265`.
+    pub codec: String,
+    /// DESCRIBE to PLAY answered.
+    pub setup: Duration,
+}
+
+/// One received video frame (access unit); the payload itself is not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// An IDR / random access point.
+    pub keyframe: bool,
+    /// Payload bytes.
+    pub bytes: usize,
+}
+
+/// A playing session that yields frames.
+pub trait MediaSource: Send {
+    /// The next video frame, or why the session ended. Has no timeout of its own: the caller
+    /// applies the stall timeout.
+    fn next_frame(&mut self) -> impl Future<Output = Result<FrameInfo, Failure>> + Send;
+}
+
+/// Opens sessions to cameras.
+pub trait Opener: Send + Sync + 'static {
+    /// The playing session type.
+    type Source: MediaSource + 'static;
+    /// DESCRIBE/SETUP/PLAY the camera's video, within the opener's connect timeout.
+    fn open(
+        &self,
+        cam: &Camera,
+    ) -> impl Future<Output = Result<(Self::Source, SessionInfo), Failure>> + Send;
+}
+
+/// The production opener, on `retina`.
+#[derive(Clone)]
+pub struct RetinaOpener {
+    transport: TransportKind,
+    connect_timeout: Duration,
+    group: Arc<SessionGroup>,
+}
+
+impl RetinaOpener {
+    /// An opener using `transport`, giving up on set-up after `connect_timeout`.
+    pub fn new(transport: TransportKind, connect_timeout: Duration) -> Self {
+        Self {
+            transport,
+            connect_timeout,
+            group: Arc::new(SessionGroup::default()),
+        }
+    }
+}
+
+/// A playing retina session.
+pub struct RetinaSource {
+    demuxed: retina::client::Demuxed,
+    video_stream: usize,
+}
+
+impl Opener for RetinaOpener {
+    type Source = RetinaSource;
+
+    async fn open(&self, cam: &Camera) -> Result<(RetinaSource, SessionInfo), Failure> {
+        let started = Instant::now();
+        let creds = cam.username.as_ref().map(|u| Credentials {
+            username: u.clone(),
+            password: cam.password.expose().to_string(),
+        });
+        let opts = SessionOptions::default()
+            .creds(creds)
+            .user_agent(concat!("sharpeyes/", env!("CARGO_PKG_VERSION")).to_string())
+            .session_group(self.group.clone());
+        let transport = match self.transport {
+            TransportKind::Tcp => Transport::Tcp(TcpTransportOptions::default()),
+            TransportKind::Udp => Transport::Udp(UdpTransportOptions::default()),
+        };
+        let setup = async {
+            let mut session = Session::describe(cam.url.clone(), opts)
+                .await
+                .map_err(classify)?;
+            let Some((video_stream, codec)) = pick_video(session.streams()) else {
+                let offered: Vec<String> = session
+                    .streams()
+                    .iter()
+                    .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+                    .collect();
+                return Err(Failure::new(
+                    Reason::NoVideo,
+                    format!(
+                        "no H.264/H.265 video track (offered: {})",
+                        offered.join(", ")
+                    ),
+                ));
+            };
+            session
+                .setup(video_stream, SetupOptions::default().transport(transport))
+                .await
+                .map_err(classify)?;
+            let playing = session
+                .play(PlayOptions::default())
+                .await
+                .map_err(classify)?;
+            let demuxed = playing.demuxed().map_err(classify)?;
+            Ok((demuxed, video_stream, codec))
+        };
+        let (demuxed, video_stream, codec) = tokio::time::timeout(self.connect_timeout, setup)
+            .await
+            .map_err(|_| {
+                Failure::new(
+                    Reason::Unreachable,
+                    format!(
+                        "no answer to DESCRIBE/SETUP/PLAY within {} s",
+                        self.connect_timeout.as_secs_f64()
+                    ),
+                )
+            })?
+            .map_err(|f| Failure {
+                detail: scrub(&f.detail, &[&cam.password]),
+                ..f
+            })?;
+        Ok((
+            RetinaSource {
+                demuxed,
+                video_stream,
+            },
+            SessionInfo {
+                codec,
+                setup: started.elapsed(),
+            },
+        ))
+    }
+}
+
+impl MediaSource for RetinaSource {
+    async fn next_frame(&mut self) -> Result<FrameInfo, Failure> {
+        loop {
+            match self.demuxed.next().await {
+                Some(Ok(CodecItem::VideoFrame(f))) if f.stream_id() == self.video_stream => {
+                    return Ok(FrameInfo {
+                        keyframe: f.is_random_access_point(),
+                        bytes: f.data().len(),
+                    });
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(classify(e)),
+                None => {
+                    return Err(Failure {
+                        connection_lost: true,
+                        ..Failure::new(Reason::Protocol, "the server ended the session")
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn pick_video(streams: &[retina::client::Stream]) -> Option<(usize, String)> {
+    streams.iter().enumerate().find_map(|(i, s)| {
+        let enc = s.encoding_name().to_ascii_lowercase();
+        (s.media() == "video" && (enc == "h264" || enc == "h265")).then_some((i, enc))
+    })
+}
+
+/// Classifies a retina error. retina's errors are opaque apart from the status code, so the
+/// rest is recognised from the message (covered by tests against a real server).
+pub fn classify(e: retina::Error) -> Failure {
+    let msg = e.to_string();
+    let first_line = msg.lines().next().unwrap_or_default().to_string();
+    if let Some(code) = e.status_code() {
+        let reason = match code {
+            401 | 403 => Reason::Auth,
+            404 => Reason::NotFound,
+            _ => Reason::Protocol,
+        };
+        return Failure::new(reason, first_line);
+    }
+    let lower = msg.to_ascii_lowercase();
+    if lower.starts_with("unable to connect") {
+        let reason = if lower.contains("refused") {
+            Reason::Refused
+        } else {
+            Reason::Unreachable
+        };
+        return Failure::new(reason, first_line);
+    }
+    let lost = lower.starts_with("error reading from rtsp peer")
+        || lower.starts_with("error writing to rtsp peer");
+    Failure {
+        connection_lost: lost,
+        ..Failure::new(Reason::Protocol, first_line)
+    }
+}

@@ -1,0 +1,181 @@
+//! One long-lived task per camera: opens sessions, feeds the fleet, reconnects with backoff.
+//!
+//! - **hold**: keep a session open; every frame updates the counters; a session error or no
+//!   frame for the stall timeout ends it; then wait a jittered backoff and open again. A lost
+//!   connection (EOF/reset on an established session) is retried once at once before it is
+//!   reported, so a camera that simply dropped its TCP connection is not counted as an outage,
+//!   and one that went away is reported with the reason the fresh attempt finds (`refused`…).
+//! - **patrol**: every interval (first round at a random phase, so rounds spread evenly),
+//!   take a slot from the shared semaphore, connect, PLAY until the first keyframe, TEARDOWN.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::sync::{Semaphore, watch};
+
+use crate::camera::backoff::Backoff;
+use crate::camera::session::{Failure, MediaSource, Opener};
+use crate::config::settings::Settings;
+use crate::fleet::{CameraEntry, Fleet};
+use crate::health::status::{Event, Mode, Reason};
+
+/// What a supervisor needs besides its camera.
+#[derive(Clone)]
+pub struct SupervisorContext<O: Opener> {
+    /// The fleet to report to.
+    pub fleet: Arc<Fleet>,
+    /// How to reach cameras.
+    pub opener: Arc<O>,
+    /// Timing settings.
+    pub settings: Arc<Settings>,
+    /// Limits concurrent patrol probes.
+    pub patrol_slots: Arc<Semaphore>,
+    /// Becomes `true` at shutdown.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Runs a camera's supervisor until shutdown.
+pub async fn supervise<O: Opener>(ctx: SupervisorContext<O>, entry: Arc<CameraEntry>) {
+    let mut shutdown = ctx.shutdown.clone();
+    let work = async {
+        match entry.mode {
+            Mode::Hold => hold(&ctx, &entry).await,
+            Mode::Patrol => patrol(&ctx, &entry).await,
+        }
+    };
+    tokio::select! {
+        _ = work => {}
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
+}
+
+async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &CameraEntry) {
+    let s = &ctx.settings;
+    let mut backoff = Backoff::new(s.backoff.initial, s.backoff.max);
+    let mut retried_lost = false;
+    loop {
+        entry.stats.attempts.fetch_add(1, Relaxed);
+        let failure = match ctx.opener.open(&entry.camera).await {
+            Ok((mut source, info)) => {
+                record_setup(ctx, entry, &info.codec, info.setup, "hold");
+                ctx.fleet.on_session_started(entry);
+                let started = Instant::now();
+                let failure = loop {
+                    match tokio::time::timeout(s.stall_timeout, source.next_frame()).await {
+                        Ok(Ok(f)) => ctx.fleet.on_frame(entry, f.keyframe, f.bytes),
+                        Ok(Err(f)) => break f,
+                        Err(_) => {
+                            break Failure::new(
+                                Reason::Stalled,
+                                format!("no media for {} s", s.stall_timeout.as_secs_f64()),
+                            );
+                        }
+                    }
+                };
+                drop(source);
+                // A session that delivered for a while proves the camera healthy again.
+                if started.elapsed() >= s.recovery_hold.max(Duration::from_secs(10)) {
+                    backoff.reset();
+                }
+                failure
+            }
+            Err(f) => f,
+        };
+        if failure.connection_lost && !retried_lost {
+            retried_lost = true;
+            tracing::debug!(camera = %entry.camera.id, detail = %failure.detail, "connection lost; retrying at once");
+            continue;
+        }
+        retried_lost = false;
+        ctx.fleet.apply(
+            entry,
+            Event::Failed {
+                reason: failure.reason,
+                detail: failure.detail,
+            },
+        );
+        entry.stats.reconnects.fetch_add(1, Relaxed);
+        ctx.fleet
+            .metrics()
+            .reconnects
+            .with_label_values(&[failure.reason.as_str()])
+            .inc();
+        let delay = backoff.next_delay(&mut rand::thread_rng());
+        tokio::time::sleep(delay).await;
+    }
+}
+
+async fn patrol<O: Opener>(ctx: &SupervisorContext<O>, entry: &CameraEntry) {
+    let p = &ctx.settings.patrol;
+    // Spread the first round over one interval so rounds do not bunch up.
+    let phase = p.interval.mul_f64(rand::thread_rng().r#gen::<f64>());
+    let mut next = tokio::time::Instant::now() + phase;
+    loop {
+        tokio::time::sleep_until(next).await;
+        next += p.interval;
+        let Ok(_slot) = ctx.patrol_slots.acquire().await else {
+            return;
+        };
+        entry.stats.attempts.fetch_add(1, Relaxed);
+        let event = match tokio::time::timeout(p.probe_timeout, probe(ctx, entry)).await {
+            Ok(Ok(())) => Event::ProbeOk,
+            Ok(Err(f)) => Event::Failed {
+                reason: f.reason,
+                detail: f.detail,
+            },
+            Err(_) => Event::Failed {
+                reason: Reason::Stalled,
+                detail: format!("no keyframe within {} s", p.probe_timeout.as_secs_f64()),
+            },
+        };
+        if let Event::Failed { reason, .. } = &event {
+            entry.stats.reconnects.fetch_add(1, Relaxed);
+            ctx.fleet
+                .metrics()
+                .reconnects
+                .with_label_values(&[reason.as_str()])
+                .inc();
+        }
+        ctx.fleet.apply(entry, event);
+        if tokio::time::Instant::now() > next {
+            next = tokio::time::Instant::now(); // overran: start the next round at once
+        }
+    }
+}
+
+/// Connect, PLAY until the first keyframe; the session is torn down when dropped.
+async fn probe<O: Opener>(ctx: &SupervisorContext<O>, entry: &CameraEntry) -> Result<(), Failure> {
+    let (mut source, info) = ctx.opener.open(&entry.camera).await?;
+    record_setup(ctx, entry, &info.codec, info.setup, "patrol");
+    entry.stats.on_session_start();
+    loop {
+        let f = source.next_frame().await?;
+        entry
+            .stats
+            .on_frame(f.keyframe, f.bytes, ctx.fleet.now().timestamp_millis());
+        if f.keyframe {
+            return Ok(());
+        }
+    }
+}
+
+fn record_setup<O: Opener>(
+    ctx: &SupervisorContext<O>,
+    entry: &CameraEntry,
+    codec: &str,
+    setup: Duration,
+    mode: &str,
+) {
+    entry
+        .stats
+        .last_setup_ms
+        .store(setup.as_millis().clamp(1, u32::MAX as u128) as u32, Relaxed);
+    *entry.codec.lock().unwrap() = Some(codec.to_string());
+    ctx.fleet
+        .metrics()
+        .setup_seconds
+        .with_label_values(&[mode])
+        .observe(setup.as_secs_f64());
+}

@@ -1,0 +1,4 @@
+//! Configuration: the camera inventory (CSV or TOML) and the daemon settings.
+
+pub mod inventory;
+pub mod settings;

@@ -1,0 +1,263 @@
+//! Daemon settings: `sharpeyes.toml`, every key optional; command-line flags override it.
+//!
+//! ```toml
+//! listen = "127.0.0.1:9090"
+//! data_dir = "data"
+//! stall_timeout = "10s"     # no media this long on an open session = stalled
+//! recovery_hold = "10s"     # media must flow this long before an offline camera is online
+//! connect_timeout = "10s"   # DESCRIBE..PLAY must finish within this
+//! transport = "tcp"         # or "udp"
+//! default_mode = "hold"     # or "patrol"
+//!
+//! [backoff]                 # exponential with full jitter
+//! initial = "1s"
+//! max = "30s"
+//!
+//! [patrol]
+//! interval = "5m"           # one round per camera every interval
+//! probe_timeout = "10s"     # connect..first keyframe must finish within this
+//! max_concurrent = 64       # probes in flight at once per instance
+//!
+//! [[modes]]                 # first match wins; a `mode` column in the inventory beats these
+//! class = "3"
+//! mode = "patrol"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::config::inventory::Camera;
+use crate::health::status::Mode;
+
+/// RTP transport for held sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// Interleaved over the RTSP TCP connection (default: works through NAT and firewalls).
+    #[default]
+    Tcp,
+    /// RTP over UDP (LAN only).
+    Udp,
+}
+
+/// Reconnect backoff.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackoffSettings {
+    /// First ceiling of the random delay.
+    #[serde(deserialize_with = "duration")]
+    pub initial: Duration,
+    /// Largest ceiling.
+    #[serde(deserialize_with = "duration")]
+    pub max: Duration,
+}
+
+impl Default for BackoffSettings {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Patrol rounds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PatrolSettings {
+    /// Time between the starts of two probes of one camera.
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    /// Connect..first keyframe must finish within this, or the probe fails.
+    #[serde(deserialize_with = "duration")]
+    pub probe_timeout: Duration,
+    /// Probes in flight at once.
+    pub max_concurrent: usize,
+}
+
+impl Default for PatrolSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(300),
+            probe_timeout: Duration::from_secs(10),
+            max_concurrent: 64,
+        }
+    }
+}
+
+/// A rule choosing the mode for a group of cameras. Empty fields match anything.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeRule {
+    /// Region to match.
+    pub region: Option<String>,
+    /// Unit to match.
+    pub unit: Option<String>,
+    /// Class to match.
+    pub class: Option<String>,
+    /// The mode for matching cameras.
+    pub mode: Mode,
+}
+
+impl ModeRule {
+    fn matches(&self, cam: &Camera) -> bool {
+        let ok = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        ok(&self.region, &cam.groups.region)
+            && ok(&self.unit, &cam.groups.unit)
+            && ok(&self.class, &cam.groups.class)
+    }
+}
+
+/// All settings of `sharpeyes run`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// HTTP listener for /metrics, /api and health checks.
+    pub listen: String,
+    /// Where the SQLite history lives.
+    pub data_dir: PathBuf,
+    /// No media this long on an open session = `stalled`.
+    #[serde(deserialize_with = "duration")]
+    pub stall_timeout: Duration,
+    /// Media must flow this long before an offline camera counts as online again.
+    #[serde(deserialize_with = "duration")]
+    pub recovery_hold: Duration,
+    /// DESCRIBE through PLAY must finish within this, or the camera is `unreachable`.
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// RTP transport for sessions.
+    pub transport: TransportKind,
+    /// Mode for cameras no rule or column decides.
+    pub default_mode: Mode,
+    /// Reconnect backoff.
+    pub backoff: BackoffSettings,
+    /// Patrol rounds.
+    pub patrol: PatrolSettings,
+    /// Per-group mode rules, first match wins.
+    pub modes: Vec<ModeRule>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9090".into(),
+            data_dir: PathBuf::from("data"),
+            stall_timeout: Duration::from_secs(10),
+            recovery_hold: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            transport: TransportKind::Tcp,
+            default_mode: Mode::Hold,
+            backoff: BackoffSettings::default(),
+            patrol: PatrolSettings::default(),
+            modes: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads a settings file; errors name the line.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    /// Parses settings text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            match line {
+                Some(l) => format!("line {l}: {}", e.message()),
+                None => e.message().to_string(),
+            }
+        })
+    }
+
+    /// The mode a camera is watched in: its own column, else the first matching rule, else
+    /// the default.
+    pub fn mode_for(&self, cam: &Camera) -> Mode {
+        cam.mode
+            .or_else(|| self.modes.iter().find(|r| r.matches(cam)).map(|r| r.mode))
+            .unwrap_or(self.default_mode)
+    }
+}
+
+/// Parses `"10s"`, `"250ms"`, `"5m"`, `"1h"` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (use e.g. \"10s\", \"500ms\", \"5m\")"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("bad duration unit in {s:?} (ms, s, m, h)")),
+    };
+    if !(secs.is_finite() && secs >= 0.0) {
+        return Err(format!("bad duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(f64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(n) if n.is_finite() && n >= 0.0 => Ok(Duration::from_secs_f64(n)),
+        Raw::Secs(n) => Err(serde::de::Error::custom(format!("bad duration {n}"))),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_all_defaults() {
+        let s = Settings::parse("").unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9090");
+        assert_eq!(s.stall_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn durations_and_rules() {
+        let s = Settings::parse(
+            "stall_timeout = \"2.5s\"\nrecovery_hold = 3\n[patrol]\ninterval = \"5m\"\n\
+             [[modes]]\nclass = \"3\"\nmode = \"patrol\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.stall_timeout, Duration::from_millis(2500));
+        assert_eq!(s.recovery_hold, Duration::from_secs(3));
+        assert_eq!(s.patrol.interval, Duration::from_secs(300));
+        let inv = crate::config::inventory::parse_csv(
+            "id,url,class,mode\na,rtsp://h/a,3,\nb,rtsp://h/b,1,\nc,rtsp://h/c,3,hold\n",
+        )
+        .unwrap();
+        let modes: Vec<_> = inv.cameras.iter().map(|c| s.mode_for(c)).collect();
+        assert_eq!(modes, [Mode::Patrol, Mode::Hold, Mode::Hold]);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = Settings::parse("listen = \"x\"\n\nstall_timeout = \"ten\"\n").unwrap_err();
+        assert!(e.starts_with("line 3"), "{e}");
+        let e = Settings::parse("stal_timeout = 3\n").unwrap_err();
+        assert!(e.contains("line 1") && e.contains("unknown field"), "{e}");
+    }
+}

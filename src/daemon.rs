@@ -1,0 +1,214 @@
+//! `sharpeyes run`: the daemon. Loads the inventory, starts one supervisor per camera, serves
+//! `/metrics` and the API, records history, and shuts down cleanly on SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::{Semaphore, watch};
+
+use crate::camera::session::RetinaOpener;
+use crate::camera::supervisor::{SupervisorContext, supervise};
+use crate::clock::SystemClock;
+use crate::config::inventory;
+use crate::config::settings::{Settings, TransportKind, parse_duration};
+use crate::fleet::{Fleet, History};
+use crate::health::status::{Mode, StatusConfig};
+use crate::metrics::Metrics;
+
+/// Arguments of `sharpeyes run`. Flags override the config file; no config file is needed.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Inventory file (CSV, or TOML when it ends in `.toml`).
+    #[arg(long)]
+    pub inventory: PathBuf,
+    /// Settings file (TOML); every key is optional.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address for /metrics, /api and health checks [default: 127.0.0.1:9090].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Directory for the status history database [default: data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Seconds without media on an open session before a camera is `stalled` [default: 10].
+    #[arg(long, value_parser = parse_duration)]
+    pub stall_timeout: Option<Duration>,
+    /// Seconds media must flow before an offline camera is online again [default: 10].
+    #[arg(long, value_parser = parse_duration)]
+    pub recovery_hold: Option<Duration>,
+    /// Seconds allowed for DESCRIBE..PLAY [default: 10].
+    #[arg(long, value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
+    /// RTP transport [default: tcp].
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportKind>,
+    /// Watch every camera in this mode, whatever the config says.
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<Mode>,
+    /// Seconds between patrol rounds of one camera [default: 300].
+    #[arg(long, value_parser = parse_duration)]
+    pub patrol_interval: Option<Duration>,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "hold" => Ok(Mode::Hold),
+        "patrol" => Ok(Mode::Patrol),
+        _ => Err(format!("unknown mode {s:?} (hold or patrol)")),
+    }
+}
+
+impl RunArgs {
+    /// The settings in force: the config file (or defaults) with flags applied on top.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut s = match &self.config {
+            Some(p) => Settings::load(p)?,
+            None => Settings::default(),
+        };
+        if let Some(v) = &self.listen {
+            s.listen = v.clone();
+        }
+        if let Some(v) = &self.data_dir {
+            s.data_dir = v.clone();
+        }
+        if let Some(v) = self.stall_timeout {
+            s.stall_timeout = v;
+        }
+        if let Some(v) = self.recovery_hold {
+            s.recovery_hold = v;
+        }
+        if let Some(v) = self.connect_timeout {
+            s.connect_timeout = v;
+        }
+        if let Some(v) = self.transport {
+            s.transport = v;
+        }
+        if let Some(v) = self.patrol_interval {
+            s.patrol.interval = v;
+        }
+        if let Some(m) = self.mode {
+            s.default_mode = m;
+            s.modes.clear();
+        }
+        Ok(s)
+    }
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let settings = Arc::new(args.settings()?);
+    let inv = inventory::load(&args.inventory)?;
+    for r in &inv.rejected {
+        tracing::warn!(inventory = %args.inventory.display(), "skipped row: {r}");
+    }
+    let enabled: Vec<_> = inv.enabled().cloned().collect();
+    anyhow::ensure!(
+        !enabled.is_empty(),
+        "no usable camera in {} ({} rows rejected)",
+        args.inventory.display(),
+        inv.rejected.len()
+    );
+
+    let history = open_history(&settings)?;
+    let metrics = Arc::new(Metrics::new());
+    let fleet = Arc::new(Fleet::new(Arc::new(SystemClock), metrics, history.clone()));
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ctx = SupervisorContext {
+        fleet: fleet.clone(),
+        opener: Arc::new(RetinaOpener::new(
+            settings.transport,
+            settings.connect_timeout,
+        )),
+        settings: settings.clone(),
+        patrol_slots: Arc::new(Semaphore::new(settings.patrol.max_concurrent.max(1))),
+        shutdown: shutdown_rx.clone(),
+    };
+    let status_cfg = StatusConfig {
+        stall_timeout: settings.stall_timeout,
+        recovery_hold: settings.recovery_hold,
+        mode: Mode::Hold,
+    };
+    let (mut held, mut patrolled) = (0, 0);
+    let mut tasks = tokio::task::JoinSet::new();
+    for cam in enabled {
+        let mode = settings.mode_for(&cam);
+        match mode {
+            Mode::Hold => held += 1,
+            Mode::Patrol => patrolled += 1,
+        }
+        let entry = fleet.add(cam, mode, status_cfg);
+        tasks.spawn(supervise(ctx.clone(), entry));
+    }
+    tasks.spawn(ticker(fleet.clone(), history.clone(), shutdown_rx.clone()));
+
+    println!(
+        "sharpeyes: watching {} cameras ({held} hold, {patrolled} patrol; {} rows rejected)\n  \
+         metrics  http://{addr}/metrics\n  cameras  http://{addr}/api/cameras\n  groups   http://{addr}/api/groups",
+        held + patrolled,
+        inv.rejected.len(),
+    );
+    axum::serve(listener, crate::api::router(fleet.clone()))
+        .with_graceful_shutdown(stop_signal())
+        .await
+        .context("HTTP server failed")?;
+
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    if let Some(h) = history {
+        h.close_all(fleet.now());
+    }
+    Ok(())
+}
+
+/// Notices stalls (every 250 ms) and writes the ledger heartbeat (every 5 s).
+async fn ticker(
+    fleet: Arc<Fleet>,
+    history: Option<Arc<dyn History>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        fleet.tick();
+        n += 1;
+        if n % 20 == 0
+            && let Some(h) = &history
+        {
+            h.heartbeat(fleet.now());
+        }
+    }
+}
+
+fn open_history(settings: &Settings) -> anyhow::Result<Option<Arc<dyn History>>> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
+    Ok(None)
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

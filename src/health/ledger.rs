@@ -1,0 +1,1219 @@
+//! The availability ledger: status intervals persisted in SQLite, so history survives a restart.
+//!
+//! One row per camera and state: `[start, end)`, with the reason and detail of an outage. Each
+//! camera has at most one *open* interval (no end yet): its current state. Times are integer
+//! unix milliseconds (UTC).
+//!
+//! ## Files and schema
+//!
+//! `<data_dir>/sharpeyes.db`, in WAL mode with `synchronous=NORMAL` (a power cut may lose the
+//! last transactions, never corrupt the file). Tables: `meta` (`schema_version`,
+//! `last_heartbeat_ms`), `cameras` (the latest name and groups per id, for reports) and
+//! `intervals`.
+//!
+//! ## Heartbeat and crash recovery
+//!
+//! The daemon calls [`Ledger::heartbeat`] every few seconds; every write also moves the
+//! heartbeat forward (it never moves back). The heartbeat is the last instant the daemon is
+//! known to have been watching. So:
+//!
+//! - an open interval is read as ending at the last heartbeat (or the end of the window asked
+//!   for, whichever is first), not "now";
+//! - [`Ledger::open`] **recovers**: intervals left open by a process that crashed or was
+//!   killed are closed at the last heartbeat. The time until monitoring starts again is
+//!   covered by no interval and counts as *unmonitored*, never as online (see
+//!   [`availability`](crate::health::availability)).
+//!
+//! Readers that must not disturb a running daemon (the `report` subcommand, an API) use
+//! [`Ledger::open_read_only`], which skips recovery.
+//!
+//! ## Writing from async code
+//!
+//! [`LedgerWriter`] owns the ledger on a dedicated thread fed by a bounded channel and commits
+//! whatever is queued in one transaction, so the daemon's tasks never wait on the disk. Get
+//! cheap, cloneable [`LedgerSender`]s from it for the fleet's tasks.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::clock::Time;
+use crate::config::inventory::{Camera, Groups};
+use crate::health::availability::Interval;
+use crate::health::status::{Reason, State, Transition};
+
+/// The database file inside the data dir.
+pub const DB_FILE: &str = "sharpeyes.db";
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a connection waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value
+);
+CREATE TABLE IF NOT EXISTS cameras (
+    id     TEXT PRIMARY KEY NOT NULL,
+    name   TEXT NOT NULL,
+    region TEXT NOT NULL,
+    unit   TEXT NOT NULL,
+    class  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS intervals (
+    id        INTEGER PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    reason    TEXT,
+    detail    TEXT,
+    start_ms  INTEGER NOT NULL,
+    end_ms    INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS intervals_open ON intervals(camera_id) WHERE end_ms IS NULL;
+CREATE INDEX IF NOT EXISTS intervals_end ON intervals(end_ms);
+";
+
+const KEY_VERSION: &str = "schema_version";
+const KEY_HEARTBEAT: &str = "last_heartbeat_ms";
+
+/// The path of the database in `data_dir`.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DB_FILE)
+}
+
+/// A camera as the reports name and group it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CameraRow {
+    /// Inventory id.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Region / unit / class.
+    pub groups: Groups,
+}
+
+impl From<&Camera> for CameraRow {
+    fn from(c: &Camera) -> Self {
+        Self {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            groups: c.groups.clone(),
+        }
+    }
+}
+
+/// One write to the ledger; [`Ledger::apply`] runs a batch of them in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Insert or update cameras' names and groups.
+    Cameras(Vec<CameraRow>),
+    /// Monitoring of a camera starts in `state` at `at`.
+    Begin {
+        /// The camera.
+        camera_id: String,
+        /// The first state (normally `connecting`).
+        state: State,
+        /// When.
+        at: Time,
+    },
+    /// A camera changed state.
+    Record {
+        /// The camera.
+        camera_id: String,
+        /// The change.
+        transition: Transition,
+    },
+    /// The daemon is alive and watching at this time.
+    Heartbeat(Time),
+    /// Monitoring of a camera ends (removed from the inventory, disabled).
+    Stop {
+        /// The camera.
+        camera_id: String,
+        /// When.
+        at: Time,
+    },
+    /// Monitoring of every camera ends (graceful shutdown).
+    CloseAll(Time),
+}
+
+/// What [`Ledger::open`] found and repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recovery {
+    /// Intervals that were left open and have been closed.
+    pub closed: usize,
+    /// The heartbeat they were closed at (`None`: there was none; closed at their start).
+    pub at: Option<Time>,
+}
+
+/// The SQLite ledger. See the module docs.
+#[derive(Debug)]
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+    recovery: Recovery,
+}
+
+impl Ledger {
+    /// Opens (creating the directory and the database when needed) the ledger in `data_dir`
+    /// for writing, and recovers from an unclean stop: see the module docs.
+    ///
+    /// Only one daemon may write a data dir at a time.
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        let path = db_path(data_dir);
+        let conn = Connection::open(&path)
+            .with_context(|| format!("cannot open ledger {}", path.display()))?;
+        let mut ledger = Self {
+            conn,
+            path,
+            recovery: Recovery::default(),
+        };
+        ledger
+            .init()
+            .with_context(|| format!("cannot initialise ledger {}", ledger.path.display()))?;
+        ledger.recovery = ledger
+            .recover()
+            .with_context(|| format!("cannot recover ledger {}", ledger.path.display()))?;
+        if ledger.recovery.closed > 0 {
+            tracing::info!(
+                closed = ledger.recovery.closed,
+                at = ?ledger.recovery.at,
+                "ledger: closed intervals left open by the previous run at its last heartbeat"
+            );
+        }
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger for reading only, without recovery (safe while a daemon
+    /// writes it). Fails with a clear message when `data_dir` holds no ledger.
+    pub fn open_read_only(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = db_path(data_dir);
+        if !path.is_file() {
+            bail!(
+                "no ledger database at {} (is {} the daemon's data_dir?)",
+                path.display(),
+                data_dir.display()
+            );
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open ledger {}", path.display()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let ledger = Self {
+            conn,
+            path,
+            recovery: Recovery::default(),
+        };
+        let version = ledger
+            .schema_version()
+            .with_context(|| format!("{} is not a sharpeyes ledger", ledger.path.display()))?;
+        check_version(version, &ledger.path)?;
+        Ok(ledger)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What [`Ledger::open`] repaired (all zero for a clean start or a read-only open).
+    pub fn recovery(&self) -> Recovery {
+        self.recovery
+    }
+
+    fn init(&mut self) -> anyhow::Result<()> {
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String =
+            self.conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, "ledger: WAL journal mode not available");
+        }
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        let version: Option<i64> = meta_get(&tx, KEY_VERSION)?;
+        match version {
+            None => meta_set(&tx, KEY_VERSION, SCHEMA_VERSION)?,
+            Some(v) => check_version(v, &self.path)?,
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn schema_version(&self) -> anyhow::Result<i64> {
+        meta_get(&self.conn, KEY_VERSION)?.context("no schema_version")
+    }
+
+    fn recover(&mut self) -> anyhow::Result<Recovery> {
+        let tx = self.conn.transaction()?;
+        let hb: Option<i64> = meta_get(&tx, KEY_HEARTBEAT)?;
+        let closed = tx.execute(
+            "UPDATE intervals SET end_ms = MAX(start_ms, COALESCE(?1, start_ms))
+             WHERE end_ms IS NULL",
+            params![hb],
+        )?;
+        // Empty intervals carry no time; drop them (including those just closed at their start).
+        tx.execute(
+            "DELETE FROM intervals WHERE end_ms IS NOT NULL AND end_ms <= start_ms",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(Recovery {
+            closed,
+            at: if closed > 0 {
+                hb.map(from_ms).transpose()?
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Runs `ops` in order, in one transaction: all or nothing.
+    pub fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        for op in ops {
+            apply_op(&tx, op)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Inserts or updates cameras' names and groups (the latest wins).
+    pub fn upsert_cameras(&mut self, rows: &[CameraRow]) -> anyhow::Result<()> {
+        self.apply(&[Op::Cameras(rows.to_vec())])
+    }
+
+    /// Starts monitoring a camera: opens its first interval in `state` (normally
+    /// `connecting`) at `at`. An interval still open for it is closed at `at`.
+    pub fn begin(&mut self, camera_id: &str, state: State, at: Time) -> anyhow::Result<()> {
+        self.apply(&[Op::Begin {
+            camera_id: camera_id.to_string(),
+            state,
+            at,
+        }])
+    }
+
+    /// Records a batch of transitions in one transaction: for each, the camera's open interval
+    /// is closed at `transition.at` and one in `transition.to` is opened.
+    ///
+    /// Robust to odd input: a transition dated before the open interval's start is clamped to
+    /// it (the open interval is then replaced); one into the state the camera is already in
+    /// is ignored; one for a camera with no open interval opens one.
+    pub fn record(&mut self, batch: &[(String, Transition)]) -> anyhow::Result<()> {
+        let ops: Vec<Op> = batch
+            .iter()
+            .map(|(camera_id, transition)| Op::Record {
+                camera_id: camera_id.clone(),
+                transition: transition.clone(),
+            })
+            .collect();
+        self.apply(&ops)
+    }
+
+    /// Notes that the daemon is alive and watching at `now`.
+    pub fn heartbeat(&mut self, now: Time) -> anyhow::Result<()> {
+        self.apply(&[Op::Heartbeat(now)])
+    }
+
+    /// Ends monitoring of one camera at `at` (closes its open interval, if any).
+    pub fn stop(&mut self, camera_id: &str, at: Time) -> anyhow::Result<()> {
+        self.apply(&[Op::Stop {
+            camera_id: camera_id.to_string(),
+            at,
+        }])
+    }
+
+    /// Ends monitoring of every camera at `now` (graceful shutdown).
+    pub fn close_all(&mut self, now: Time) -> anyhow::Result<()> {
+        self.apply(&[Op::CloseAll(now)])
+    }
+
+    /// The last heartbeat (the last instant the daemon is known to have been watching).
+    pub fn last_heartbeat(&self) -> anyhow::Result<Option<Time>> {
+        meta_get::<i64>(&self.conn, KEY_HEARTBEAT)?
+            .map(from_ms)
+            .transpose()
+    }
+
+    /// The intervals overlapping `[from, to)`, clipped to it, sorted by camera and start.
+    /// An open interval ends at the earlier of `to` and the last heartbeat.
+    pub fn intervals(&self, from: Time, to: Time) -> anyhow::Result<Vec<Interval>> {
+        let (from_ms, to_ms) = (ms(from), ms(to));
+        if to_ms <= from_ms {
+            return Ok(Vec::new());
+        }
+        let hb = meta_get::<i64>(&self.conn, KEY_HEARTBEAT)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT camera_id, state, reason, start_ms, end_ms FROM intervals
+              WHERE end_ms > ?1 AND start_ms < ?2
+             UNION ALL
+             SELECT camera_id, state, reason, start_ms, end_ms FROM intervals
+              WHERE end_ms IS NULL AND start_ms < ?2
+             ORDER BY camera_id, start_ms",
+        )?;
+        let rows = stmt.query_map(params![from_ms, to_ms], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (camera_id, state, reason, start_ms, end_ms) = row?;
+            let end_ms = end_ms.unwrap_or_else(|| hb.unwrap_or(start_ms));
+            let (start_ms, end_ms) = (start_ms.max(from_ms), end_ms.min(to_ms));
+            if end_ms <= start_ms {
+                continue;
+            }
+            let state = State::parse(&state).with_context(|| {
+                format!("ledger: unknown state {state:?} for camera {camera_id:?}")
+            })?;
+            let reason = match reason {
+                None => None,
+                Some(r) => Some(Reason::parse(&r).with_context(|| {
+                    format!("ledger: unknown reason {r:?} for camera {camera_id:?}")
+                })?),
+            };
+            out.push(Interval {
+                camera_id,
+                state,
+                reason,
+                start: from_ms(start_ms)?,
+                end: from_ms(end_ms)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every camera ever upserted, with its latest name and groups, sorted by id.
+    pub fn cameras(&self) -> anyhow::Result<Vec<CameraRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, name, region, unit, class FROM cameras ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(CameraRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                groups: Groups {
+                    region: r.get(2)?,
+                    unit: r.get(3)?,
+                    class: r.get(4)?,
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn check_version(version: i64, path: &Path) -> anyhow::Result<()> {
+    if version > SCHEMA_VERSION {
+        bail!(
+            "ledger {} has schema version {version}, newer than this build's {SCHEMA_VERSION}: \
+             upgrade sharpeyes",
+            path.display()
+        );
+    }
+    if version < 1 {
+        bail!("ledger {} has an invalid schema version {version}", path.display());
+    }
+    Ok(())
+}
+
+fn meta_get<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    key: &str,
+) -> rusqlite::Result<Option<T>> {
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
+}
+
+fn meta_set(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
+/// Moves the heartbeat forward to `at_ms` (never back).
+fn bump_heartbeat(conn: &Connection, at_ms: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+    )?
+    .execute(params![KEY_HEARTBEAT, at_ms])?;
+    Ok(())
+}
+
+struct Open {
+    id: i64,
+    state: String,
+    start_ms: i64,
+}
+
+fn open_interval(conn: &Connection, camera_id: &str) -> rusqlite::Result<Option<Open>> {
+    conn.prepare_cached(
+        "SELECT id, state, start_ms FROM intervals WHERE camera_id = ?1 AND end_ms IS NULL",
+    )?
+    .query_row([camera_id], |r| {
+        Ok(Open {
+            id: r.get(0)?,
+            state: r.get(1)?,
+            start_ms: r.get(2)?,
+        })
+    })
+    .optional()
+}
+
+fn close_interval(conn: &Connection, id: i64, end_ms: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE intervals SET end_ms = ?2 WHERE id = ?1")?
+        .execute(params![id, end_ms])?;
+    Ok(())
+}
+
+/// Makes `state` the camera's open interval from `at_ms`: closes the current one there, or
+/// replaces it when `at_ms` is not after its start (clamping).
+fn replace_open(
+    conn: &Connection,
+    camera_id: &str,
+    state: State,
+    reason: Option<Reason>,
+    detail: Option<&str>,
+    at_ms: i64,
+) -> rusqlite::Result<()> {
+    let reason = reason.map(Reason::as_str);
+    match open_interval(conn, camera_id)? {
+        Some(open) if at_ms <= open.start_ms => {
+            conn.prepare_cached(
+                "UPDATE intervals SET state = ?2, reason = ?3, detail = ?4 WHERE id = ?1",
+            )?
+            .execute(params![open.id, state.as_str(), reason, detail])?;
+            return Ok(());
+        }
+        Some(open) => close_interval(conn, open.id, at_ms)?,
+        None => {}
+    }
+    conn.prepare_cached(
+        "INSERT INTO intervals(camera_id, state, reason, detail, start_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![camera_id, state.as_str(), reason, detail, at_ms])?;
+    Ok(())
+}
+
+fn apply_op(conn: &Connection, op: &Op) -> anyhow::Result<()> {
+    match op {
+        Op::Cameras(rows) => {
+            let mut stmt = conn.prepare_cached(
+                "INSERT INTO cameras(id, name, region, unit, class) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, region = excluded.region,
+                     unit = excluded.unit, class = excluded.class",
+            )?;
+            for c in rows {
+                stmt.execute(params![
+                    c.id,
+                    c.name,
+                    c.groups.region,
+                    c.groups.unit,
+                    c.groups.class
+                ])?;
+            }
+        }
+        Op::Begin {
+            camera_id,
+            state,
+            at,
+        } => {
+            let at_ms = ms(*at);
+            replace_open(conn, camera_id, *state, None, None, at_ms)?;
+            bump_heartbeat(conn, at_ms)?;
+        }
+        Op::Record {
+            camera_id,
+            transition: t,
+        } => {
+            let at_ms = ms(t.at);
+            let open = open_interval(conn, camera_id)?;
+            if open.is_none() {
+                tracing::debug!(camera = %camera_id, "ledger: transition without an open interval; opening one");
+            }
+            if open.is_none_or(|o| o.state != t.to.as_str()) {
+                replace_open(conn, camera_id, t.to, t.reason, t.detail.as_deref(), at_ms)?;
+            }
+            bump_heartbeat(conn, at_ms)?;
+        }
+        Op::Heartbeat(now) => bump_heartbeat(conn, ms(*now))?,
+        Op::Stop { camera_id, at } => {
+            let at_ms = ms(*at);
+            if let Some(open) = open_interval(conn, camera_id)? {
+                close_interval(conn, open.id, at_ms.max(open.start_ms))?;
+            }
+            bump_heartbeat(conn, at_ms)?;
+        }
+        Op::CloseAll(now) => {
+            let now_ms = ms(*now);
+            conn.prepare_cached(
+                "UPDATE intervals SET end_ms = MAX(start_ms, ?1) WHERE end_ms IS NULL",
+            )?
+            .execute([now_ms])?;
+            bump_heartbeat(conn, now_ms)?;
+        }
+    }
+    Ok(())
+}
+
+fn ms(t: Time) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> anyhow::Result<Time> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .with_context(|| format!("ledger: timestamp {ms} ms out of range"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer thread.
+
+/// Most ops committed in one transaction.
+const MAX_BATCH: usize = 4096;
+
+enum Msg {
+    Op(Op),
+    Flush(SyncSender<()>),
+    Shutdown,
+}
+
+/// A cheap, cloneable handle that queues writes for a [`LedgerWriter`]. Its methods never
+/// touch SQLite.
+///
+/// They do not block while the queue has room. When it is full (the disk cannot keep up), a
+/// warning is logged and the caller waits for room rather than lose history; heartbeats are
+/// dropped instead. When the writer is gone, the write is lost with an error in the log.
+#[derive(Clone, Debug)]
+pub struct LedgerSender {
+    tx: SyncSender<Msg>,
+    full_warned: Arc<AtomicBool>,
+}
+
+impl LedgerSender {
+    fn send(&self, msg: Msg, what: &str) {
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                self.full_warned.store(false, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(Msg::Op(Op::Heartbeat(_)))) => {}
+            Err(TrySendError::Full(msg)) => {
+                if !self.full_warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("ledger: write queue full, the disk is not keeping up; waiting");
+                }
+                if self.tx.send(msg).is_err() {
+                    tracing::error!(what, "ledger: writer stopped; write lost");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::error!(what, "ledger: writer stopped; write lost");
+            }
+        }
+    }
+
+    /// Queues [`Ledger::upsert_cameras`].
+    pub fn upsert_cameras(&self, rows: Vec<CameraRow>) {
+        self.send(Msg::Op(Op::Cameras(rows)), "cameras");
+    }
+
+    /// Queues [`Ledger::begin`].
+    pub fn begin(&self, camera_id: impl Into<String>, state: State, at: Time) {
+        let camera_id = camera_id.into();
+        self.send(
+            Msg::Op(Op::Begin {
+                camera_id,
+                state,
+                at,
+            }),
+            "begin",
+        );
+    }
+
+    /// Queues one transition (see [`Ledger::record`]).
+    pub fn record(&self, camera_id: impl Into<String>, transition: Transition) {
+        self.send(
+            Msg::Op(Op::Record {
+                camera_id: camera_id.into(),
+                transition,
+            }),
+            "transition",
+        );
+    }
+
+    /// Queues [`Ledger::heartbeat`].
+    pub fn heartbeat(&self, now: Time) {
+        self.send(Msg::Op(Op::Heartbeat(now)), "heartbeat");
+    }
+
+    /// Queues [`Ledger::stop`].
+    pub fn stop(&self, camera_id: impl Into<String>, at: Time) {
+        self.send(
+            Msg::Op(Op::Stop {
+                camera_id: camera_id.into(),
+                at,
+            }),
+            "stop",
+        );
+    }
+
+    /// Queues [`Ledger::close_all`].
+    pub fn close_all(&self, now: Time) {
+        self.send(Msg::Op(Op::CloseAll(now)), "close_all");
+    }
+
+    /// Blocks until everything queued before this call is committed (or failed and logged).
+    /// Returns `false` when the writer is gone. Not for async contexts (use
+    /// `spawn_blocking`).
+    pub fn flush(&self) -> bool {
+        let (ack_tx, ack_rx) = sync_channel(1);
+        if self.tx.send(Msg::Flush(ack_tx)).is_err() {
+            return false;
+        }
+        ack_rx.recv().is_ok()
+    }
+}
+
+/// Owns a [`Ledger`] on a dedicated thread and commits queued writes in batches.
+///
+/// Dropping it (or [`LedgerWriter::shutdown`]) commits everything queued and joins the thread.
+/// It does **not** close the open intervals: call [`LedgerSender::close_all`] first on a
+/// graceful shutdown, or use [`LedgerWriter::shutdown`]. Write errors are logged, never
+/// raised: a failed batch is retried one op at a time so one bad op loses only itself.
+#[derive(Debug)]
+pub struct LedgerWriter {
+    sender: LedgerSender,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LedgerWriter {
+    /// Default queue capacity (messages).
+    pub const DEFAULT_CAPACITY: usize = 65_536;
+
+    /// Starts the writer thread with the default queue capacity.
+    pub fn spawn(ledger: Ledger) -> anyhow::Result<Self> {
+        Self::with_capacity(ledger, Self::DEFAULT_CAPACITY)
+    }
+
+    /// Starts the writer thread with a queue of `capacity` messages (at least 1).
+    pub fn with_capacity(ledger: Ledger, capacity: usize) -> anyhow::Result<Self> {
+        let (tx, rx) = sync_channel(capacity.max(1));
+        let thread = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer_loop(ledger, rx))
+            .context("cannot start the ledger writer thread")?;
+        Ok(Self {
+            sender: LedgerSender {
+                tx,
+                full_warned: Arc::new(AtomicBool::new(false)),
+            },
+            thread: Some(thread),
+        })
+    }
+
+    /// The handle for queueing writes; clone it freely.
+    pub fn sender(&self) -> &LedgerSender {
+        &self.sender
+    }
+
+    /// Graceful shutdown: closes every open interval at `now`, commits everything queued and
+    /// joins the thread. Senders still held elsewhere fail (logged) afterwards.
+    pub fn shutdown(mut self, now: Time) {
+        self.sender.close_all(now);
+        self.stop_thread();
+    }
+
+    fn stop_thread(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            // Shutdown is queued behind everything already sent, so that gets committed.
+            let _ = self.sender.tx.send(Msg::Shutdown);
+            if thread.join().is_err() {
+                tracing::error!("ledger: writer thread panicked");
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for LedgerWriter {
+    type Target = LedgerSender;
+
+    fn deref(&self) -> &LedgerSender {
+        &self.sender
+    }
+}
+
+impl Drop for LedgerWriter {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+fn writer_loop(mut ledger: Ledger, rx: Receiver<Msg>) {
+    let mut batch: Vec<Op> = Vec::new();
+    let mut acks: Vec<SyncSender<()>> = Vec::new();
+    let mut shutdown = false;
+    while !shutdown {
+        let Ok(first) = rx.recv() else { break };
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Op(op) => batch.push(op),
+                Msg::Flush(ack) => acks.push(ack),
+                Msg::Shutdown => {
+                    shutdown = true;
+                    break;
+                }
+            }
+            if batch.len() >= MAX_BATCH {
+                break;
+            }
+            next = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
+            };
+        }
+        commit(&mut ledger, &mut batch);
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+    tracing::debug!("ledger: writer stopped");
+}
+
+fn commit(ledger: &mut Ledger, batch: &mut Vec<Op>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(e) = ledger.apply(batch) {
+        tracing::warn!(error = %format!("{e:#}"), ops = batch.len(), "ledger: batch failed; retrying one by one");
+        for op in batch.iter() {
+            if let Err(e) = ledger.apply(std::slice::from_ref(op)) {
+                tracing::error!(error = %format!("{e:#}"), ?op, "ledger: write lost");
+            }
+        }
+    }
+    batch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::parse_time;
+
+    fn t(hms: &str) -> Time {
+        parse_time(&format!("2024-05-01T{hms}Z"))
+    }
+
+    fn day() -> (Time, Time) {
+        (t("00:00:00"), parse_time("2024-05-02T00:00:00Z"))
+    }
+
+    fn tr(at: Time, from: State, to: State, reason: Option<Reason>) -> Transition {
+        Transition {
+            at,
+            from,
+            to,
+            reason,
+            detail: reason.map(|r| format!("detail {r}")),
+        }
+    }
+
+    fn iv(cam: &str, state: State, reason: Option<Reason>, start: &str, end: &str) -> Interval {
+        Interval {
+            camera_id: cam.into(),
+            state,
+            reason,
+            start: t(start),
+            end: t(end),
+        }
+    }
+
+    fn row(id: &str, region: &str) -> CameraRow {
+        CameraRow {
+            id: id.into(),
+            name: format!("name {id}"),
+            groups: Groups {
+                region: region.into(),
+                unit: "u".into(),
+                class: "1".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn creates_the_database_with_wal_and_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("nested/data");
+        let l = Ledger::open(&data).unwrap();
+        assert_eq!(l.path(), data.join(DB_FILE));
+        assert!(l.path().is_file());
+        let mode: String = l
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = l
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL");
+        assert_eq!(l.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(l.recovery(), Recovery::default());
+        assert_eq!(l.last_heartbeat().unwrap(), None);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let l = Ledger::open(dir.path()).unwrap();
+            meta_set(&l.conn, KEY_VERSION, SCHEMA_VERSION + 1).unwrap();
+        }
+        let err = format!("{:#}", Ledger::open(dir.path()).unwrap_err());
+        assert!(err.contains("newer"), "{err}");
+        let err = format!("{:#}", Ledger::open_read_only(dir.path()).unwrap_err());
+        assert!(err.contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn read_only_open_needs_an_existing_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = format!("{:#}", Ledger::open_read_only(dir.path()).unwrap_err());
+        assert!(err.contains("no ledger database"), "{err}");
+        std::fs::write(dir.path().join(DB_FILE), b"not sqlite at all, just text......").unwrap();
+        assert!(Ledger::open_read_only(dir.path()).is_err());
+    }
+
+    #[test]
+    fn transitions_become_intervals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.begin("a", State::Connecting, t("00:00:00")).unwrap();
+        l.begin("b", State::Connecting, t("00:00:00")).unwrap();
+        l.record(&[
+            (
+                "a".into(),
+                tr(t("00:00:05"), State::Connecting, State::Online, None),
+            ),
+            (
+                "b".into(),
+                tr(
+                    t("00:00:10"),
+                    State::Connecting,
+                    State::Offline,
+                    Some(Reason::Auth),
+                ),
+            ),
+            (
+                "a".into(),
+                tr(
+                    t("06:00:00"),
+                    State::Online,
+                    State::Offline,
+                    Some(Reason::Refused),
+                ),
+            ),
+        ])
+        .unwrap();
+        l.heartbeat(t("08:00:00")).unwrap();
+        let (from, to) = day();
+        let got = l.intervals(from, to).unwrap();
+        assert_eq!(
+            got,
+            [
+                iv("a", State::Connecting, None, "00:00:00", "00:00:05"),
+                iv("a", State::Online, None, "00:00:05", "06:00:00"),
+                iv("a", State::Offline, Some(Reason::Refused), "06:00:00", "08:00:00"),
+                iv("b", State::Connecting, None, "00:00:00", "00:00:10"),
+                iv("b", State::Offline, Some(Reason::Auth), "00:00:10", "08:00:00"),
+            ]
+        );
+        let detail: Option<String> = l
+            .conn
+            .query_row(
+                "SELECT detail FROM intervals WHERE camera_id='b' AND end_ms IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(detail.as_deref(), Some("detail auth"));
+        // A window ending before the heartbeat clips the open interval to the window.
+        let got = l.intervals(t("07:00:00"), t("07:30:00")).unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|i| i.end == t("07:30:00")));
+        // A window before everything is empty, and so is an inverted one.
+        assert!(
+            l.intervals(parse_time("2024-04-30T00:00:00Z"), from)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(l.intervals(to, from).unwrap().is_empty());
+    }
+
+    #[test]
+    fn odd_transitions_are_handled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.begin("a", State::Connecting, t("01:00:00")).unwrap();
+        // Dated before the open interval: clamped, the connecting interval is replaced.
+        l.record(&[(
+            "a".into(),
+            tr(t("00:59:00"), State::Connecting, State::Online, None),
+        )])
+        .unwrap();
+        // Into the state it is already in: ignored.
+        l.record(&[(
+            "a".into(),
+            tr(t("02:00:00"), State::Connecting, State::Online, None),
+        )])
+        .unwrap();
+        // For a camera never begun: opens one.
+        l.record(&[(
+            "z".into(),
+            tr(
+                t("03:00:00"),
+                State::Online,
+                State::Offline,
+                Some(Reason::Stalled),
+            ),
+        )])
+        .unwrap();
+        l.heartbeat(t("04:00:00")).unwrap();
+        // The heartbeat never moves back.
+        l.heartbeat(t("03:30:00")).unwrap();
+        assert_eq!(l.last_heartbeat().unwrap(), Some(t("04:00:00")));
+        let (from, to) = day();
+        assert_eq!(
+            l.intervals(from, to).unwrap(),
+            [
+                iv("a", State::Online, None, "01:00:00", "04:00:00"),
+                iv("z", State::Offline, Some(Reason::Stalled), "03:00:00", "04:00:00"),
+            ]
+        );
+    }
+
+    #[test]
+    fn crash_recovery_closes_open_intervals_at_the_last_heartbeat() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut l = Ledger::open(dir.path()).unwrap();
+            l.begin("a", State::Connecting, t("00:00:00")).unwrap();
+            l.record(&[(
+                "a".into(),
+                tr(t("00:00:01"), State::Connecting, State::Online, None),
+            )])
+            .unwrap();
+            l.heartbeat(t("10:00:00")).unwrap();
+            // Crash: dropped without close_all.
+        }
+        let mut l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(
+            l.recovery(),
+            Recovery {
+                closed: 1,
+                at: Some(t("10:00:00"))
+            }
+        );
+        l.begin("a", State::Connecting, t("12:00:00")).unwrap();
+        l.record(&[(
+            "a".into(),
+            tr(t("12:00:02"), State::Connecting, State::Online, None),
+        )])
+        .unwrap();
+        l.close_all(t("13:00:00")).unwrap();
+        drop(l);
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.recovery().closed, 0, "graceful close leaves nothing open");
+        let (from, to) = day();
+        assert_eq!(
+            l.intervals(from, to).unwrap(),
+            [
+                iv("a", State::Connecting, None, "00:00:00", "00:00:01"),
+                iv("a", State::Online, None, "00:00:01", "10:00:00"),
+                iv("a", State::Connecting, None, "12:00:00", "12:00:02"),
+                iv("a", State::Online, None, "12:00:02", "13:00:00"),
+            ]
+        );
+    }
+
+    #[test]
+    fn recovery_without_heartbeat_drops_the_empty_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let l = Ledger::open(dir.path()).unwrap();
+            // Simulate an open interval written without any heartbeat.
+            l.conn
+                .execute(
+                    "INSERT INTO intervals(camera_id, state, start_ms) VALUES ('a', 'online', 1000)",
+                    [],
+                )
+                .unwrap();
+        }
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.recovery(), Recovery { closed: 1, at: None });
+        let n: i64 = l
+            .conn
+            .query_row("SELECT COUNT(*) FROM intervals", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn stop_closes_one_camera() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.begin("a", State::Online, t("00:00:00")).unwrap();
+        l.begin("b", State::Online, t("00:00:00")).unwrap();
+        l.stop("a", t("05:00:00")).unwrap();
+        l.stop("nobody", t("05:00:00")).unwrap();
+        l.heartbeat(t("06:00:00")).unwrap();
+        let (from, to) = day();
+        assert_eq!(
+            l.intervals(from, to).unwrap(),
+            [
+                iv("a", State::Online, None, "00:00:00", "05:00:00"),
+                iv("b", State::Online, None, "00:00:00", "06:00:00"),
+            ]
+        );
+        // Begin again while open closes the open one.
+        l.begin("b", State::Connecting, t("07:00:00")).unwrap();
+        l.heartbeat(t("07:30:00")).unwrap();
+        let got = l.intervals(from, to).unwrap();
+        assert_eq!(got[1], iv("b", State::Online, None, "00:00:00", "07:00:00"));
+        assert_eq!(got[2], iv("b", State::Connecting, None, "07:00:00", "07:30:00"));
+    }
+
+    #[test]
+    fn cameras_keep_the_latest_name_and_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.upsert_cameras(&[row("b", "r1"), row("a", "r1")]).unwrap();
+        let mut moved = row("b", "r2");
+        moved.name = "renamed".into();
+        l.upsert_cameras(&[moved.clone()]).unwrap();
+        assert_eq!(l.cameras().unwrap(), [row("a", "r1"), moved]);
+    }
+
+    #[test]
+    fn read_only_reader_sees_a_live_writer_without_recovering() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Ledger::open(dir.path()).unwrap();
+        w.begin("a", State::Online, t("00:00:00")).unwrap();
+        w.heartbeat(t("01:00:00")).unwrap();
+        let r = Ledger::open_read_only(dir.path()).unwrap();
+        let (from, to) = day();
+        assert_eq!(r.intervals(from, to).unwrap()[0].end, t("01:00:00"));
+        w.heartbeat(t("02:00:00")).unwrap();
+        assert_eq!(r.intervals(from, to).unwrap()[0].end, t("02:00:00"));
+        assert!(r.last_heartbeat().unwrap().is_some());
+    }
+
+    #[test]
+    fn writer_thread_batches_and_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = LedgerWriter::with_capacity(Ledger::open(dir.path()).unwrap(), 4).unwrap();
+        let s = w.sender().clone();
+        s.upsert_cameras(vec![row("a", "r")]);
+        s.begin("a", State::Connecting, t("00:00:00"));
+        for i in 0..50 {
+            let at = t("00:00:00") + chrono::Duration::seconds(2 * i + 1);
+            s.record("a", tr(at, State::Connecting, State::Online, None));
+            s.record(
+                "a",
+                tr(
+                    at + chrono::Duration::seconds(1),
+                    State::Online,
+                    State::Offline,
+                    Some(Reason::Stalled),
+                ),
+            );
+        }
+        s.heartbeat(t("01:00:00"));
+        assert!(s.flush());
+        let r = Ledger::open_read_only(dir.path()).unwrap();
+        let (from, to) = day();
+        let got = r.intervals(from, to).unwrap();
+        assert_eq!(got.len(), 101);
+        assert_eq!(got.last().unwrap().end, t("01:00:00"));
+        w.shutdown(t("02:00:00"));
+        // The writer is gone: sending logs an error and does not panic or block.
+        s.heartbeat(t("03:00:00"));
+        s.record("a", tr(t("03:00:00"), State::Offline, State::Online, None));
+        assert!(!s.flush());
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.recovery().closed, 0);
+        assert_eq!(l.last_heartbeat().unwrap(), Some(t("02:00:00")));
+    }
+
+    #[test]
+    fn dropping_the_writer_commits_what_was_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let w = LedgerWriter::spawn(Ledger::open(dir.path()).unwrap()).unwrap();
+            w.begin("a", State::Online, t("00:00:00"));
+            w.heartbeat(t("05:00:00"));
+        }
+        let l = Ledger::open(dir.path()).unwrap();
+        // Not closed gracefully: recovery closes at the last heartbeat.
+        assert_eq!(l.recovery().closed, 1);
+        let (from, to) = day();
+        assert_eq!(
+            l.intervals(from, to).unwrap(),
+            [iv("a", State::Online, None, "00:00:00", "05:00:00")]
+        );
+    }
+
+    #[test]
+    fn a_bad_op_in_a_batch_loses_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        // Make every write for camera "bad" fail.
+        l.conn
+            .execute_batch(
+                "CREATE TRIGGER no_bad BEFORE INSERT ON intervals WHEN NEW.camera_id = 'bad'
+                 BEGIN SELECT RAISE(ABORT, 'bad camera'); END;",
+            )
+            .unwrap();
+        let mut batch = vec![
+            Op::Begin {
+                camera_id: "a".into(),
+                state: State::Online,
+                at: t("00:00:00"),
+            },
+            Op::Begin {
+                camera_id: "bad".into(),
+                state: State::Online,
+                at: t("00:00:00"),
+            },
+            Op::Heartbeat(t("01:00:00")),
+        ];
+        assert!(l.apply(&batch).is_err());
+        assert!(l.intervals(day().0, day().1).unwrap().is_empty(), "all or nothing");
+        commit(&mut l, &mut batch);
+        assert!(batch.is_empty());
+        let got = l.intervals(day().0, day().1).unwrap();
+        assert_eq!(got, [iv("a", State::Online, None, "00:00:00", "01:00:00")]);
+    }
+}

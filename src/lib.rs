@@ -1,0 +1,19 @@
+//! sharpeyes: a daemon between thousands of RTSP cameras and the people who answer for them.
+//!
+//! The data path runs one way (see `docs/architecture.md`): the [`config`] inventory feeds the
+//! [`camera`] supervisors, which hold `retina` sessions and report [`health::status::Event`]s;
+//! the [`fleet`] applies them to each camera's pure status machine, records transitions in the
+//! [`health::ledger`] and serves the live view that [`metrics`] and the [`api`] read.
+
+pub mod api;
+pub mod camera;
+pub mod check;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod fleet;
+pub mod health;
+pub mod metrics;
+pub mod redact;
+pub mod report;
+pub mod sim;

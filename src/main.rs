@@ -1,0 +1,46 @@
+//! The `sharpeyes` command line: `run`, `sim`, `check`, `report`.
+
+use clap::{Parser, Subcommand};
+
+/// sharpeyes: watches an RTSP camera fleet, its online rate (在线率) and why cameras are down.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon: hold or patrol every camera, serve /metrics and /api.
+    Run(sharpeyes::daemon::RunArgs),
+    /// Validate an inventory and print a summary per group.
+    Check(sharpeyes::check::CheckArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,retina=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(sharpeyes::daemon::run(args)))
+            .map(|()| 0),
+        Command::Check(args) => sharpeyes::check::run(&args),
+    };
+    match result {
+        Ok(code) => std::process::ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Prometheus metrics. Names follow the Prometheus conventions: base units, `_total` counters,
+//! one 0/1 `up`-style gauge per camera, low-cardinality labels beyond the camera id.
+//!
+//! Event counters and the set-up histogram live in a [`prometheus::Registry`]. Per-camera
+//! series and the online ratios are built from the fleet at scrape time ([`Metrics::render`]),
+//! so the frame path never touches a label map.
+
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+use crate::fleet::Fleet;
+use crate::health::status::State;
+
+/// The daemon's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// `sharpeyes_state_changes_total{to,reason}`.
+    pub state_changes: IntCounterVec,
+    /// `sharpeyes_reconnects_total{reason}`.
+    pub reconnects: IntCounterVec,
+    /// `sharpeyes_session_setup_seconds{mode}`.
+    pub setup_seconds: HistogramVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let state_changes = IntCounterVec::new(
+            Opts::new(
+                "sharpeyes_state_changes_total",
+                "Camera status transitions, by state entered and reason (empty unless offline).",
+            ),
+            &["to", "reason"],
+        )
+        .expect("valid metric");
+        let reconnects = IntCounterVec::new(
+            Opts::new(
+                "sharpeyes_reconnects_total",
+                "Reconnect attempts scheduled after a failed attempt or a lost session, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let setup_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "sharpeyes_session_setup_seconds",
+                "Time from DESCRIBE to the PLAY answer of successful session set-ups.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["mode"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(state_changes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(reconnects.clone()),
+            Box::new(setup_seconds.clone()),
+        ] {
+            registry.register(c).expect("unique metric");
+        }
+        Self {
+            registry,
+            state_changes,
+            reconnects,
+            setup_seconds,
+        }
+    }
+
+    /// The text exposition of every metric, fleet series included.
+    pub fn render(&self, fleet: &Fleet) -> String {
+        let mut families = self.registry.gather();
+        families.extend(fleet_families(fleet));
+        families.sort_by(|a, b| a.name().cmp(b.name()));
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&families, &mut out)
+            .expect("text encoding cannot fail");
+        String::from_utf8(out).expect("text exposition is UTF-8")
+    }
+}
+
+fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(name.to_string());
+    f.set_help(help.to_string());
+    f.set_field_type(kind);
+    f.set_metric(metrics);
+    f
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let mut l = LabelPair::default();
+            l.set_name(k.to_string());
+            l.set_value(v.to_string());
+            l
+        })
+        .collect()
+}
+
+fn gauge(pairs: &[(&str, &str)], v: f64) -> Metric {
+    let mut g = Gauge::default();
+    g.set_value(v);
+    let mut m = Metric::default();
+    m.set_label(labels(pairs));
+    m.set_gauge(g);
+    m
+}
+
+fn counter(pairs: &[(&str, &str)], v: f64) -> Metric {
+    let mut c = Counter::default();
+    c.set_value(v);
+    let mut m = Metric::default();
+    m.set_label(labels(pairs));
+    m.set_counter(c);
+    m
+}
+
+fn fleet_families(fleet: &Fleet) -> Vec<MetricFamily> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let entries = fleet.entries();
+    let mut up = Vec::with_capacity(entries.len());
+    let mut frames = Vec::with_capacity(entries.len());
+    let mut bytes = Vec::with_capacity(entries.len());
+    let mut last_frame = Vec::new();
+    for e in entries.iter().filter(|e| e.camera.enabled) {
+        let c = &e.camera;
+        let id = c.id.as_str();
+        let online = e.status().state == State::Online;
+        up.push(gauge(
+            &[
+                ("camera", id),
+                ("region", &c.groups.region),
+                ("unit", &c.groups.unit),
+                ("class", &c.groups.class),
+            ],
+            if online { 1.0 } else { 0.0 },
+        ));
+        frames.push(counter(
+            &[("camera", id)],
+            e.stats.frames.load(Relaxed) as f64,
+        ));
+        bytes.push(counter(
+            &[("camera", id)],
+            e.stats.bytes.load(Relaxed) as f64,
+        ));
+        let lf = e.stats.last_frame_ms.load(Relaxed);
+        if lf != 0 {
+            last_frame.push(gauge(&[("camera", id)], lf as f64 / 1000.0));
+        }
+    }
+    let rates = fleet.live_rates();
+    let by_state = [
+        ("online", rates.fleet.online),
+        ("offline", rates.fleet.offline),
+        ("connecting", rates.fleet.connecting),
+    ]
+    .iter()
+    .map(|(s, n)| gauge(&[("state", s)], *n as f64))
+    .collect();
+    let groups = rates
+        .groups
+        .iter()
+        .filter_map(|g| {
+            g.online_ratio
+                .map(|r| gauge(&[("dimension", g.by.as_str()), ("group", &g.group)], r))
+        })
+        .collect();
+    let mut out = vec![
+        family(
+            "sharpeyes_camera_up",
+            "1 when the camera is online (video frames arrive), else 0.",
+            MetricType::GAUGE,
+            up,
+        ),
+        family(
+            "sharpeyes_received_frames_total",
+            "Video frames (access units) received, per camera.",
+            MetricType::COUNTER,
+            frames,
+        ),
+        family(
+            "sharpeyes_received_bytes_total",
+            "Video payload bytes received, per camera.",
+            MetricType::COUNTER,
+            bytes,
+        ),
+        family(
+            "sharpeyes_camera_last_frame_timestamp_seconds",
+            "Unix time of the last video frame received, per camera.",
+            MetricType::GAUGE,
+            last_frame,
+        ),
+        family(
+            "sharpeyes_cameras",
+            "Enabled cameras by state.",
+            MetricType::GAUGE,
+            by_state,
+        ),
+        family(
+            "sharpeyes_group_online_ratio",
+            "Live online rate (online / enabled cameras) per group value of a dimension.",
+            MetricType::GAUGE,
+            groups,
+        ),
+    ];
+    if let Some(r) = rates.online_ratio {
+        out.push(family(
+            "sharpeyes_online_ratio",
+            "Live online rate of the whole fleet: online / enabled cameras.",
+            MetricType::GAUGE,
+            vec![gauge(&[], r)],
+        ));
+    }
+    out.retain(|f| !f.get_metric().is_empty());
+    out
+}

@@ -1,0 +1,1 @@
+//! Simulated camera fleet (being written).
