@@ -13,8 +13,11 @@ use crate::camera::supervisor::{SupervisorContext, supervise};
 use crate::clock::SystemClock;
 use crate::config::inventory;
 use crate::config::settings::{Settings, TransportKind, parse_duration};
+use crate::clock::Time;
+use crate::config::inventory::Camera;
 use crate::fleet::{Fleet, History};
-use crate::health::status::{Mode, StatusConfig};
+use crate::health::ledger::{CameraRow, Ledger, LedgerSender, LedgerWriter};
+use crate::health::status::{Mode, State, StatusConfig, Transition};
 use crate::metrics::Metrics;
 
 /// Arguments of `sharpeyes run`. Flags override the config file; no config file is needed.
@@ -111,9 +114,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         inv.rejected.len()
     );
 
-    let history = open_history(&settings)?;
+    let writer = open_history(&settings, &enabled)?;
+    let history: Arc<dyn History> = Arc::new(writer.sender().clone());
     let metrics = Arc::new(Metrics::new());
-    let fleet = Arc::new(Fleet::new(Arc::new(SystemClock), metrics, history.clone()));
+    let fleet = Arc::new(Fleet::new(
+        Arc::new(SystemClock),
+        metrics,
+        Some(history.clone()),
+    ));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -162,16 +170,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     while tasks.join_next().await.is_some() {}
-    if let Some(h) = history {
-        h.close_all(fleet.now());
-    }
+    let now = fleet.now();
+    tokio::task::spawn_blocking(move || writer.shutdown(now)).await?;
     Ok(())
 }
 
 /// Notices stalls (every 250 ms) and writes the ledger heartbeat (every 5 s).
 async fn ticker(
     fleet: Arc<Fleet>,
-    history: Option<Arc<dyn History>>,
+    history: Arc<dyn History>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut every = tokio::time::interval(Duration::from_millis(250));
@@ -184,18 +191,37 @@ async fn ticker(
         }
         fleet.tick();
         n += 1;
-        if n % 20 == 0
-            && let Some(h) = &history
-        {
-            h.heartbeat(fleet.now());
+        if n % 20 == 0 {
+            history.heartbeat(fleet.now());
         }
     }
 }
 
-fn open_history(settings: &Settings) -> anyhow::Result<Option<Arc<dyn History>>> {
+impl History for LedgerSender {
+    fn begin(&self, camera: &str, state: State, at: Time) {
+        LedgerSender::begin(self, camera, state, at);
+    }
+    fn record(&self, camera: &str, transition: &Transition) {
+        LedgerSender::record(self, camera, transition.clone());
+    }
+    fn heartbeat(&self, at: Time) {
+        LedgerSender::heartbeat(self, at);
+    }
+    fn close_all(&self, at: Time) {
+        LedgerSender::close_all(self, at);
+    }
+}
+
+/// Opens the history under the data dir (recovering after a crash) and starts its writer.
+fn open_history(settings: &Settings, cameras: &[Camera]) -> anyhow::Result<LedgerWriter> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
-    Ok(None)
+    let ledger = Ledger::open(&settings.data_dir)?;
+    let writer = LedgerWriter::spawn(ledger)?;
+    writer
+        .sender()
+        .upsert_cameras(cameras.iter().map(CameraRow::from).collect());
+    Ok(writer)
 }
 
 async fn stop_signal() {

@@ -16,6 +16,10 @@ enum Command {
     Run(sharpeyes::daemon::RunArgs),
     /// Validate an inventory and print a summary per group.
     Check(sharpeyes::check::CheckArgs),
+    /// Print a day's time-weighted online rate per camera and group from the history.
+    Report(sharpeyes::report::ReportArgs),
+    /// Serve a simulated camera fleet (real H.264 over RTSP) with switchable faults.
+    Sim(sharpeyes::sim::SimArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -25,6 +29,7 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "info,retina=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -35,6 +40,8 @@ fn main() -> std::process::ExitCode {
             .and_then(|rt| rt.block_on(sharpeyes::daemon::run(args)))
             .map(|()| 0),
         Command::Check(args) => sharpeyes::check::run(&args),
+        Command::Report(args) => sharpeyes::report::run(&args).map(|()| 0),
+        Command::Sim(args) => sharpeyes::sim::run(args).map(|()| 0),
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),

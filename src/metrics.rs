@@ -22,6 +22,8 @@ pub struct Metrics {
     pub reconnects: IntCounterVec,
     /// `sharpeyes_session_setup_seconds{mode}`.
     pub setup_seconds: HistogramVec,
+    /// `sharpeyes_reconnect_delay_seconds`: the jittered waits before reconnects.
+    pub reconnect_delay: prometheus::Histogram,
 }
 
 impl Default for Metrics {
@@ -61,10 +63,19 @@ impl Metrics {
             &["mode"],
         )
         .expect("valid metric");
+        let reconnect_delay = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "sharpeyes_reconnect_delay_seconds",
+                "Backoff waits drawn before reconnecting (full jitter spreads them).",
+            )
+            .buckets(vec![0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+        )
+        .expect("valid metric");
         for c in [
             Box::new(state_changes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reconnects.clone()),
             Box::new(setup_seconds.clone()),
+            Box::new(reconnect_delay.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -73,6 +84,7 @@ impl Metrics {
             state_changes,
             reconnects,
             setup_seconds,
+            reconnect_delay,
         }
     }
 

@@ -103,6 +103,10 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &CameraEntry) {
             .with_label_values(&[failure.reason.as_str()])
             .inc();
         let delay = backoff.next_delay(&mut rand::thread_rng());
+        ctx.fleet
+            .metrics()
+            .reconnect_delay
+            .observe(delay.as_secs_f64());
         tokio::time::sleep(delay).await;
     }
 }

@@ -236,9 +236,9 @@ impl Ledger {
 
     fn init(&mut self) -> anyhow::Result<()> {
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String =
-            self.conn
-                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(%mode, "ledger: WAL journal mode not available");
         }
@@ -275,7 +275,7 @@ impl Ledger {
         Ok(Recovery {
             closed,
             at: if closed > 0 {
-                hb.map(from_ms).transpose()?
+                hb.map(to_time).transpose()?
             } else {
                 None
             },
@@ -345,7 +345,7 @@ impl Ledger {
     /// The last heartbeat (the last instant the daemon is known to have been watching).
     pub fn last_heartbeat(&self) -> anyhow::Result<Option<Time>> {
         meta_get::<i64>(&self.conn, KEY_HEARTBEAT)?
-            .map(from_ms)
+            .map(to_time)
             .transpose()
     }
 
@@ -395,8 +395,8 @@ impl Ledger {
                 camera_id,
                 state,
                 reason,
-                start: from_ms(start_ms)?,
-                end: from_ms(end_ms)?,
+                start: to_time(start_ms)?,
+                end: to_time(end_ms)?,
             });
         }
         Ok(out)
@@ -431,7 +431,10 @@ fn check_version(version: i64, path: &Path) -> anyhow::Result<()> {
         );
     }
     if version < 1 {
-        bail!("ledger {} has an invalid schema version {version}", path.display());
+        bail!(
+            "ledger {} has an invalid schema version {version}",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -584,7 +587,7 @@ fn ms(t: Time) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(ms: i64) -> anyhow::Result<Time> {
+fn to_time(ms: i64) -> anyhow::Result<Time> {
     chrono::DateTime::from_timestamp_millis(ms)
         .with_context(|| format!("ledger: timestamp {ms} ms out of range"))
 }
@@ -902,7 +905,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = format!("{:#}", Ledger::open_read_only(dir.path()).unwrap_err());
         assert!(err.contains("no ledger database"), "{err}");
-        std::fs::write(dir.path().join(DB_FILE), b"not sqlite at all, just text......").unwrap();
+        std::fs::write(
+            dir.path().join(DB_FILE),
+            b"not sqlite at all, just text......",
+        )
+        .unwrap();
         assert!(Ledger::open_read_only(dir.path()).is_err());
     }
 
@@ -945,9 +952,21 @@ mod tests {
             [
                 iv("a", State::Connecting, None, "00:00:00", "00:00:05"),
                 iv("a", State::Online, None, "00:00:05", "06:00:00"),
-                iv("a", State::Offline, Some(Reason::Refused), "06:00:00", "08:00:00"),
+                iv(
+                    "a",
+                    State::Offline,
+                    Some(Reason::Refused),
+                    "06:00:00",
+                    "08:00:00"
+                ),
                 iv("b", State::Connecting, None, "00:00:00", "00:00:10"),
-                iv("b", State::Offline, Some(Reason::Auth), "00:00:10", "08:00:00"),
+                iv(
+                    "b",
+                    State::Offline,
+                    Some(Reason::Auth),
+                    "00:00:10",
+                    "08:00:00"
+                ),
             ]
         );
         let detail: Option<String> = l
@@ -1009,7 +1028,13 @@ mod tests {
             l.intervals(from, to).unwrap(),
             [
                 iv("a", State::Online, None, "01:00:00", "04:00:00"),
-                iv("z", State::Offline, Some(Reason::Stalled), "03:00:00", "04:00:00"),
+                iv(
+                    "z",
+                    State::Offline,
+                    Some(Reason::Stalled),
+                    "03:00:00",
+                    "04:00:00"
+                ),
             ]
         );
     }
@@ -1072,7 +1097,13 @@ mod tests {
                 .unwrap();
         }
         let l = Ledger::open(dir.path()).unwrap();
-        assert_eq!(l.recovery(), Recovery { closed: 1, at: None });
+        assert_eq!(
+            l.recovery(),
+            Recovery {
+                closed: 1,
+                at: None
+            }
+        );
         let n: i64 = l
             .conn
             .query_row("SELECT COUNT(*) FROM intervals", [], |r| r.get(0))
@@ -1102,7 +1133,10 @@ mod tests {
         l.heartbeat(t("07:30:00")).unwrap();
         let got = l.intervals(from, to).unwrap();
         assert_eq!(got[1], iv("b", State::Online, None, "00:00:00", "07:00:00"));
-        assert_eq!(got[2], iv("b", State::Connecting, None, "07:00:00", "07:30:00"));
+        assert_eq!(
+            got[2],
+            iv("b", State::Connecting, None, "07:00:00", "07:30:00")
+        );
     }
 
     #[test]
@@ -1210,7 +1244,10 @@ mod tests {
             Op::Heartbeat(t("01:00:00")),
         ];
         assert!(l.apply(&batch).is_err());
-        assert!(l.intervals(day().0, day().1).unwrap().is_empty(), "all or nothing");
+        assert!(
+            l.intervals(day().0, day().1).unwrap().is_empty(),
+            "all or nothing"
+        );
         commit(&mut l, &mut batch);
         assert!(batch.is_empty());
         let got = l.intervals(day().0, day().1).unwrap();

@@ -1,6 +1,5 @@
 //! The simulated fleet's cameras: ids, names, groups, URLs, and the inventory CSV for them.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
@@ -73,11 +72,6 @@ pub fn plan(n: usize, prefix: &str, port_of: impl Fn(usize) -> u16) -> Vec<SimCa
             }
         })
         .collect()
-}
-
-/// Maps camera ids to their index.
-pub fn index_by_id(cameras: &[SimCamera]) -> HashMap<String, usize> {
-    cameras.iter().map(|c| (c.id.clone(), c.index)).collect()
 }
 
 /// Writes the inventory CSV of `cameras` (header [`INVENTORY_HEADER`]) to `out`.

@@ -1,1 +1,217 @@
-//! Simulated camera fleet (being written).
+//! `sharpeyes sim`: a simulated camera fleet on loopback, serving real H.264 over RTSP, with
+//! per-camera faults switchable at runtime through an HTTP control API.
+//!
+//! Every healthy camera is a mount of one shared media (one pipeline looping an in-memory clip,
+//! no re-encoding), so a thousand cameras cost little more CPU than one. Each fault is either
+//! another shared media (`freeze`, `black`, `no_video`), a change to the mounts (`not_found`),
+//! to authentication (`auth`), to the camera's sessions (`stall`), or to its socket (`refuse`).
+//! The GLib main loop (RTSP) runs on the calling thread, tokio (control API, signals) on another.
+
+mod auth;
+mod clip;
+mod control;
+mod faults;
+mod fleet;
+mod media;
+mod routing;
+mod server;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, bail};
+use gstreamer as gst;
+use gstreamer::glib;
+
+pub use control::CameraState;
+pub use faults::{Fault, FaultSpec, UnknownFault};
+pub use fleet::{INVENTORY_HEADER, SimCamera};
+
+use clip::Clip;
+use media::{Content, SimFactory};
+use routing::Routing;
+use server::{ApplyError, Factories, Rtsp};
+
+/// Options of `sharpeyes sim`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Number of cameras to simulate.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub cameras: u32,
+
+    /// Address to serve RTSP on (loopback by default; the fleet has one well-known password).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen: IpAddr,
+
+    /// RTSP port (0: any free port); with --port-per-camera, the first camera's port.
+    #[arg(long, default_value_t = 8554)]
+    pub port: u16,
+
+    /// Address of the HTTP control API (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8555")]
+    pub control: SocketAddr,
+
+    /// The H.264 MP4 clip every healthy camera loops (served without re-encoding).
+    #[arg(long, default_value = "tests/data/cctv_gop20.mp4")]
+    pub clip: PathBuf,
+
+    /// Prefix of camera ids: `cam` gives cam0001, cam0002, …
+    #[arg(long, default_value = "cam")]
+    pub id_prefix: String,
+
+    /// RTSP user name every camera requires (Basic auth).
+    #[arg(long, default_value = "admin")]
+    pub username: String,
+
+    /// RTSP password every camera requires.
+    #[arg(long, default_value = "sim-pass")]
+    pub password: String,
+
+    /// Write the fleet's inventory CSV (id,name,url,username,password,region,unit,class) here.
+    #[arg(long, value_name = "FILE")]
+    pub inventory_out: Option<PathBuf>,
+
+    /// Start camera ID with FAULT (none, refuse, auth, not_found, stall, freeze, black,
+    /// no_video); repeatable.
+    #[arg(long = "fault", value_name = "ID=FAULT")]
+    pub faults: Vec<FaultSpec>,
+
+    /// Give each camera its own port (`port + index`; any free ports with --port 0), so the
+    /// `refuse` fault can close one camera's socket.
+    #[arg(long)]
+    pub port_per_camera: bool,
+}
+
+/// Runs the simulator until SIGINT/SIGTERM.
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    gst::init().context("initialising GStreamer")?;
+    let n = args.cameras as usize;
+    if args.port_per_camera && args.port != 0 && usize::from(args.port) + n - 1 > usize::from(u16::MAX) {
+        bail!("--port {} + {} cameras runs past port 65535", args.port, n);
+    }
+    let base = args.port;
+    let per_camera = args.port_per_camera;
+    let planned = fleet::plan(n, &args.id_prefix, |i| {
+        if per_camera && base != 0 { base + i as u16 } else { base }
+    });
+    let routing = Arc::new(Routing::new(planned.iter().map(|c| c.id.clone()).collect()));
+    let mut initial = Vec::new();
+    for spec in &args.faults {
+        let index = routing
+            .index(&spec.id)
+            .with_context(|| format!("--fault {}: no camera {:?} in this fleet", spec.id, spec.id))?;
+        if spec.fault == Fault::Refuse && !per_camera {
+            bail!("--fault {}=refuse needs --port-per-camera", spec.id);
+        }
+        initial.push((index, spec.fault));
+    }
+
+    let factories = load_factories(&args)?;
+    let auth = auth::SimAuth::new(Arc::clone(&routing), &args.username, &args.password);
+    let mut rtsp = Rtsp::start(Arc::clone(&routing), planned, args.listen, per_camera, factories, auth)?;
+    for (index, fault) in initial {
+        rtsp.set_fault(index, fault).map_err(anyhow::Error::from)?;
+    }
+    let cameras = rtsp.cameras().to_vec();
+    if let Some(path) = &args.inventory_out {
+        fleet::write_inventory_file(path, &cameras, args.listen, &args.username, &args.password)?;
+    }
+
+    let listener = std::net::TcpListener::bind(args.control)
+        .with_context(|| format!("binding the control API on {}", args.control))?;
+    listener.set_nonblocking(true)?;
+    let control_addr = listener.local_addr()?;
+    print_banner(&cameras, args.listen, per_camera, control_addr, &args);
+
+    let rtsp = Arc::new(Mutex::new(rtsp));
+    let apply = applier(Arc::clone(&rtsp));
+    let urls = cameras.iter().map(|c| (c.id.clone(), c.url(args.listen))).collect();
+    let api = control::Control::new(Arc::clone(&routing), urls, apply);
+
+    let main_loop = glib::MainLoop::new(None, false);
+    let quit = main_loop.clone();
+    let control_thread = std::thread::Builder::new()
+        .name("sim-control".into())
+        .spawn(move || {
+            let result = serve_control(listener, api);
+            quit.quit();
+            result
+        })
+        .context("starting the control thread")?;
+    main_loop.run();
+    let result = control_thread.join().map_err(|_| anyhow::anyhow!("the control thread panicked"))?;
+    drop(rtsp);
+    println!("sim: stopped");
+    result
+}
+
+fn load_factories(args: &SimArgs) -> anyhow::Result<Factories> {
+    let clip = Clip::load(&args.clip)?;
+    let (width, height) = clip.size().context("the clip's caps have no picture size")?;
+    let frozen = Clip::frozen(&args.clip)?;
+    let black = Clip::black(width, height)?;
+    Ok(Factories {
+        normal: SimFactory::new(Content::Video(Arc::new(clip))),
+        frozen: SimFactory::new(Content::Video(Arc::new(frozen))),
+        black: SimFactory::new(Content::Video(Arc::new(black))),
+        audio: SimFactory::new(Content::Audio),
+    })
+}
+
+/// Applies faults on the GLib main thread, where the RTSP side lives.
+fn applier(rtsp: Arc<Mutex<Rtsp>>) -> control::Apply {
+    Box::new(move |index, fault| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let rtsp = Arc::clone(&rtsp);
+        glib::MainContext::default().invoke(move || {
+            let result = rtsp.lock().unwrap_or_else(|e| e.into_inner()).set_fault(index, fault);
+            let _ = tx.send(result);
+        });
+        Box::pin(async move { rx.await.unwrap_or(Err(ApplyError::Stopped)) })
+    })
+}
+
+fn print_banner(cameras: &[SimCamera], host: IpAddr, per_camera: bool, control: SocketAddr, args: &SimArgs) {
+    let (Some(first), Some(last)) = (cameras.first(), cameras.last()) else {
+        return;
+    };
+    let ports = if per_camera && first.port != last.port {
+        format!("ports {}..{} (one per camera)", first.port, last.port)
+    } else {
+        format!("port {}", first.port)
+    };
+    println!(
+        "sim: serving {} cameras over RTSP on {host} {ports}: {} … {} (user {:?})",
+        cameras.len(),
+        first.url(host),
+        last.url(host),
+        args.username
+    );
+    println!("sim: control API on http://{control} (GET /cameras, PUT /cameras/{{id}}/fault)");
+    if let Some(path) = &args.inventory_out {
+        println!("sim: inventory written to {}", path.display());
+    }
+}
+
+/// Serves the control API until SIGINT or SIGTERM.
+fn serve_control(listener: std::net::TcpListener, api: control::Control) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        };
+        axum::serve(listener, api.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving the control API")
+    })
+}

@@ -1,0 +1,25 @@
+# sharpeyes — the two commands a newcomer needs, plus the benchmark.
+#   make demo   install what is missing, start a simulated fleet and the daemon against it
+#   make test   install what is missing, then fmt, clippy and every test
+#   make bench  hold N sessions with sharpeyes, ffmpeg and GStreamer side by side
+
+CAMERAS ?= 36
+.PHONY: setup demo test lint bench
+
+setup:
+	scripts/setup.sh
+
+demo: setup
+	cargo build
+	scripts/demo.sh $(CAMERAS)
+
+lint: setup
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+test: lint
+	cargo test -- --nocapture
+
+bench: setup
+	cargo build --release
+	scripts/bench-hold.sh

@@ -1,0 +1,283 @@
+//! Shared harness for integration tests: real processes on loopback, every wait bounded.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sharpeyes")
+}
+
+/// A TCP port free right now on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `count` consecutive free ports (for `--port-per-camera`); best effort.
+pub fn free_port_range(count: u16) -> u16 {
+    for _ in 0..50 {
+        let base = 20000 + (rand_u16() % 30000);
+        if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free port range of {count}");
+}
+
+fn rand_u16() -> u16 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (t.subsec_nanos() ^ std::process::id()) as u16
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics after `timeout` with `what`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// GET a URL, returning status and body (no panic on 4xx/5xx).
+pub fn http_get(url: &str) -> Option<(u16, String)> {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .new_agent();
+    let mut r = agent.get(url).call().ok()?;
+    let status = r.status().as_u16();
+    Some((status, r.body_mut().read_to_string().ok()?))
+}
+
+/// GET a URL and parse JSON; panics on failure.
+pub fn get_json(url: &str) -> Value {
+    let (status, body) = http_get(url).unwrap_or_else(|| panic!("GET {url} failed"));
+    assert_eq!(status, 200, "GET {url}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// PUT a plain-text body; returns the status.
+pub fn http_put(url: &str, body: &str) -> u16 {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .new_agent();
+    agent
+        .put(url)
+        .content_type("text/plain")
+        .send(body)
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// A child process killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    /// Sends a signal.
+    pub fn signal(&self, sig: libc::c_int) {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(name: &str, args: &[String], log: &Path) -> Proc {
+    let out = std::fs::File::create(log).unwrap();
+    let child = Command::new(bin())
+        .args(args)
+        .env("RUST_LOG", "info,retina=warn")
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    Proc {
+        child,
+        name: name.into(),
+    }
+}
+
+/// A simulated fleet (`sharpeyes sim`).
+pub struct Sim {
+    pub proc: Proc,
+    pub port: u16,
+    pub control: String,
+    pub inventory: PathBuf,
+}
+
+impl Sim {
+    /// Starts `cameras` simulated cameras; `extra` adds flags (e.g. `--port-per-camera`).
+    pub fn start(dir: &Path, name: &str, cameras: usize, port: u16, extra: &[&str]) -> Sim {
+        let control_port = free_port();
+        let inventory = dir.join(format!("{name}.csv"));
+        let mut args: Vec<String> = [
+            "sim",
+            "--cameras",
+            &cameras.to_string(),
+            "--port",
+            &port.to_string(),
+            "--control",
+            &format!("127.0.0.1:{control_port}"),
+            "--inventory-out",
+            inventory.to_str().unwrap(),
+            "--id-prefix",
+            name,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let proc = spawn(name, &args, &dir.join(format!("{name}.log")));
+        let control = format!("http://127.0.0.1:{control_port}");
+        wait_for(Duration::from_secs(30), "the simulator to serve", || {
+            (inventory.exists() && http_get(&format!("{control}/healthz"))?.0 == 200).then_some(())
+        });
+        Sim {
+            proc,
+            port,
+            control,
+            inventory,
+        }
+    }
+
+    /// Switches a camera's fault; returns the control API's status.
+    pub fn fault(&self, id: &str, fault: &str) -> u16 {
+        http_put(&format!("{}/cameras/{id}/fault", self.control), fault)
+    }
+}
+
+/// The daemon (`sharpeyes run`).
+pub struct Daemon {
+    pub proc: Proc,
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts the daemon on an inventory with extra flags.
+    pub fn start(dir: &Path, inventory: &Path, extra: &[&str]) -> Daemon {
+        let port = free_port();
+        let mut args: Vec<String> = [
+            "run",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            dir.join("data").to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log = dir.join("daemon.log");
+        let proc = spawn("daemon", &args, &log);
+        let base = format!("http://127.0.0.1:{port}");
+        wait_for(Duration::from_secs(30), "the daemon to listen", || {
+            (http_get(&format!("{base}/healthz"))?.0 == 200).then_some(())
+        });
+        Daemon { proc, base, log }
+    }
+
+    /// `GET /api/cameras` as (id → camera JSON).
+    pub fn cameras(&self) -> std::collections::BTreeMap<String, Value> {
+        get_json(&format!("{}/api/cameras", self.base))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["id"].as_str().unwrap().to_string(), c.clone()))
+            .collect()
+    }
+
+    /// State and reason of one camera.
+    pub fn state(&self, id: &str) -> (String, Option<String>) {
+        let c = get_json(&format!("{}/api/cameras/{id}", self.base));
+        (
+            c["state"].as_str().unwrap().to_string(),
+            c["reason"].as_str().map(str::to_string),
+        )
+    }
+
+    /// Waits until camera `id` is in `state` (with `reason` when given).
+    pub fn wait_state(&self, id: &str, state: &str, reason: Option<&str>, timeout: Duration) {
+        let mut last = None;
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for(timeout, &format!("{id} to be {state} {reason:?}"), || {
+                let s = self.state(id);
+                let hit = s.0 == state && (reason.is_none() || s.1.as_deref() == reason);
+                last = Some(s);
+                hit.then_some(())
+            })
+        }));
+        if ok.is_err() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "{id}: wanted {state} {reason:?}, last seen {last:?}\n--- daemon log tail ---\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+
+    /// The /metrics text.
+    pub fn metrics(&self) -> String {
+        http_get(&format!("{}/metrics", self.base)).unwrap().1
+    }
+}
+
+/// Appends rows to an inventory CSV (header already present).
+pub fn append_rows(inventory: &Path, rows: &[String]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(inventory).unwrap();
+    for r in rows {
+        writeln!(f, "{r}").unwrap();
+    }
+}
+
+/// Combines several inventories into one file (one header).
+pub fn merge_inventories(out: &Path, parts: &[&Path]) {
+    let mut text = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        let body = std::fs::read_to_string(p).unwrap();
+        let mut lines = body.lines();
+        let header = lines.next().unwrap();
+        if i == 0 {
+            text.push_str(header);
+            text.push('\n');
+        }
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+    }
+    std::fs::write(out, text).unwrap();
+}
