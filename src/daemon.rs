@@ -11,10 +11,10 @@ use tokio::sync::{Semaphore, watch};
 use crate::camera::session::RetinaOpener;
 use crate::camera::supervisor::{SupervisorContext, supervise};
 use crate::clock::SystemClock;
-use crate::config::inventory;
-use crate::config::settings::{Settings, TransportKind, parse_duration};
 use crate::clock::Time;
+use crate::config::inventory;
 use crate::config::inventory::Camera;
+use crate::config::settings::{Settings, TransportKind, parse_duration};
 use crate::fleet::{Fleet, History};
 use crate::health::ledger::{CameraRow, Ledger, LedgerSender, LedgerWriter};
 use crate::health::status::{Mode, State, StatusConfig, Transition};
@@ -176,11 +176,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// Notices stalls (every 250 ms) and writes the ledger heartbeat (every 5 s).
-async fn ticker(
-    fleet: Arc<Fleet>,
-    history: Arc<dyn History>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn ticker(fleet: Arc<Fleet>, history: Arc<dyn History>, mut shutdown: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_millis(250));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;
@@ -191,7 +187,7 @@ async fn ticker(
         }
         fleet.tick();
         n += 1;
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             history.heartbeat(fleet.now());
         }
     }

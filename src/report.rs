@@ -2,7 +2,7 @@
 //!
 //! The day is a calendar day in the report's time zone (`--utc-offset`, default `+08:00`:
 //! the assessment day is the Beijing day). Figures follow the rules of
-//! [`availability`](crate::health::availability): only observed time counts (`connecting` and
+//! [`availability`]: only observed time counts (`connecting` and
 //! unmonitored time are shown as *unobserved* and excluded from the rates), group rates are
 //! time-weighted, and a camera meets the target when its uptime ≥ `--target`.
 //!
@@ -67,11 +67,11 @@ pub struct ReportArgs {
 /// Output format of the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Aligned text tables for a terminal.
+    /// Aligned text tables, for people.
     Table,
-    /// One CSV table with a `kind` column.
+    /// One CSV table with a kind column (camera, group, fleet).
     Csv,
-    /// The [`DayReport`] as JSON.
+    /// The full report as JSON, outages included.
     Json,
 }
 
@@ -631,7 +631,7 @@ fn parse_offset(s: &str) -> Result<FixedOffset, String> {
     let bad = || format!("expected an offset from UTC like +08:00 or -05:30, not {s:?}");
     let t = s.trim();
     if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") {
-        return Ok(FixedOffset::east_opt(0).ok_or_else(bad)?);
+        return FixedOffset::east_opt(0).ok_or_else(bad);
     }
     let (sign, rest) = match t.as_bytes().first() {
         Some(b'+') => (1, &t[1..]),

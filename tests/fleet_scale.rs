@@ -86,7 +86,11 @@ fn a_thousand_cameras_stopping_at_once() {
     assert_eq!(seen.len(), n, "only {} of {n} reported offline", seen.len());
     let mut lat: Vec<f64> = seen.values().copied().collect();
     lat.sort_by(f64::total_cmp);
-    let (p50, p99, max) = (percentile(&lat, 0.5), percentile(&lat, 0.99), lat[lat.len() - 1]);
+    let (p50, p99, max) = (
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1],
+    );
     println!(
         "offline detection after SIGSTOP of {n} cameras (stall timeout {STALL} s): \
          p50 {p50:.2} s, p99 {p99:.2} s, max {max:.2} s (upper bounds: polled every ~0.1 s + API time)"
@@ -101,15 +105,20 @@ fn a_thousand_cameras_stopping_at_once() {
     let restart_wall = chrono::Utc::now();
     let sims = start_sims(&ports);
     let startup = restarted.elapsed().as_secs_f64();
-    wait_for(Duration::from_secs(180), "1,000 cameras back online", || {
-        let g = get_json(&format!("{}/api/groups", d.base));
-        (g["fleet"]["online"].as_u64() == Some(n as u64)).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(180),
+        "1,000 cameras back online",
+        || {
+            let g = get_json(&format!("{}/api/groups", d.base));
+            (g["fleet"]["online"].as_u64() == Some(n as u64)).then_some(())
+        },
+    );
     let back: Vec<f64> = d
         .cameras()
         .values()
         .map(|c| {
-            let since: chrono::DateTime<chrono::Utc> = c["since"].as_str().unwrap().parse().unwrap();
+            let since: chrono::DateTime<chrono::Utc> =
+                c["since"].as_str().unwrap().parse().unwrap();
             (since - restart_wall).num_milliseconds() as f64 / 1000.0
         })
         .collect();
@@ -127,8 +136,14 @@ fn a_thousand_cameras_stopping_at_once() {
     }
     let busiest = *buckets.values().max().unwrap();
     println!("p10..p90 spread {spread:.1} s; busiest second holds {busiest} of {n} reconnects");
-    assert!(spread >= 2.0, "reconnects bunched: p10..p90 spread {spread:.1} s");
-    assert!(busiest * 3 < n, "reconnects in lockstep: {busiest} in one second");
+    assert!(
+        spread >= 2.0,
+        "reconnects bunched: p10..p90 spread {spread:.1} s"
+    );
+    assert!(
+        busiest * 3 < n,
+        "reconnects in lockstep: {busiest} in one second"
+    );
     let m = d.metrics();
     let delays: Vec<&str> = m
         .lines()

@@ -61,9 +61,15 @@ fn every_reason_comes_from_a_real_fault_and_recovery_brings_cameras_back() {
     append_rows(
         &inventory,
         &[
-            format!("wrongpw,wrong password,rtsp://127.0.0.1:{base}/a0001,admin,not-the-password,城关镇,交警大队,1"),
-            format!("nopath,wrong path,rtsp://127.0.0.1:{base}/no-such-stream,admin,sim-pass,城关镇,交警大队,1"),
-            format!("closed,closed port,rtsp://127.0.0.1:{closed}/x,admin,sim-pass,南湖镇,城管局,3"),
+            format!(
+                "wrongpw,wrong password,rtsp://127.0.0.1:{base}/a0001,admin,not-the-password,城关镇,交警大队,1"
+            ),
+            format!(
+                "nopath,wrong path,rtsp://127.0.0.1:{base}/no-such-stream,admin,sim-pass,城关镇,交警大队,1"
+            ),
+            format!(
+                "closed,closed port,rtsp://127.0.0.1:{closed}/x,admin,sim-pass,南湖镇,城管局,3"
+            ),
             format!("silent,hangs,rtsp://127.0.0.1:{silent}/x,admin,sim-pass,南湖镇,城管局,3"),
             format!("garbage,not rtsp,rtsp://127.0.0.1:{garbage}/x,admin,sim-pass,南湖镇,城管局,3"),
         ],

@@ -41,11 +41,11 @@ pub struct Groups {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
-    /// By [`Groups::region`].
+    /// By region (township / street office).
     Region,
-    /// By [`Groups::unit`].
+    /// By owning unit.
     Unit,
-    /// By [`Groups::class`].
+    /// By camera class (1, 2, 3).
     Class,
 }
 

@@ -36,7 +36,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -742,7 +742,9 @@ impl LedgerWriter {
     }
 
     /// Graceful shutdown: closes every open interval at `now`, commits everything queued and
-    /// joins the thread. Senders still held elsewhere fail (logged) afterwards.
+    /// joins the thread. Senders still held elsewhere fail (logged) afterwards. Blocks until
+    /// the queue is written: from async code, call it after the tasks stop, in
+    /// `spawn_blocking` or once the runtime is done.
     pub fn shutdown(mut self, now: Time) {
         self.sender.close_all(now);
         self.stop_thread();
@@ -792,10 +794,8 @@ fn writer_loop(mut ledger: Ledger, rx: Receiver<Msg>) {
             if batch.len() >= MAX_BATCH {
                 break;
             }
-            next = match rx.try_recv() {
-                Ok(m) => Some(m),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-            };
+            // Empty or disconnected: commit what we have.
+            next = rx.try_recv().ok();
         }
         commit(&mut ledger, &mut batch);
         for ack in acks.drain(..) {
@@ -1184,6 +1184,8 @@ mod tests {
                 ),
             );
         }
+        // A heartbeat finding the queue full is dropped (the next one will do): flush first.
+        assert!(s.flush());
         s.heartbeat(t("01:00:00"));
         assert!(s.flush());
         let r = Ledger::open_read_only(dir.path()).unwrap();

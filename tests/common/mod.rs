@@ -257,7 +257,10 @@ impl Daemon {
 /// Appends rows to an inventory CSV (header already present).
 pub fn append_rows(inventory: &Path, rows: &[String]) {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().append(true).open(inventory).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(inventory)
+        .unwrap();
     for r in rows {
         writeln!(f, "{r}").unwrap();
     }
