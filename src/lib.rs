@@ -17,3 +17,4 @@ pub mod metrics;
 pub mod redact;
 pub mod report;
 pub mod sim;
+pub mod vision;

@@ -62,3 +62,17 @@ fn patrol_rounds_find_online_and_faulty_cameras() {
         "{m}"
     );
 }
+
+#[test]
+fn udp_transport_holds_sessions_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(dir.path(), "u", 2, free_port(), &[]);
+    let d = Daemon::start(dir.path(), &sim.inventory, &["--transport", "udp"]);
+    for id in ["u0001", "u0002"] {
+        d.wait_state(id, "online", None, Duration::from_secs(20));
+    }
+    wait_for(Duration::from_secs(10), "frames over UDP", || {
+        let c = &d.cameras()["u0001"];
+        (c["counters"]["keyframes"].as_u64()? >= 2 && c["counters"]["gop_frames"] == 20).then_some(())
+    });
+}

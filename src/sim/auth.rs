@@ -10,6 +10,9 @@ use gstreamer_rtsp_server::subclass::prelude::*;
 use super::faults::Fault;
 use super::routing::Routing;
 
+/// The challenge sent with every 401.
+const REALM: &str = "Basic realm=\"sharpeyes-sim\"";
+
 mod imp {
     use super::*;
 
@@ -35,6 +38,28 @@ mod imp {
             });
             // Failing here makes the server answer 401 with a WWW-Authenticate challenge.
             !faulted && self.parent_authenticate(ctx)
+        }
+
+        fn check(&self, ctx: &rtsp::RTSPContext, check: &glib::GString) -> bool {
+            if check.as_str() != rtsp::RTSP_AUTH_CHECK_URL.as_str() {
+                return self.parent_check(ctx, check);
+            }
+            // The stock URL check lets every request through, so a missing mount would answer
+            // 404 to anyone; like a camera, ask for credentials first, on every request.
+            if ctx.token().is_some() || (self.authenticate(ctx) && ctx.token().is_some()) {
+                return true;
+            }
+            challenge(ctx);
+            false
+        }
+    }
+
+    /// Answers the request with 401 and a Basic challenge.
+    fn challenge(ctx: &rtsp::RTSPContext) {
+        if let (Some(response), Some(client)) = (ctx.response(), ctx.client()) {
+            response.init_response(gstreamer_rtsp::RTSPStatusCode::Unauthorized, ctx.request());
+            response.add_header(gstreamer_rtsp::RTSPHeaderField::WwwAuthenticate, REALM);
+            let _ = client.send_message(response, ctx.session());
         }
     }
 }
