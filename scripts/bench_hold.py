@@ -820,7 +820,7 @@ def report(res: dict) -> str:
                 fmt(r["pss_kib"] / 1024, ".1f"),
                 fmt(r["pss_kib_per_stream"], ".0f"),
                 fmt(r.get("marginal_rss_kib_per_stream"), ".1f"),
-                fmt(r["sim_cpu_cores"] * 100, ".0f"),
+                fmt(r["sim_cpu_cores"] * 100, ".1f"),
                 fmt(r["machine_busy_cores"] * 100, ".0f"),
             ])
         print(table(
@@ -975,7 +975,7 @@ def parse_args(argv=None):
     ap.add_argument("--warmup-timeout", type=float, default=180, help="longest wait for all streams to deliver")
     ap.add_argument("--settle", type=float, default=3, help="extra seconds after warm-up before a window")
     ap.add_argument("--max-peer", type=int, default=100, help="cap on ffmpeg / gst-launch processes")
-    ap.add_argument("--tools", default="sharpeyes,ffmpeg,gstreamer", help="which hold runs")
+    ap.add_argument("--tools", default="sharpeyes,ffmpeg,gstreamer", help="which hold runs ('none': patrol only)")
     ap.add_argument("--sessions-per-sim", type=int, default=250, help="most held sessions per sim process")
     ap.add_argument("--mounts-per-sim", type=int, default=1000, help="most cameras per sim process")
     ap.add_argument("--patrol-cameras", type=int, default=10000, help="patrol fleet size (0: skip patrol)")
@@ -993,7 +993,7 @@ def parse_args(argv=None):
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, inventories)")
     a = ap.parse_args(argv)
     a.sizes = sorted({int(x) for x in a.sizes.split(",") if x.strip()})
-    a.tools = [t.strip() for t in a.tools.split(",") if t.strip()]
+    a.tools = [t.strip() for t in a.tools.split(",") if t.strip() and t.strip() != "none"]
     a.patrol_concurrency = [int(x) for x in a.patrol_concurrency.split(",") if x.strip()]
     if not a.sizes or min(a.sizes) < 1:
         ap.error("--sizes needs positive numbers")
@@ -1048,7 +1048,9 @@ def main(argv=None) -> int:
     sim = None
     try:
         hold_max = max(a.sizes)
-        need_hold = hold_max if "sharpeyes" in a.tools else min(a.max_peer, hold_max)
+        need_hold = (
+            hold_max if "sharpeyes" in a.tools else min(a.max_peer, hold_max) if a.tools else 0
+        )
         mounts = max(need_hold, a.patrol_cameras)
         try:
             sim = start_sims(a, guard, tmp, mounts, need_hold)

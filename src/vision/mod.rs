@@ -1,4 +1,7 @@
-//! Vision: sampled frames, picture-quality diagnosis (完好率) and, later, detection.
+//! Vision: sampled frames, picture-quality diagnosis (完好率) and object detection.
 
+pub mod detect;
 pub mod frame;
+pub mod image;
+pub mod model;
 pub mod quality;
