@@ -219,6 +219,23 @@ def machine_ticks() -> tuple[int, int]:
     return total - idle, total
 
 
+def all_cpu() -> dict[int, tuple[str, int]]:
+    """pid -> (command name, utime+stime ticks) for every process (for naming other load)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        i, j = s.index("("), s.rindex(")")
+        fields = s[j + 2 :].split()
+        out[int(d)] = (s[i + 1 : j], int(fields[11]) + int(fields[12]))
+    return out
+
+
 def sum_cpu(pids: list[int]) -> int:
     return sum(t for t in (cpu_ticks(p) for p in pids) if t is not None)
 
@@ -435,10 +452,12 @@ class Window:
         self.t0 = time.monotonic()
         self.cpu0 = {p: cpu_ticks(p) for p in self.pids}
         self.sim0 = sum_cpu(self.sim_pids)
+        self.all0 = all_cpu()
         self.m0 = machine_ticks()
 
     def end(self) -> dict:
         m1 = machine_ticks()
+        all1 = all_cpu()
         sim1 = sum_cpu(self.sim_pids)
         cpu1 = {p: cpu_ticks(p) for p in self.pids}
         dt = time.monotonic() - self.t0
@@ -455,8 +474,24 @@ class Window:
             "cpu_cores": ticks / CLK_TCK / dt,
             "sim_cpu_cores": (sim1 - self.sim0) / CLK_TCK / dt,
             "machine_busy_cores": busy,
+            # Everything else on the machine (this script, other users): contention indicator.
+            "other_cores": max(0.0, busy - ticks / CLK_TCK / dt - (sim1 - self.sim0) / CLK_TCK / dt),
             "processes_alive_at_end": sum(1 for p in self.pids if cpu1.get(p) is not None),
+            "other_top": self._others(all1, dt),
         }
+
+    def _others(self, all1: dict, dt: float) -> list[str]:
+        """The biggest CPU users outside the measured processes and the simulator."""
+        mine = set(self.pids) | set(self.sim_pids) | {os.getpid()}
+        by_name: dict[str, float] = {}
+        for pid, (name, t1) in all1.items():
+            if pid in mine:
+                continue
+            t0 = self.all0.get(pid, (name, 0))[1]  # a process born in the window counts whole
+            if t1 > t0:
+                by_name[name] = by_name.get(name, 0.0) + (t1 - t0) / CLK_TCK / dt
+        top = sorted(by_name.items(), key=lambda kv: -kv[1])[:4]
+        return [f"{n} {100 * c:.0f}%" for n, c in top if c >= 0.01]
 
 
 def memory(pids: list[int]) -> dict:
@@ -794,6 +829,7 @@ def report(res: dict) -> str:
         f"{m['sim_processes']} sim processes, {m['sim_mounts']} mounts",
         file=o,
     )
+    print(f"other load before the run: {m['busy_cores_before_run'] * 100:.0f}% of a core", file=o)
     hold = res["hold"]
     base = res.get("baseline")
     if hold or base:
@@ -821,13 +857,18 @@ def report(res: dict) -> str:
                 fmt(r["pss_kib_per_stream"], ".0f"),
                 fmt(r.get("marginal_rss_kib_per_stream"), ".1f"),
                 fmt(r["sim_cpu_cores"] * 100, ".1f"),
-                fmt(r["machine_busy_cores"] * 100, ".0f"),
+                fmt(r["other_cores"] * 100, ".0f"),
             ])
         print(table(
             ["tool", "streams", "delivering", "frames/s", "rx kB/s/str", "CPU %", "CPU %/str",
              "CPU-s/str-h", "RSS MiB", "RSS KiB/str", "PSS MiB", "PSS KiB/str",
-             "marg. RSS KiB/str", "sim CPU %", "machine %"],
+             "marg. RSS KiB/str", "sim CPU %", "other CPU %"],
             rows), file=o)
+    for r in ([base] if base else []) + hold:
+        if r["other_cores"] > 0.2:
+            print(f"  busy machine during {r['tool']} ({r['streams']}): other load "
+                  f"{r['other_cores'] * 100:.0f}% of a core ({', '.join(r['other_top']) or 'short-lived processes'})",
+                  file=o)
     if res["ratios"]:
         print("\nRATIOS — peer per-stream figure / sharpeyes per-stream figure (higher = sharpeyes leaner)", file=o)
         rows = []
@@ -863,15 +904,20 @@ def report(res: dict) -> str:
                 fmt(r.get("cpu_pct_at_target_rate"), ".1f"),
                 "yes" if r["covers_target"] else "NO",
                 fmt(r["sim_cpu_cores"] * 100, ".0f"),
+                fmt(r["other_cores"] * 100, ".0f"),
             ])
         t = res["patrol"][0]
         print(table(
             ["cameras", "max_conc", "probes/s", "failed", "setup ms", "probe s", "CPU %",
              "CPU ms/probe", "RSS MiB", "RSS KiB/cam",
              f"round {t['target_cameras']} s", f"CPU % @{t['target_cameras']}/{t['target_round_s']:.0f}s",
-             f"covers {t['target_round_s']:.0f}s", "sim CPU %"],
+             f"covers {t['target_round_s']:.0f}s", "sim CPU %", "other CPU %"],
             rows), file=o)
         for r in res["patrol"]:
+            if r["other_cores"] > 0.2:
+                print(f"  busy machine during patrol ({r['max_concurrent']}): other load "
+                      f"{r['other_cores'] * 100:.0f}% of a core ({', '.join(r['other_top']) or 'short-lived processes'})",
+                      file=o)
             if r.get("extrapolated"):
                 print(f"  NOTE: {r['extrapolated']}", file=o)
     for n in res["notes"]:
@@ -980,7 +1026,7 @@ def parse_args(argv=None):
     ap.add_argument("--mounts-per-sim", type=int, default=1000, help="most cameras per sim process")
     ap.add_argument("--patrol-cameras", type=int, default=10000, help="patrol fleet size (0: skip patrol)")
     ap.add_argument("--patrol-fallback", type=int, default=2000, help="fleet size to fall back to if the sims cannot serve --patrol-cameras")
-    ap.add_argument("--patrol-concurrency", default="64", help="patrol.max_concurrent values, comma-separated")
+    ap.add_argument("--patrol-concurrency", default="64,256", help="patrol.max_concurrent values, comma-separated")
     ap.add_argument("--patrol-interval", type=float, default=5, help="--patrol-interval given to the daemon (short: keeps every probe slot busy)")
     ap.add_argument("--probe-timeout", type=float, default=10, help="patrol.probe_timeout")
     ap.add_argument("--patrol-warmup", type=float, default=20, help="seconds before the patrol window")
@@ -1042,6 +1088,15 @@ def main(argv=None) -> int:
             a.tools.remove(tool)
 
     guard = Guard(a.timeout, a.min_free_gib)
+    # CPU time is counted per process, so other load does not add to a tool's figures, but it
+    # does slow the simulator and the tools down: say so when the machine is not quiet.
+    b0 = machine_ticks()
+    time.sleep(3)
+    b1 = machine_ticks()
+    busy_before = (b1[0] - b0[0]) / max(1, b1[1] - b0[1]) * (os.cpu_count() or 1)
+    if busy_before > 0.2:
+        log(f"WARNING: the machine is busy before the run ({busy_before * 100:.0f}% of a core in use "
+            "by other processes); figures may be disturbed")
     tmp = Path(tempfile.mkdtemp(prefix="sharpeyes-bench-"))
     res = {"meta": {}, "baseline": None, "hold": [], "ratios": [], "targets": [], "patrol": [], "notes": []}
     status = 0
@@ -1107,6 +1162,7 @@ def main(argv=None) -> int:
             signal.signal(s, signal.SIG_DFL)
     if not res["meta"]:
         res["meta"] = meta(a, sim)
+    res["meta"]["busy_cores_before_run"] = busy_before
     add_derived(res)
     res["meta"]["tmp"] = str(tmp) if a.keep else None
     print(report(res))

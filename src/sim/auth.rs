@@ -34,7 +34,9 @@ mod imp {
     impl RTSPAuthImpl for SimAuth {
         fn authenticate(&self, ctx: &rtsp::RTSPContext) -> bool {
             let faulted = self.routing.get().is_some_and(|r| {
-                ctx.uri().and_then(|u| r.camera_of(u)).is_some_and(|i| r.faults.get(i) == Fault::Auth)
+                ctx.uri()
+                    .and_then(|u| r.camera_of(u))
+                    .is_some_and(|i| r.faults.get(i) == Fault::Auth)
             });
             // Failing here makes the server answer 401 with a WWW-Authenticate challenge.
             !faulted && self.parent_authenticate(ctx)
@@ -71,11 +73,14 @@ glib::wrapper! {
 
 impl SimAuth {
     /// Accepts `username`/`password` (Basic) on every camera not in the `auth` fault.
-    pub fn new(routing: Arc<Routing>, username: &str, password: &str) -> rtsp::RTSPAuth {
+    pub fn build(routing: Arc<Routing>, username: &str, password: &str) -> rtsp::RTSPAuth {
         let auth: SimAuth = glib::Object::new();
         let _ = auth.imp().routing.set(routing);
         let token = rtsp::RTSPToken::builder()
-            .field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE.as_str(), super::media::ROLE)
+            .field(
+                rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE.as_str(),
+                super::media::ROLE,
+            )
             .build();
         auth.add_basic(&rtsp::RTSPAuth::make_basic(username, password), &token);
         auth.set_supported_methods(gstreamer_rtsp::RTSPAuthMethod::Basic);

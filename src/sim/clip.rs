@@ -14,9 +14,11 @@ use gstreamer::prelude::*;
 /// Frames per second of the encoded still clips.
 const STILL_FPS: i32 = 10;
 /// Frames in one encoded still clip (4 s).
-const STILL_FRAMES: i32 = 40;
+const STILL_FRAMES: usize = 40;
 /// Frames between IDRs in the encoded still clips (2 s).
 const STILL_GOP: i32 = 20;
+/// The application message posted once a limited clip has all its frames.
+const DONE: &str = "sharpeyes-sim-clip-done";
 /// How long building one clip may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -43,28 +45,30 @@ impl Clip {
         }
         let desc = "filesrc name=src ! qtdemux ! h264parse ! \
                     video/x-h264,stream-format=avc,alignment=au ! fakesink name=sink sync=false";
-        collect(desc, Some(path)).with_context(|| format!("reading clip {}", path.display()))
+        collect(desc, Some(path), None).with_context(|| format!("reading clip {}", path.display()))
     }
 
     /// Encodes a still clip repeating the first picture of the MP4 at `path`.
     pub fn frozen(path: &Path) -> anyhow::Result<Clip> {
         let desc = format!(
             "filesrc name=src ! qtdemux ! h264parse ! decodebin ! videoconvert ! \
-             video/x-raw,format=I420 ! imagefreeze num-buffers={STILL_FRAMES} ! \
+             video/x-raw,format=I420 ! imagefreeze ! \
              video/x-raw,framerate={STILL_FPS}/1 ! {}",
             encoder_tail(400_000)
         );
-        collect(&desc, Some(path)).context("encoding the frozen clip (needs avdec_h264 and openh264enc)")
+        collect(&desc, Some(path), Some(STILL_FRAMES))
+            .context("encoding the frozen clip (needs an H.264 decoder and openh264enc)")
     }
 
     /// Encodes a black clip of `width`x`height`.
     pub fn black(width: i32, height: i32) -> anyhow::Result<Clip> {
         let desc = format!(
-            "videotestsrc pattern=black num-buffers={STILL_FRAMES} ! \
+            "videotestsrc pattern=black ! \
              video/x-raw,format=I420,width={width},height={height},framerate={STILL_FPS}/1 ! {}",
             encoder_tail(100_000)
         );
-        collect(&desc, None).context("encoding the black clip (needs openh264enc)")
+        collect(&desc, None, Some(STILL_FRAMES))
+            .context("encoding the black clip (needs openh264enc)")
     }
 
     /// The picture size from the caps.
@@ -97,8 +101,10 @@ fn encoder_tail(bitrate: u32) -> String {
     )
 }
 
-/// Runs pipeline `desc` to EOS and keeps every buffer reaching its `sink`.
-fn collect(desc: &str, location: Option<&Path>) -> anyhow::Result<Clip> {
+/// Runs pipeline `desc` and keeps the buffers reaching its `sink`: all of them up to EOS, or the
+/// first `limit` (the pipeline is then stopped without EOS, which spares the encoder's drain and
+/// the error openh264 prints on it).
+fn collect(desc: &str, location: Option<&Path>, limit: Option<usize>) -> anyhow::Result<Clip> {
     let pipeline = gst::parse::launch(desc)
         .context("building the pipeline (are the GStreamer plugins installed?)")?
         .downcast::<gst::Pipeline>()
@@ -111,9 +117,20 @@ fn collect(desc: &str, location: Option<&Path>) -> anyhow::Result<Clip> {
     let pad = sink.static_pad("sink").context("no sink pad")?;
     let frames = Arc::new(Mutex::new(Vec::new()));
     let store = Arc::clone(&frames);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        if let Some(buf) = info.buffer() {
-            store.lock().unwrap_or_else(|e| e.into_inner()).push(buf.clone());
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(buf) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut frames = store.lock().unwrap_or_else(|e| e.into_inner());
+        if limit.is_some_and(|n| frames.len() >= n) {
+            return gst::PadProbeReturn::Drop;
+        }
+        frames.push(buf.clone());
+        if limit == Some(frames.len())
+            && let Some(sink) = pad.parent_element()
+        {
+            let done = gst::message::Application::new(gst::Structure::new_empty(DONE));
+            let _ = sink.post_message(done);
         }
         gst::PadProbeReturn::Ok
     });
@@ -124,15 +141,28 @@ fn collect(desc: &str, location: Option<&Path>) -> anyhow::Result<Clip> {
     let frames = std::mem::take(&mut *frames.lock().unwrap_or_else(|e| e.into_inner()));
     let caps = caps.context("no caps negotiated")?;
     let period = period(&frames)?;
-    Ok(Clip { caps, frames, period })
+    Ok(Clip {
+        caps,
+        frames,
+        period,
+    })
 }
 
 fn run_to_eos(pipeline: &gst::Pipeline) -> anyhow::Result<()> {
-    pipeline.set_state(gst::State::Playing).context("starting the pipeline")?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .context("starting the pipeline")?;
     let bus = pipeline.bus().context("no bus")?;
     let timeout = gst::ClockTime::from_mseconds(BUILD_TIMEOUT.as_millis() as u64);
     let msg = bus
-        .timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error])
+        .timed_pop_filtered(
+            timeout,
+            &[
+                gst::MessageType::Eos,
+                gst::MessageType::Error,
+                gst::MessageType::Application,
+            ],
+        )
         .context("timed out")?;
     match msg.view() {
         gst::MessageView::Error(e) => bail!(
@@ -153,7 +183,9 @@ fn period(frames: &[gst::Buffer]) -> anyhow::Result<gst::ClockTime> {
     let (Some(t0), Some(t1)) = (ts(first), ts(last)) else {
         bail!("frames without timestamps");
     };
-    let step = last.duration().unwrap_or(gst::ClockTime::from_mseconds(100));
+    let step = last
+        .duration()
+        .unwrap_or(gst::ClockTime::from_mseconds(100));
     let period = t1.saturating_sub(t0) + step;
     if period.is_zero() {
         bail!("zero-length clip");

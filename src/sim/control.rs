@@ -23,7 +23,8 @@ use super::routing::Routing;
 use super::server::ApplyError;
 
 /// Applies a fault to a camera index on the RTSP side; resolves to the previous fault.
-pub type Apply = Box<dyn Fn(usize, Fault) -> BoxFuture<'static, Result<Fault, ApplyError>> + Send + Sync>;
+pub type Apply =
+    Box<dyn Fn(usize, Fault) -> BoxFuture<'static, Result<Fault, ApplyError>> + Send + Sync>;
 
 /// One camera as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -52,12 +53,21 @@ pub struct Control(Arc<Inner>);
 impl Control {
     /// A control API over `cameras` (`(id, url)` by index) that applies changes with `apply`.
     pub fn new(routing: Arc<Routing>, cameras: Vec<(String, String)>, apply: Apply) -> Self {
-        Control(Arc::new(Inner { routing, cameras, apply, lock: tokio::sync::Mutex::new(()) }))
+        Control(Arc::new(Inner {
+            routing,
+            cameras,
+            apply,
+            lock: tokio::sync::Mutex::new(()),
+        }))
     }
 
     fn state(&self, index: usize) -> Option<CameraState> {
         let (id, url) = self.0.cameras.get(index)?;
-        Some(CameraState { id: id.clone(), url: url.clone(), fault: self.0.routing.faults.get(index) })
+        Some(CameraState {
+            id: id.clone(),
+            url: url.clone(),
+            fault: self.0.routing.faults.get(index),
+        })
     }
 
     /// The axum router for the API.
@@ -76,7 +86,13 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     struct Body {
         error: String,
     }
-    (status, Json(Body { error: message.into() })).into_response()
+    (
+        status,
+        Json(Body {
+            error: message.into(),
+        }),
+    )
+        .into_response()
 }
 
 fn unknown_camera(id: &str) -> Response {

@@ -121,7 +121,10 @@ impl FromStr for FaultSpec {
             return Err(format!("empty camera id in {s:?}"));
         }
         let fault = fault.parse::<Fault>().map_err(|e| e.to_string())?;
-        Ok(FaultSpec { id: id.to_owned(), fault })
+        Ok(FaultSpec {
+            id: id.to_owned(),
+            fault,
+        })
     }
 }
 
@@ -134,12 +137,16 @@ pub struct FaultTable {
 impl FaultTable {
     /// A table of `n` healthy cameras.
     pub fn new(n: usize) -> Self {
-        FaultTable { cells: (0..n).map(|_| AtomicU8::new(0)).collect() }
+        FaultTable {
+            cells: (0..n).map(|_| AtomicU8::new(0)).collect(),
+        }
     }
 
     /// The fault of camera `index` (`none` for an index out of range).
     pub fn get(&self, index: usize) -> Fault {
-        self.cells.get(index).map_or(Fault::None, |c| Fault::from_u8(c.load(Ordering::Acquire)))
+        self.cells
+            .get(index)
+            .map_or(Fault::None, |c| Fault::from_u8(c.load(Ordering::Acquire)))
     }
 
     /// Records camera `index`'s fault; returns the previous one.
@@ -167,13 +174,22 @@ mod tests {
     #[test]
     fn unknown_fault_lists_valid_ones() {
         let err = "smoke".parse::<Fault>().unwrap_err().to_string();
-        assert!(err.contains("smoke") && err.contains("not_found") && err.contains("no_video"), "{err}");
+        assert!(
+            err.contains("smoke") && err.contains("not_found") && err.contains("no_video"),
+            "{err}"
+        );
     }
 
     #[test]
     fn fault_spec_parses() {
         let spec: FaultSpec = "cam0002=not_found".parse().unwrap();
-        assert_eq!(spec, FaultSpec { id: "cam0002".into(), fault: Fault::NotFound });
+        assert_eq!(
+            spec,
+            FaultSpec {
+                id: "cam0002".into(),
+                fault: Fault::NotFound
+            }
+        );
         assert!("cam0002".parse::<FaultSpec>().is_err());
         assert!("=stall".parse::<FaultSpec>().is_err());
         assert!("cam1=smoke".parse::<FaultSpec>().is_err());

@@ -11,8 +11,9 @@ const REGIONS: [&str; 4] = ["城关镇", "东城街道", "西城街道", "南湖
 /// Units (单位) assigned round-robin.
 const UNITS: [&str; 3] = ["交警大队", "城关派出所", "城管局"];
 /// The inventory CSV header, exactly as `config::inventory` reads it.
-pub const INVENTORY_HEADER: [&str; 8] =
-    ["id", "name", "url", "username", "password", "region", "unit", "class"];
+pub const INVENTORY_HEADER: [&str; 8] = [
+    "id", "name", "url", "username", "password", "region", "unit", "class",
+];
 
 /// One simulated camera.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +56,9 @@ pub fn plan(n: usize, prefix: &str, port_of: impl Fn(usize) -> u16) -> Vec<SimCa
         .map(|i| {
             let number = format!("{:0width$}", i + 1);
             let region = REGIONS[i % REGIONS.len()];
-            // Class follows a different cycle from region so each region gets every class.
-            let class = match (i / REGIONS.len()) % 4 {
+            // Class cycles with the camera's rank within its region, shifted per region, so
+            // every region gets every class and a quarter of the fleet is class 1.
+            let class = match (i / REGIONS.len() + i % REGIONS.len()) % 4 {
                 0 => "1",
                 1 | 2 => "2",
                 _ => "3",
@@ -112,8 +114,14 @@ pub fn write_inventory_file(
     let tmp = path.with_extension("csv.tmp");
     let file = std::fs::File::create(&tmp)
         .with_context(|| format!("creating inventory {}", tmp.display()))?;
-    write_inventory(std::io::BufWriter::new(file), cameras, host, username, password)
-        .with_context(|| format!("writing inventory {}", tmp.display()))?;
+    write_inventory(
+        std::io::BufWriter::new(file),
+        cameras,
+        host,
+        username,
+        password,
+    )
+    .with_context(|| format!("writing inventory {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
@@ -133,8 +141,11 @@ mod tests {
         let class1 = cams.iter().filter(|c| c.class == "1").count();
         assert_eq!(class1, 6);
         for region in REGIONS {
-            let classes: std::collections::HashSet<_> =
-                cams.iter().filter(|c| c.region == region).map(|c| c.class).collect();
+            let classes: std::collections::HashSet<_> = cams
+                .iter()
+                .filter(|c| c.region == region)
+                .map(|c| c.class)
+                .collect();
             assert_eq!(classes.len(), 3, "{region} has every class");
         }
         assert_eq!(plan(12345, "c", |_| 1)[0].id, "c00001");
@@ -147,10 +158,15 @@ mod tests {
         write_inventory(&mut out, &cams, "127.0.0.1".parse().unwrap(), "admin", "pw").unwrap();
         let text = String::from_utf8(out).unwrap();
         let mut lines = text.lines();
-        assert_eq!(lines.next(), Some("id,name,url,username,password,region,unit,class"));
         assert_eq!(
             lines.next(),
-            Some("cam0001,城关镇 路口 0001,rtsp://127.0.0.1:8554/cam0001,admin,pw,城关镇,交警大队,1")
+            Some("id,name,url,username,password,region,unit,class")
+        );
+        assert_eq!(
+            lines.next(),
+            Some(
+                "cam0001,城关镇 路口 0001,rtsp://127.0.0.1:8554/cam0001,admin,pw,城关镇,交警大队,1"
+            )
         );
         let v6 = cams[0].url("::1".parse().unwrap());
         assert_eq!(v6, "rtsp://[::1]:8554/cam0001");

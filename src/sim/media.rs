@@ -54,7 +54,7 @@ mod imp {
 
         fn create_element(&self, _url: &gstreamer_rtsp::RTSPUrl) -> Option<gst::Element> {
             let content = self.content.get()?;
-            match build(content) {
+            match pipeline(content) {
                 Ok(e) => Some(e),
                 Err(e) => {
                     tracing::error!(error = %e, "sim: building a media pipeline failed");
@@ -72,7 +72,7 @@ glib::wrapper! {
 
 impl SimFactory {
     /// A shared factory for `content`, open to the simulator's [`ROLE`].
-    pub fn new(content: Content) -> rtsp::RTSPMediaFactory {
+    pub fn build(content: Content) -> rtsp::RTSPMediaFactory {
         let f: SimFactory = glib::Object::new();
         // Freshly made, so the cell is empty.
         let _ = f.imp().content.set(content);
@@ -86,7 +86,7 @@ impl SimFactory {
     }
 }
 
-fn build(content: &Content) -> Result<gst::Element, glib::Error> {
+fn pipeline(content: &Content) -> Result<gst::Element, glib::Error> {
     match content {
         Content::Video(clip) => {
             let bin = gst::parse::bin_from_description(
@@ -94,7 +94,9 @@ fn build(content: &Content) -> Result<gst::Element, glib::Error> {
                  rtph264pay name=pay0 pt=96 config-interval=-1",
                 false,
             )?;
-            let src = bin.by_name("src").ok_or_else(|| glib::Error::new(gst::CoreError::Failed, "no appsrc"))?;
+            let src = bin
+                .by_name("src")
+                .ok_or_else(|| glib::Error::new(gst::CoreError::Failed, "no appsrc"))?;
             src.set_property("caps", &clip.caps);
             feed(&src, Arc::clone(clip));
             Ok(bin.upcast())

@@ -15,6 +15,7 @@ mod fleet;
 mod media;
 mod routing;
 mod server;
+mod stall;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -87,46 +88,74 @@ pub struct SimArgs {
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     gst::init().context("initialising GStreamer")?;
     let n = args.cameras as usize;
-    if args.port_per_camera && args.port != 0 && usize::from(args.port) + n - 1 > usize::from(u16::MAX) {
+    if args.port_per_camera
+        && args.port != 0
+        && usize::from(args.port) + n - 1 > usize::from(u16::MAX)
+    {
         bail!("--port {} + {} cameras runs past port 65535", args.port, n);
     }
     let base = args.port;
     let per_camera = args.port_per_camera;
     let planned = fleet::plan(n, &args.id_prefix, |i| {
-        if per_camera && base != 0 { base + i as u16 } else { base }
+        if per_camera && base != 0 {
+            base + i as u16
+        } else {
+            base
+        }
     });
     let routing = Arc::new(Routing::new(planned.iter().map(|c| c.id.clone()).collect()));
     let mut initial = Vec::new();
     for spec in &args.faults {
-        let index = routing
-            .index(&spec.id)
-            .with_context(|| format!("--fault {}: no camera {:?} in this fleet", spec.id, spec.id))?;
+        let index = routing.index(&spec.id).with_context(|| {
+            format!("--fault {}: no camera {:?} in this fleet", spec.id, spec.id)
+        })?;
         if spec.fault == Fault::Refuse && !per_camera {
             bail!("--fault {}=refuse needs --port-per-camera", spec.id);
         }
         initial.push((index, spec.fault));
     }
 
+    if !args.listen.is_loopback() {
+        tracing::warn!(listen = %args.listen, "sim: serving beyond loopback with one shared password");
+    }
+    // A socket per camera port, and room for at least a session per camera.
+    raise_fd_limit(2 * n + if per_camera { n } else { 0 } + 64);
     let factories = load_factories(&args)?;
-    let auth = auth::SimAuth::new(Arc::clone(&routing), &args.username, &args.password);
-    let mut rtsp = Rtsp::start(Arc::clone(&routing), planned, args.listen, per_camera, factories, auth)?;
+    let auth = auth::SimAuth::build(Arc::clone(&routing), &args.username, &args.password);
+    let mut rtsp = Rtsp::start(
+        Arc::clone(&routing),
+        planned,
+        args.listen,
+        per_camera,
+        factories,
+        auth,
+    )?;
     for (index, fault) in initial {
         rtsp.set_fault(index, fault).map_err(anyhow::Error::from)?;
     }
     let cameras = rtsp.cameras().to_vec();
+    // Clients reach a wildcard listener on loopback.
+    let host = match args.listen {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        a => a,
+    };
     if let Some(path) = &args.inventory_out {
-        fleet::write_inventory_file(path, &cameras, args.listen, &args.username, &args.password)?;
+        fleet::write_inventory_file(path, &cameras, host, &args.username, &args.password)?;
     }
 
     let listener = std::net::TcpListener::bind(args.control)
         .with_context(|| format!("binding the control API on {}", args.control))?;
     listener.set_nonblocking(true)?;
     let control_addr = listener.local_addr()?;
-    print_banner(&cameras, args.listen, per_camera, control_addr, &args);
+    print_banner(&cameras, host, per_camera, control_addr, &args);
 
     let rtsp = Arc::new(Mutex::new(rtsp));
     let apply = applier(Arc::clone(&rtsp));
-    let urls = cameras.iter().map(|c| (c.id.clone(), c.url(args.listen))).collect();
+    let urls = cameras
+        .iter()
+        .map(|c| (c.id.clone(), c.url(host)))
+        .collect();
     let api = control::Control::new(Arc::clone(&routing), urls, apply);
 
     let main_loop = glib::MainLoop::new(None, false);
@@ -140,22 +169,56 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         })
         .context("starting the control thread")?;
     main_loop.run();
-    let result = control_thread.join().map_err(|_| anyhow::anyhow!("the control thread panicked"))?;
+    let result = control_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the control thread panicked"))?;
     drop(rtsp);
     println!("sim: stopped");
     result
 }
 
+/// Raises the soft open-files limit to the hard one: each session and each camera port is a
+/// socket, and 1,024 (a common default) is too few for a large fleet. Warns below `wanted`.
+fn raise_fd_limit(wanted: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed, which outlives the calls.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
+        }
+    }
+    if usize::try_from(lim.rlim_cur).is_ok_and(|cur| cur < wanted) {
+        tracing::warn!(
+            limit = lim.rlim_cur,
+            wanted,
+            "sim: the open-files limit is low for this fleet"
+        );
+    }
+}
+
 fn load_factories(args: &SimArgs) -> anyhow::Result<Factories> {
     let clip = Clip::load(&args.clip)?;
-    let (width, height) = clip.size().context("the clip's caps have no picture size")?;
+    let (width, height) = clip
+        .size()
+        .context("the clip's caps have no picture size")?;
     let frozen = Clip::frozen(&args.clip)?;
     let black = Clip::black(width, height)?;
     Ok(Factories {
-        normal: SimFactory::new(Content::Video(Arc::new(clip))),
-        frozen: SimFactory::new(Content::Video(Arc::new(frozen))),
-        black: SimFactory::new(Content::Video(Arc::new(black))),
-        audio: SimFactory::new(Content::Audio),
+        normal: SimFactory::build(Content::Video(Arc::new(clip))),
+        frozen: SimFactory::build(Content::Video(Arc::new(frozen))),
+        black: SimFactory::build(Content::Video(Arc::new(black))),
+        audio: SimFactory::build(Content::Audio),
     })
 }
 
@@ -165,14 +228,23 @@ fn applier(rtsp: Arc<Mutex<Rtsp>>) -> control::Apply {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let rtsp = Arc::clone(&rtsp);
         glib::MainContext::default().invoke(move || {
-            let result = rtsp.lock().unwrap_or_else(|e| e.into_inner()).set_fault(index, fault);
+            let result = rtsp
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set_fault(index, fault);
             let _ = tx.send(result);
         });
         Box::pin(async move { rx.await.unwrap_or(Err(ApplyError::Stopped)) })
     })
 }
 
-fn print_banner(cameras: &[SimCamera], host: IpAddr, per_camera: bool, control: SocketAddr, args: &SimArgs) {
+fn print_banner(
+    cameras: &[SimCamera],
+    host: IpAddr,
+    per_camera: bool,
+    control: SocketAddr,
+    args: &SimArgs,
+) {
     let (Some(first), Some(last)) = (cameras.first(), cameras.last()) else {
         return;
     };

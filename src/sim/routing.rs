@@ -5,12 +5,15 @@ use std::collections::HashMap;
 use gstreamer_rtsp::RTSPUrl;
 
 use super::faults::FaultTable;
+use super::stall::Stalls;
 
-/// Camera ids to indices, and each camera's current fault.
+/// Camera ids to indices, each camera's current fault, and the media stopped by stalls.
 #[derive(Debug)]
 pub struct Routing {
     /// Current fault per camera index.
     pub faults: FaultTable,
+    /// Transports switched off by `stall`.
+    pub stalls: Stalls,
     ids: Vec<String>,
     by_id: HashMap<String, usize>,
 }
@@ -18,8 +21,17 @@ pub struct Routing {
 impl Routing {
     /// Routing for cameras `ids`, in index order, all healthy.
     pub fn new(ids: Vec<String>) -> Self {
-        let by_id = ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
-        Routing { faults: FaultTable::new(ids.len()), ids, by_id }
+        let by_id = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
+        Routing {
+            faults: FaultTable::new(ids.len()),
+            stalls: Stalls::default(),
+            ids,
+            by_id,
+        }
     }
 
     /// The mount path of camera `index`, e.g. `/cam0001`.

@@ -102,7 +102,9 @@ impl Rtsp {
         }
         for c in &cameras {
             let li = if per_camera { c.index } else { 0 };
-            listeners[li].mounts.add_factory(&c.path(), factories.normal.clone());
+            listeners[li]
+                .mounts
+                .add_factory(&c.path(), factories.normal.clone());
         }
         let mut me = Rtsp {
             routing,
@@ -117,7 +119,10 @@ impl Rtsp {
         };
         for li in 0..me.listeners.len() {
             me.open(li).with_context(|| {
-                format!("listening for RTSP on {}", socket_text(address, me.listeners[li].port))
+                format!(
+                    "listening for RTSP on {}",
+                    socket_text(address, me.listeners[li].port)
+                )
             })?;
         }
         for c in &mut cameras {
@@ -156,7 +161,8 @@ impl Rtsp {
             None => self.threads = server.thread_pool(),
         }
         let routing = Arc::clone(&self.routing);
-        server.connect_client_connected(move |_, client| watch_client(client, Arc::clone(&routing)));
+        server
+            .connect_client_connected(move |_, client| watch_client(client, Arc::clone(&routing)));
         let source = server.attach(None).map_err(|e| anyhow::anyhow!("{e}"))?;
         let l = &mut self.listeners[li];
         l.port = u16::try_from(server.bound_port()).unwrap_or(l.port);
@@ -184,7 +190,10 @@ impl Rtsp {
         }
         let li = self.listener_of(index);
         let path = self.cameras[index].path();
-        let (before, after) = (self.factories.for_fault(old), self.factories.for_fault(fault));
+        let (before, after) = (
+            self.factories.for_fault(old),
+            self.factories.for_fault(fault),
+        );
         if before != after {
             let mounts = &self.listeners[li].mounts;
             mounts.remove_factory(&path);
@@ -193,11 +202,19 @@ impl Rtsp {
             }
         }
         if let Some((server, _)) = &self.listeners[li].open {
+            let stalls = &self.routing.stalls;
             match (old, fault) {
                 // A stall keeps the connections and stops their media; recovery resumes it.
-                (_, Fault::Stall) => set_media_active(server, &path, false),
-                (Fault::Stall, Fault::None) => set_media_active(server, &path, true),
-                _ => close_clients(server, &path),
+                (_, Fault::Stall) => {
+                    for (_, m) in sessions_on(server, &path) {
+                        stalls.stop(index, &m);
+                    }
+                }
+                (Fault::Stall, Fault::None) => stalls.resume(index),
+                _ => {
+                    stalls.forget(index);
+                    close_clients(server, &path);
+                }
             }
         }
         if fault == Fault::Refuse {
@@ -237,9 +254,7 @@ fn watch_client(client: &rtsp::RTSPClient, routing: Arc<Routing>) {
         if let Some(session) = ctx.session()
             && let Some(m) = media_of(session, &routing.path(index))
         {
-            for t in m.transports() {
-                let _ = t.set_active(false);
-            }
+            routing.stalls.stop(index, &m);
         }
     });
 }
@@ -253,7 +268,10 @@ fn media_of(session: &rtsp::RTSPSession, path: &str) -> Option<rtsp::RTSPSession
 }
 
 /// Each client with a session on `path`, with that session's media for `path`.
-fn sessions_on(server: &rtsp::RTSPServer, path: &str) -> Vec<(rtsp::RTSPClient, rtsp::RTSPSessionMedia)> {
+fn sessions_on(
+    server: &rtsp::RTSPServer,
+    path: &str,
+) -> Vec<(rtsp::RTSPClient, rtsp::RTSPSessionMedia)> {
     let mut found = Vec::new();
     for client in server.client_filter(None) {
         for session in client.session_filter(None) {
@@ -265,17 +283,11 @@ fn sessions_on(server: &rtsp::RTSPServer, path: &str) -> Vec<(rtsp::RTSPClient, 
     found
 }
 
-fn set_media_active(server: &rtsp::RTSPServer, path: &str, active: bool) {
-    for (_, m) in sessions_on(server, path) {
-        for t in m.transports() {
-            // Fails only when already in that state.
-            let _ = t.set_active(active);
-        }
-    }
-}
-
 fn close_clients(server: &rtsp::RTSPServer, path: &str) {
-    let mut clients: Vec<rtsp::RTSPClient> = sessions_on(server, path).into_iter().map(|(c, _)| c).collect();
+    let mut clients: Vec<rtsp::RTSPClient> = sessions_on(server, path)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
     clients.dedup();
     for c in clients {
         c.close();

@@ -1,5 +1,6 @@
 //! Vision: sampled frames, picture-quality diagnosis (完好率) and object detection.
 
+pub mod decode;
 pub mod detect;
 pub mod frame;
 pub mod image;
