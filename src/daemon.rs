@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{Semaphore, watch};
 
+use crate::camera::sampler::SampleQueue;
 use crate::camera::session::RetinaOpener;
 use crate::camera::supervisor::{SupervisorContext, supervise};
 use crate::clock::SystemClock;
@@ -53,6 +54,9 @@ pub struct RunArgs {
     /// Seconds between patrol rounds of one camera [default: 300].
     #[arg(long, value_parser = parse_duration)]
     pub patrol_interval: Option<Duration>,
+    /// Sample one keyframe per held camera this often; 0 turns sampling off [default: 5].
+    #[arg(long, value_parser = parse_duration)]
+    pub sample_interval: Option<Duration>,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -91,6 +95,9 @@ impl RunArgs {
         if let Some(v) = self.patrol_interval {
             s.patrol.interval = v;
         }
+        if let Some(v) = self.sample_interval {
+            s.vision.sample_interval = v;
+        }
         if let Some(m) = self.mode {
             s.default_mode = m;
             s.modes.clear();
@@ -128,6 +135,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let samples = settings
+        .vision
+        .enabled()
+        .then(|| Arc::new(SampleQueue::new(settings.vision.queue)));
+    let workers = match &samples {
+        Some(q) => {
+            fleet.set_samples(q.clone());
+            crate::vision::worker::spawn(
+                settings.vision.workers,
+                q.clone(),
+                fleet.clone(),
+                settings.quality.clone(),
+            )
+        }
+        None => Vec::new(),
+    };
     let ctx = SupervisorContext {
         fleet: fleet.clone(),
         opener: Arc::new(RetinaOpener::new(
@@ -137,6 +160,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         settings: settings.clone(),
         patrol_slots: Arc::new(Semaphore::new(settings.patrol.max_concurrent.max(1))),
         shutdown: shutdown_rx.clone(),
+        samples: samples.clone(),
     };
     let status_cfg = StatusConfig {
         stall_timeout: settings.stall_timeout,
@@ -170,6 +194,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    if let Some(q) = &samples {
+        q.close();
+    }
+    for w in workers {
+        let _ = tokio::task::spawn_blocking(move || w.join()).await;
+    }
     let now = fleet.now();
     tokio::task::spawn_blocking(move || writer.shutdown(now)).await?;
     Ok(())

@@ -16,6 +16,7 @@ use crate::health::rates::{self, LiveRates};
 use crate::health::status::{Event, Mode, State, Status, StatusConfig, StatusMachine, Transition};
 use crate::metrics::Metrics;
 use crate::redact::url_for_display;
+use crate::vision::worker::{QualityView, VisionState};
 
 /// Where status transitions are persisted (the ledger in production).
 pub trait History: Send + Sync {
@@ -92,6 +93,8 @@ pub struct CameraEntry {
     pub stats: CameraStats,
     /// Codec of the last session (`h264`, `h265`).
     pub codec: Mutex<Option<String>>,
+    /// Latest sample, quality verdict and snapshot.
+    pub vision: Mutex<VisionState>,
     machine: Mutex<StatusMachine>,
     /// Unix ms of the last `Media` event given to the machine (throttling).
     last_media_event_ms: AtomicI64,
@@ -135,6 +138,12 @@ pub struct CameraView {
     pub codec: Option<String>,
     /// Counters.
     pub counters: CountersView,
+    /// Latest picture-quality verdict, when a sample was diagnosed.
+    pub quality: Option<QualityView>,
+    /// 完好: online and no picture fault in the latest verdict.
+    pub intact: bool,
+    /// Whether a snapshot is available at `/api/cameras/{id}/snapshot.jpg`.
+    pub snapshot: bool,
 }
 
 /// Counters as the API shows them.
@@ -160,6 +169,12 @@ pub struct CountersView {
     pub setup_seconds: Option<f64>,
 }
 
+/// 完好: the camera is online and its latest diagnosed picture has no fault. A camera not
+/// yet diagnosed counts on its online state alone (no known fault).
+pub fn is_intact(state: State, quality: Option<&QualityView>) -> bool {
+    state == State::Online && quality.is_none_or(|q| q.ok)
+}
+
 /// The fleet.
 pub struct Fleet {
     clock: Arc<dyn Clock>,
@@ -168,6 +183,8 @@ pub struct Fleet {
     metrics: Arc<Metrics>,
     /// Minimum spacing of `Media` events to a machine.
     media_event_ms: i64,
+    /// The sample queue, when sampling is on (for its metrics).
+    samples: std::sync::OnceLock<Arc<crate::camera::sampler::SampleQueue>>,
 }
 
 impl Fleet {
@@ -183,7 +200,18 @@ impl Fleet {
             history,
             metrics,
             media_event_ms: 200,
+            samples: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Registers the sample queue so its counters show in the metrics.
+    pub fn set_samples(&self, q: Arc<crate::camera::sampler::SampleQueue>) {
+        let _ = self.samples.set(q);
+    }
+
+    /// The sample queue, when sampling is on.
+    pub fn samples(&self) -> Option<&Arc<crate::camera::sampler::SampleQueue>> {
+        self.samples.get()
     }
 
     /// The clock everything is dated with.
@@ -205,6 +233,7 @@ impl Fleet {
             mode,
             stats: CameraStats::default(),
             codec: Mutex::new(None),
+            vision: Mutex::new(VisionState::default()),
             last_media_event_ms: AtomicI64::new(0),
         });
         if let Some(h) = &self.history {
@@ -293,7 +322,14 @@ impl Fleet {
                 .flatten()
         };
         let nz = |v: u32| (v != 0).then_some(v);
+        let (quality, snapshot) = {
+            let v = e.vision.lock().unwrap();
+            (v.quality.clone(), v.snapshot.is_some())
+        };
         CameraView {
+            intact: is_intact(s.state, quality.as_ref()),
+            quality,
+            snapshot,
             id: e.camera.id.clone(),
             name: e.camera.name.clone(),
             url: url_for_display(e.camera.url.as_str()),
@@ -325,11 +361,15 @@ impl Fleet {
     /// Live online rates of the enabled cameras.
     pub fn live_rates(&self) -> LiveRates {
         let entries = self.entries();
-        let states: Vec<(Groups, State)> = entries
+        let states: Vec<(Groups, State, bool)> = entries
             .iter()
             .filter(|e| e.camera.enabled)
-            .map(|e| (e.camera.groups.clone(), e.status().state))
+            .map(|e| {
+                let state = e.status().state;
+                let intact = is_intact(state, e.vision.lock().unwrap().quality.as_ref());
+                (e.camera.groups.clone(), state, intact)
+            })
             .collect();
-        rates::live(states.iter().map(|(g, s)| (g, *s)))
+        rates::live(states.iter().map(|(g, s, i)| (g, *s, *i)))
     }
 }

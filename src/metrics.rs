@@ -24,6 +24,12 @@ pub struct Metrics {
     pub setup_seconds: HistogramVec,
     /// `sharpeyes_reconnect_delay_seconds`: the jittered waits before reconnects.
     pub reconnect_delay: prometheus::Histogram,
+    /// `sharpeyes_samples_processed_total`: samples decoded and diagnosed.
+    pub samples_processed: prometheus::IntCounter,
+    /// `sharpeyes_sample_errors_total{stage}`.
+    pub sample_errors: IntCounterVec,
+    /// `sharpeyes_sample_decode_seconds`.
+    pub decode_seconds: prometheus::Histogram,
 }
 
 impl Default for Metrics {
@@ -71,11 +77,35 @@ impl Metrics {
             .buckets(vec![0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
         )
         .expect("valid metric");
+        let samples_processed = prometheus::IntCounter::new(
+            "sharpeyes_samples_processed_total",
+            "Sampled keyframes decoded and diagnosed.",
+        )
+        .expect("valid metric");
+        let sample_errors = IntCounterVec::new(
+            Opts::new(
+                "sharpeyes_sample_errors_total",
+                "Samples that could not be processed, by stage.",
+            ),
+            &["stage"],
+        )
+        .expect("valid metric");
+        let decode_seconds = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "sharpeyes_sample_decode_seconds",
+                "Time to decode one sampled keyframe.",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25]),
+        )
+        .expect("valid metric");
         for c in [
             Box::new(state_changes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reconnects.clone()),
             Box::new(setup_seconds.clone()),
             Box::new(reconnect_delay.clone()),
+            Box::new(samples_processed.clone()),
+            Box::new(sample_errors.clone()),
+            Box::new(decode_seconds.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -85,6 +115,9 @@ impl Metrics {
             reconnects,
             setup_seconds,
             reconnect_delay,
+            samples_processed,
+            sample_errors,
+            decode_seconds,
         }
     }
 
@@ -147,7 +180,22 @@ fn fleet_families(fleet: &Fleet) -> Vec<MetricFamily> {
     let mut frames = Vec::with_capacity(entries.len());
     let mut bytes = Vec::with_capacity(entries.len());
     let mut last_frame = Vec::new();
+    let mut quality_ok = Vec::new();
+    let mut fault_counts: std::collections::BTreeMap<&'static str, u64> =
+        crate::vision::quality::Fault::ALL
+            .iter()
+            .map(|f| (f.as_str(), 0))
+            .collect();
     for e in entries.iter().filter(|e| e.camera.enabled) {
+        if let Some(q) = &e.vision.lock().unwrap().quality {
+            quality_ok.push(gauge(
+                &[("camera", e.camera.id.as_str())],
+                if q.ok { 1.0 } else { 0.0 },
+            ));
+            for f in &q.faults {
+                *fault_counts.entry(f.as_str()).or_default() += 1;
+            }
+        }
         let c = &e.camera;
         let id = c.id.as_str();
         let online = e.status().state == State::Online;
@@ -228,6 +276,63 @@ fn fleet_families(fleet: &Fleet) -> Vec<MetricFamily> {
             groups,
         ),
     ];
+    let intact_groups = rates
+        .groups
+        .iter()
+        .filter_map(|g| {
+            g.intact_ratio
+                .map(|r| gauge(&[("dimension", g.by.as_str()), ("group", &g.group)], r))
+        })
+        .collect();
+    out.push(family(
+        "sharpeyes_camera_quality_ok",
+        "1 when the camera's latest sampled picture has no quality fault, else 0.",
+        MetricType::GAUGE,
+        quality_ok,
+    ));
+    out.push(family(
+        "sharpeyes_quality_fault_cameras",
+        "Cameras whose latest sampled picture shows the fault.",
+        MetricType::GAUGE,
+        fault_counts
+            .iter()
+            .map(|(f, n)| gauge(&[("fault", f)], *n as f64))
+            .collect(),
+    ));
+    out.push(family(
+        "sharpeyes_group_intact_ratio",
+        "Live 完好率 (online with a usable picture / enabled cameras) per group value.",
+        MetricType::GAUGE,
+        intact_groups,
+    ));
+    if let Some(r) = rates.intact_ratio {
+        out.push(family(
+            "sharpeyes_intact_ratio",
+            "Live 完好率 of the whole fleet: online with a usable picture / enabled cameras.",
+            MetricType::GAUGE,
+            vec![gauge(&[], r)],
+        ));
+    }
+    if let Some(q) = fleet.samples() {
+        out.push(family(
+            "sharpeyes_samples_total",
+            "Keyframes sampled from sessions and queued for decoding.",
+            MetricType::COUNTER,
+            vec![counter(&[], q.accepted.load(Relaxed) as f64)],
+        ));
+        out.push(family(
+            "sharpeyes_samples_dropped_total",
+            "Samples dropped (oldest first) because the decoders fell behind.",
+            MetricType::COUNTER,
+            vec![counter(&[], q.dropped.load(Relaxed) as f64)],
+        ));
+        out.push(family(
+            "sharpeyes_sample_queue_length",
+            "Samples waiting for a decoder.",
+            MetricType::GAUGE,
+            vec![gauge(&[], q.len() as f64)],
+        ));
+    }
     if let Some(r) = rates.online_ratio {
         out.push(family(
             "sharpeyes_online_ratio",

@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `GET /api/cameras` | JSON array of cameras (`state`, `reason`, `since`, groups, counters) |
 //! | `GET /api/cameras/{id}` | one camera, 404 if unknown |
-//! | `GET /api/groups[?by=region]` | live online rate of the fleet and of every group |
+//! | `GET /api/cameras/{id}/snapshot.jpg` | the latest sampled picture, 404 before the first |
+//! | `GET /api/groups[?by=region]` | live online rate and 完好率 of the fleet and every group |
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /healthz` | 200 while the process serves |
 //! | `GET /readyz` | 200 once every held camera has been tried at least once (patrol cameras wait for their round), else 503 |
@@ -31,6 +32,7 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
     Router::new()
         .route("/api/cameras", get(cameras))
         .route("/api/cameras/{id}", get(camera))
+        .route("/api/cameras/{id}/snapshot.jpg", get(snapshot))
         .route("/api/groups", get(groups))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -56,6 +58,26 @@ async fn camera(State(fleet): State<Arc<Fleet>>, Path(id): Path<String>) -> Resp
     match fleet.get(&id) {
         Some(e) => Json(fleet.view(&e)).into_response(),
         None => not_found(format!("no camera {id:?}")),
+    }
+}
+
+async fn snapshot(State(fleet): State<Arc<Fleet>>, Path(id): Path<String>) -> Response {
+    let Some(e) = fleet.get(&id) else {
+        return not_found(format!("no camera {id:?}"));
+    };
+    let jpeg = e.vision.lock().unwrap().snapshot.clone();
+    match jpeg {
+        Some(bytes) => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            bytes.as_ref().clone(),
+        )
+            .into_response(),
+        None => not_found(format!(
+            "no snapshot of {id:?} yet (sampling off or no keyframe yet)"
+        )),
     }
 }
 

@@ -12,7 +12,7 @@ use retina::client::{
     Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions,
     TcpTransportOptions, Transport, UdpTransportOptions,
 };
-use retina::codec::CodecItem;
+use retina::codec::{CodecItem, FrameFormat};
 
 use crate::config::inventory::Camera;
 use crate::config::settings::TransportKind;
@@ -51,20 +51,26 @@ pub struct SessionInfo {
     pub setup: Duration,
 }
 
-/// One received video frame (access unit); the payload itself is not kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One received video frame (access unit). The payload is kept only for a keyframe the
+/// caller asked for (a sample); every other frame is counted and dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameInfo {
     /// An IDR / random access point.
     pub keyframe: bool,
     /// Payload bytes.
     pub bytes: usize,
+    /// The access unit (Annex B, parameter sets first) when it is a keyframe and was asked for.
+    pub data: Option<Vec<u8>>,
 }
 
 /// A playing session that yields frames.
 pub trait MediaSource: Send {
-    /// The next video frame, or why the session ended. Has no timeout of its own: the caller
-    /// applies the stall timeout.
-    fn next_frame(&mut self) -> impl Future<Output = Result<FrameInfo, Failure>> + Send;
+    /// The next video frame, or why the session ended. With `keep_keyframe`, a keyframe comes
+    /// with its payload. Has no timeout of its own: the caller applies the stall timeout.
+    fn next_frame(
+        &mut self,
+        keep_keyframe: bool,
+    ) -> impl Future<Output = Result<FrameInfo, Failure>> + Send;
 }
 
 /// Opens sessions to cameras.
@@ -139,7 +145,13 @@ impl Opener for RetinaOpener {
                 ));
             };
             session
-                .setup(video_stream, SetupOptions::default().transport(transport))
+                .setup(
+                    video_stream,
+                    SetupOptions::default()
+                        .transport(transport)
+                        // Annex B with SPS/PPS before every keyframe: a sampled IDR decodes alone.
+                        .frame_format(FrameFormat::SIMPLE),
+                )
                 .await
                 .map_err(classify)?;
             let playing = session
@@ -178,13 +190,17 @@ impl Opener for RetinaOpener {
 }
 
 impl MediaSource for RetinaSource {
-    async fn next_frame(&mut self) -> Result<FrameInfo, Failure> {
+    async fn next_frame(&mut self, keep_keyframe: bool) -> Result<FrameInfo, Failure> {
         loop {
             match self.demuxed.next().await {
                 Some(Ok(CodecItem::VideoFrame(f))) if f.stream_id() == self.video_stream => {
+                    let keyframe = f.is_random_access_point();
+                    let bytes = f.data().len();
+                    let data = (keyframe && keep_keyframe).then(|| f.into_data());
                     return Ok(FrameInfo {
-                        keyframe: f.is_random_access_point(),
-                        bytes: f.data().len(),
+                        keyframe,
+                        bytes,
+                        data,
                     });
                 }
                 Some(Ok(_)) => continue,

@@ -16,6 +16,7 @@ use rand::Rng;
 use tokio::sync::{Semaphore, watch};
 
 use crate::camera::backoff::Backoff;
+use crate::camera::sampler::{Sample, SampleQueue};
 use crate::camera::session::{Failure, MediaSource, Opener};
 use crate::config::settings::Settings;
 use crate::fleet::{CameraEntry, Fleet};
@@ -34,6 +35,8 @@ pub struct SupervisorContext<O: Opener> {
     pub patrol_slots: Arc<Semaphore>,
     /// Becomes `true` at shutdown.
     pub shutdown: watch::Receiver<bool>,
+    /// Where sampled keyframes go; `None` when sampling is off.
+    pub samples: Option<Arc<SampleQueue>>,
 }
 
 /// Runs a camera's supervisor until shutdown.
@@ -51,7 +54,7 @@ pub async fn supervise<O: Opener>(ctx: SupervisorContext<O>, entry: Arc<CameraEn
     }
 }
 
-async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &CameraEntry) {
+async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
     let s = &ctx.settings;
     let mut backoff = Backoff::new(s.backoff.initial, s.backoff.max);
     let mut retried_lost = false;
@@ -62,9 +65,17 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &CameraEntry) {
                 record_setup(ctx, entry, &info.codec, info.setup, "hold");
                 ctx.fleet.on_session_started(entry);
                 let started = Instant::now();
+                let mut next_sample = Instant::now();
                 let failure = loop {
-                    match tokio::time::timeout(s.stall_timeout, source.next_frame()).await {
-                        Ok(Ok(f)) => ctx.fleet.on_frame(entry, f.keyframe, f.bytes),
+                    let want = ctx.samples.is_some() && Instant::now() >= next_sample;
+                    match tokio::time::timeout(s.stall_timeout, source.next_frame(want)).await {
+                        Ok(Ok(f)) => {
+                            ctx.fleet.on_frame(entry, f.keyframe, f.bytes);
+                            if let Some(data) = f.data {
+                                next_sample = Instant::now() + s.vision.sample_interval;
+                                submit(ctx, entry, &info.codec, data);
+                            }
+                        }
                         Ok(Err(f)) => break f,
                         Err(_) => {
                             break Failure::new(
@@ -111,7 +122,7 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &CameraEntry) {
     }
 }
 
-async fn patrol<O: Opener>(ctx: &SupervisorContext<O>, entry: &CameraEntry) {
+async fn patrol<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
     let p = &ctx.settings.patrol;
     // Spread the first round over one interval so rounds do not bunch up.
     let phase = p.interval.mul_f64(rand::thread_rng().r#gen::<f64>());
@@ -150,18 +161,41 @@ async fn patrol<O: Opener>(ctx: &SupervisorContext<O>, entry: &CameraEntry) {
 }
 
 /// Connect, PLAY until the first keyframe; the session is torn down when dropped.
-async fn probe<O: Opener>(ctx: &SupervisorContext<O>, entry: &CameraEntry) -> Result<(), Failure> {
+async fn probe<O: Opener>(
+    ctx: &SupervisorContext<O>,
+    entry: &Arc<CameraEntry>,
+) -> Result<(), Failure> {
     let (mut source, info) = ctx.opener.open(&entry.camera).await?;
     record_setup(ctx, entry, &info.codec, info.setup, "patrol");
     entry.stats.on_session_start();
     loop {
-        let f = source.next_frame().await?;
+        let f = source.next_frame(ctx.samples.is_some()).await?;
         entry
             .stats
             .on_frame(f.keyframe, f.bytes, ctx.fleet.now().timestamp_millis());
+        if let Some(data) = f.data {
+            submit(ctx, entry, &info.codec, data);
+        }
         if f.keyframe {
             return Ok(());
         }
+    }
+}
+
+/// Hands a sampled keyframe to the vision workers (drop-oldest, never waits).
+fn submit<O: Opener>(
+    ctx: &SupervisorContext<O>,
+    entry: &Arc<CameraEntry>,
+    codec: &str,
+    data: Vec<u8>,
+) {
+    if let Some(q) = &ctx.samples {
+        q.push(Sample {
+            camera: entry.clone(),
+            codec: codec.to_string(),
+            data,
+            at: ctx.fleet.now(),
+        });
     }
 }
 

@@ -18,6 +18,11 @@
 //! probe_timeout = "10s"     # connect..first keyframe must finish within this
 //! max_concurrent = 64       # probes in flight at once per instance
 //!
+//! [vision]
+//! sample_interval = "5s"    # one keyframe per camera this often ("0" = no sampling)
+//! queue = 64                # samples waiting for decode; the oldest is dropped beyond
+//! workers = 1               # decode + diagnosis threads
+//!
 //! [[modes]]                 # first match wins; a `mode` column in the inventory beats these
 //! class = "3"
 //! mode = "patrol"
@@ -87,6 +92,37 @@ impl Default for PatrolSettings {
     }
 }
 
+/// Sampling keyframes for picture-quality diagnosis and detection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisionSettings {
+    /// Take the next keyframe of a held session this often; patrol samples each round's
+    /// keyframe. `0` turns sampling off.
+    #[serde(deserialize_with = "duration")]
+    pub sample_interval: Duration,
+    /// Samples waiting for the decoder at most; the oldest is dropped beyond.
+    pub queue: usize,
+    /// Decode/diagnosis threads.
+    pub workers: usize,
+}
+
+impl Default for VisionSettings {
+    fn default() -> Self {
+        Self {
+            sample_interval: Duration::from_secs(5),
+            queue: 64,
+            workers: 1,
+        }
+    }
+}
+
+impl VisionSettings {
+    /// Whether sampling is on.
+    pub fn enabled(&self) -> bool {
+        !self.sample_interval.is_zero()
+    }
+}
+
 /// A rule choosing the mode for a group of cameras. Empty fields match anything.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +173,10 @@ pub struct Settings {
     pub patrol: PatrolSettings,
     /// Per-group mode rules, first match wins.
     pub modes: Vec<ModeRule>,
+    /// Keyframe sampling, quality diagnosis, detection.
+    pub vision: VisionSettings,
+    /// Picture-quality thresholds (see `vision::quality`).
+    pub quality: crate::vision::quality::QualityConfig,
 }
 
 impl Default for Settings {
@@ -152,6 +192,8 @@ impl Default for Settings {
             backoff: BackoffSettings::default(),
             patrol: PatrolSettings::default(),
             modes: Vec::new(),
+            vision: VisionSettings::default(),
+            quality: crate::vision::quality::QualityConfig::default(),
         }
     }
 }
@@ -166,7 +208,7 @@ impl Settings {
 
     /// Parses settings text.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| {
+        let s: Self = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
@@ -174,7 +216,9 @@ impl Settings {
                 Some(l) => format!("line {l}: {}", e.message()),
                 None => e.message().to_string(),
             }
-        })
+        })?;
+        s.quality.validate()?;
+        Ok(s)
     }
 
     /// The mode a camera is watched in: its own column, else the first matching rule, else

@@ -21,11 +21,14 @@ pub struct Counts {
     pub offline: u64,
     /// Of which still connecting.
     pub connecting: u64,
+    /// Of which 完好: online with a usable picture.
+    pub intact: u64,
 }
 
 impl Counts {
-    fn add(&mut self, state: State) {
+    fn add(&mut self, state: State, intact: bool) {
         self.total += 1;
+        self.intact += u64::from(intact);
         match state {
             State::Online => self.online += 1,
             State::Offline => self.offline += 1,
@@ -36,6 +39,11 @@ impl Counts {
     /// online / total; `None` for an empty set.
     pub fn ratio(&self) -> Option<f64> {
         (self.total > 0).then(|| self.online as f64 / self.total as f64)
+    }
+
+    /// 完好率: intact / total; `None` for an empty set.
+    pub fn intact_ratio(&self) -> Option<f64> {
+        (self.total > 0).then(|| self.intact as f64 / self.total as f64)
     }
 }
 
@@ -51,6 +59,8 @@ pub struct GroupRate {
     pub counts: Counts,
     /// online / total.
     pub online_ratio: Option<f64>,
+    /// 完好率: intact / total.
+    pub intact_ratio: Option<f64>,
 }
 
 /// The fleet's live figures.
@@ -60,23 +70,28 @@ pub struct LiveRates {
     pub fleet: Counts,
     /// online / total for the whole fleet.
     pub online_ratio: Option<f64>,
+    /// 完好率 of the whole fleet.
+    pub intact_ratio: Option<f64>,
     /// Every group value of every dimension, sorted by dimension then value.
     pub groups: Vec<GroupRate>,
 }
 
-/// Computes live rates from each enabled camera's groups and state.
-pub fn live<'a>(cameras: impl IntoIterator<Item = (&'a Groups, State)>) -> LiveRates {
+/// Computes live rates from each enabled camera's groups, state and 完好 flag.
+pub fn live<'a>(cameras: impl IntoIterator<Item = (&'a Groups, State, bool)>) -> LiveRates {
     let mut fleet = Counts::default();
     let mut per: BTreeMap<(GroupBy, &str), Counts> = BTreeMap::new();
-    for (groups, state) in cameras {
-        fleet.add(state);
+    for (groups, state, intact) in cameras {
+        fleet.add(state, intact);
         for by in GroupBy::ALL {
-            per.entry((by, groups.get(by))).or_default().add(state);
+            per.entry((by, groups.get(by)))
+                .or_default()
+                .add(state, intact);
         }
     }
     LiveRates {
         fleet,
         online_ratio: fleet.ratio(),
+        intact_ratio: fleet.intact_ratio(),
         groups: per
             .into_iter()
             .map(|((by, group), counts)| GroupRate {
@@ -84,6 +99,7 @@ pub fn live<'a>(cameras: impl IntoIterator<Item = (&'a Groups, State)>) -> LiveR
                 group: group.to_string(),
                 counts,
                 online_ratio: counts.ratio(),
+                intact_ratio: counts.intact_ratio(),
             })
             .collect(),
     }
@@ -106,15 +122,16 @@ mod tests {
         let a = g("东城", "1");
         let b = g("西城", "2");
         let cams = [
-            (&a, State::Online),
-            (&a, State::Offline),
-            (&b, State::Online),
-            (&b, State::Online),
-            (&b, State::Connecting),
+            (&a, State::Online, true),
+            (&a, State::Offline, false),
+            (&b, State::Online, false), // online, picture faulty
+            (&b, State::Online, true),
+            (&b, State::Connecting, false),
         ];
         let r = live(cams);
         assert_eq!(r.fleet.total, 5);
         assert_eq!(r.online_ratio, Some(0.6));
+        assert_eq!(r.intact_ratio, Some(0.4));
         let east = r.groups.iter().find(|x| x.group == "东城").unwrap();
         assert_eq!((east.counts.online, east.counts.total), (1, 2));
         let west = r.groups.iter().find(|x| x.group == "西城").unwrap();

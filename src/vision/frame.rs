@@ -192,7 +192,7 @@ impl RgbFrame {
     /// the smallest integer factor that fits ([`downscale_factor`]); the aspect ratio is kept.
     /// Columns and rows left over at the right and bottom edges (fewer than `k`) are dropped.
     /// A frame already narrow enough comes back as a copy. The output is never smaller than
-    /// 1x1. One pass over the source: about 1 ns per source byte in an optimised build.
+    /// 1x1. One pass over the source.
     ///
     /// [`downscale_factor`]: RgbFrame::downscale_factor
     pub fn downscale(&self, max_width: u32) -> RgbFrame {

@@ -4,5 +4,7 @@ pub mod decode;
 pub mod detect;
 pub mod frame;
 pub mod image;
+pub mod jpeg;
 pub mod model;
 pub mod quality;
+pub mod worker;

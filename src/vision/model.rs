@@ -428,7 +428,10 @@ impl DetectorManifest {
         validate_common(&self.name, &self.sha256, &self.licence, &self.provenance)?;
         self.input.validate()?;
         ensure!(!self.output.name.is_empty(), "output.name is empty");
-        ensure!(self.output.rows != Some(0), "output.rows must be at least 1");
+        ensure!(
+            self.output.rows != Some(0),
+            "output.rows must be at least 1"
+        );
         let pp = &self.postprocess;
         ensure!(
             (0.0..=1.0).contains(&pp.score_threshold),
@@ -860,7 +863,13 @@ licence = "Apache-2.0"
         assert!(bad("width = 224", "width = 0").contains("out of range"));
         assert!(bad("name = \"input\"", "name = \"input\"\nmystery = 1").contains("mystery"));
         assert!(bad("kind = \"classifier\"", "kind = \"segmenter\"").contains("segmenter"));
-        assert!(bad("names = [\"covered\", \"uncovered\", \"empty\"]", "names = []").contains("no names"));
+        assert!(
+            bad(
+                "names = [\"covered\", \"uncovered\", \"empty\"]",
+                "names = []"
+            )
+            .contains("no names")
+        );
     }
 
     fn manifest_dir() -> PathBuf {
@@ -873,12 +882,20 @@ licence = "Apache-2.0"
         let m = &l.manifest;
         assert_eq!(m.input.layout, Layout::Nhwc);
         assert_eq!((m.input.width, m.input.height), (512, 512));
-        assert_eq!(m.input.affine(), [(1.0, 0.0); 3], "raw 0..255, no normalisation");
+        assert_eq!(
+            m.input.affine(),
+            [(1.0, 0.0); 3],
+            "raw 0..255, no normalisation"
+        );
         assert_eq!(m.output.format, DetectionFormat::XyxyScoreClass);
         assert_eq!(m.postprocess.nms, NmsMode::ClassWise);
         assert_eq!(l.names.len(), 80);
         assert_eq!(
-            (l.names[0].as_str(), l.names[2].as_str(), l.names[7].as_str()),
+            (
+                l.names[0].as_str(),
+                l.names[2].as_str(),
+                l.names[7].as_str()
+            ),
             ("person", "car", "truck")
         );
         assert!(load_classifier(&manifest_dir().join("centernet_coco.toml")).is_err());

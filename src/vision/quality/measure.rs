@@ -1,13 +1,14 @@
 //! The pure measurements behind the diagnosis, each on the smallest picture that still shows
 //! what it measures:
 //!
-//! - full resolution, read once: row and column luma profiles (stripes) and, on every
-//!   [`NOISE_ROW_STEP`]th row, isolated impulse pixels (snow noise);
-//! - the *working* picture (box-downscaled to at most `work_max_width`, 256x192 for 768x576):
-//!   mean luma, Laplacian, per-cell luma deviation, gradient map;
-//! - thumbnails of the working picture: a luma thumbnail (≤ [`THUMB_MAX_WIDTH`] wide) for the
-//!   frozen test, an edge-energy map (≤ [`EDGE_MAX_WIDTH`] wide) for scene change, and the colour
-//!   thumbnail used for the Lab colour-cast statistics.
+//! - the full-resolution frame, read once, row by row ([`scan`]): row and column luma profiles
+//!   (stripes), isolated impulse pixels on every [`NOISE_ROW_STEP`]th row (snow noise), and the
+//!   box averages that make the two smaller pictures below;
+//! - the *working* luma (box-downscaled to at most `work_max_width`, 256x192 for 768x576):
+//!   mean luma, Laplacian, per-cell luma deviation, gradient, and from the gradient the
+//!   edge-energy map (≤ [`EDGE_MAX_WIDTH`] wide) compared for scene change;
+//! - the colour thumbnail (≤ [`THUMB_MAX_WIDTH`] wide, 64x48 for 768x576): CIELAB cast
+//!   statistics, and its luma is the thumbnail compared for the frozen test.
 
 use std::sync::LazyLock;
 
@@ -32,6 +33,7 @@ pub(super) struct Grey {
 }
 
 impl Grey {
+    /// The BT.601 luma of an RGB picture.
     pub fn of(frame: &RgbFrame) -> Self {
         Grey {
             w: frame.width as usize,
@@ -44,6 +46,7 @@ impl Grey {
         }
     }
 
+    /// Mean of the samples, levels (0 when empty).
     pub fn mean(&self) -> f32 {
         if self.data.is_empty() {
             return 0.0;

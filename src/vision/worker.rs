@@ -1,0 +1,143 @@
+//! Vision workers: threads that take sampled keyframes off the queue, decode them, diagnose
+//! the picture and keep the latest snapshot on the camera.
+//!
+//! Each worker owns its decoders (one per codec, reused) and its JPEG encoder; nothing here
+//! runs on the async runtime.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::camera::sampler::{Sample, SampleQueue};
+use crate::clock::Time;
+use crate::fleet::Fleet;
+use crate::vision::decode::{Codec, KeyframeDecoder};
+use crate::vision::jpeg::JpegEncoder;
+use crate::vision::quality::{Fault, FrameSignature, Measures, QualityConfig, diagnose};
+
+/// What vision knows of one camera.
+#[derive(Default)]
+pub struct VisionState {
+    /// When the last sample was diagnosed.
+    pub last_sample: Option<Time>,
+    /// Picture size of the last sample.
+    pub size: Option<(u32, u32)>,
+    /// The latest verdict.
+    pub quality: Option<QualityView>,
+    /// The latest sample as JPEG.
+    pub snapshot: Option<Arc<Vec<u8>>>,
+    signature: Option<FrameSignature>,
+}
+
+/// A quality verdict as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QualityView {
+    /// When the sample was taken.
+    pub at: Time,
+    /// True when no fault was found.
+    pub ok: bool,
+    /// Faults found (snake_case names).
+    pub faults: Vec<Fault>,
+    /// The measures behind the verdict.
+    pub measures: Measures,
+}
+
+/// Starts `n` worker threads on `queue`. They stop when the queue is closed and empty.
+pub fn spawn(
+    n: usize,
+    queue: Arc<SampleQueue>,
+    fleet: Arc<Fleet>,
+    cfg: QualityConfig,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..n.max(1))
+        .map(|i| {
+            let (queue, fleet, cfg) = (queue.clone(), fleet.clone(), cfg.clone());
+            std::thread::Builder::new()
+                .name(format!("vision-{i}"))
+                .spawn(move || run(&queue, &fleet, &cfg))
+                .expect("spawn vision worker")
+        })
+        .collect()
+}
+
+fn run(queue: &SampleQueue, fleet: &Fleet, cfg: &QualityConfig) {
+    let mut decoders: HashMap<Codec, KeyframeDecoder> = HashMap::new();
+    let mut jpeg = match JpegEncoder::new(80) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            tracing::error!("snapshots disabled: {e:#}");
+            None
+        }
+    };
+    loop {
+        match queue.pop(Duration::from_secs(1)) {
+            Some(sample) => process(&sample, &mut decoders, jpeg.as_mut(), fleet, cfg),
+            None if queue.is_closed() => return,
+            None => {}
+        }
+    }
+}
+
+fn process(
+    sample: &Sample,
+    decoders: &mut HashMap<Codec, KeyframeDecoder>,
+    jpeg: Option<&mut JpegEncoder>,
+    fleet: &Fleet,
+    cfg: &QualityConfig,
+) {
+    let cam = &sample.camera.camera.id;
+    let metrics = fleet.metrics();
+    let Some(codec) = Codec::from_name(&sample.codec) else {
+        return;
+    };
+    let started = Instant::now();
+    let decoder = match decoders.entry(codec) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => match KeyframeDecoder::new(codec) {
+            Ok(d) => v.insert(d),
+            Err(e) => {
+                tracing::error!(camera = %cam, "cannot decode {codec:?}: {e:#}");
+                metrics.sample_errors.with_label_values(&["decode"]).inc();
+                return;
+            }
+        },
+    };
+    let frame = match decoder.decode(&sample.data) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(camera = %cam, "sample not decodable: {e:#}");
+            metrics.sample_errors.with_label_values(&["decode"]).inc();
+            // A decoder in a bad state is cheap to rebuild.
+            decoders.remove(&codec);
+            return;
+        }
+    };
+    metrics
+        .decode_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let previous = sample.camera.vision.lock().unwrap().signature.clone();
+    let d = diagnose(&frame, previous.as_ref(), cfg);
+    let snapshot = jpeg.and_then(|j| match j.encode(&frame) {
+        Ok(bytes) => Some(Arc::new(bytes)),
+        Err(e) => {
+            tracing::warn!(camera = %cam, "snapshot not encoded: {e:#}");
+            None
+        }
+    });
+    metrics.samples_processed.inc();
+    let mut v = sample.camera.vision.lock().unwrap();
+    v.last_sample = Some(sample.at);
+    v.size = Some((frame.width, frame.height));
+    v.signature = Some(d.signature);
+    v.quality = Some(QualityView {
+        at: sample.at,
+        ok: d.faults.is_empty(),
+        faults: d.faults,
+        measures: d.measures,
+    });
+    if snapshot.is_some() {
+        v.snapshot = snapshot;
+    }
+}
