@@ -236,6 +236,10 @@ impl History for LedgerSender {
     fn close_all(&self, at: Time) {
         LedgerSender::close_all(self, at);
     }
+    fn quality(&self, camera: &str, at: Time, ok: bool, faults: Vec<String>) {
+        // Until the ledger stores picture verdicts (daily 完好率), they are live-only.
+        let _ = (camera, at, ok, faults);
+    }
 }
 
 /// Opens the history under the data dir (recovering after a crash) and starts its writer.

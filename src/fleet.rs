@@ -28,6 +28,8 @@ pub trait History: Send + Sync {
     fn heartbeat(&self, at: Time);
     /// Clean shutdown at `at`: close every open interval.
     fn close_all(&self, at: Time);
+    /// A camera's picture verdict changed (ok, or the set of faults) at `at`.
+    fn quality(&self, camera: &str, at: Time, ok: bool, faults: Vec<String>);
 }
 
 /// Counters of one camera, updated lock-free by its session task.
@@ -300,6 +302,27 @@ impl Fleet {
         entry.last_media_event_ms.store(0, Relaxed);
         entry.stats.on_session_start();
         self.apply(entry, Event::SessionStarted);
+    }
+
+    /// Records a picture verdict in the history when it differs from the camera's last one.
+    pub fn record_quality(
+        &self,
+        camera: &str,
+        at: Time,
+        faults: &[crate::vision::quality::Fault],
+        changed: bool,
+    ) {
+        if !changed {
+            return;
+        }
+        if let Some(h) = &self.history {
+            h.quality(
+                camera,
+                at,
+                faults.is_empty(),
+                faults.iter().map(|f| f.as_str().to_string()).collect(),
+            );
+        }
     }
 
     /// Lets every hold-mode machine notice stalls.

@@ -73,6 +73,7 @@ fn udp_transport_holds_sessions_too() {
     }
     wait_for(Duration::from_secs(10), "frames over UDP", || {
         let c = &d.cameras()["u0001"];
-        (c["counters"]["keyframes"].as_u64()? >= 2 && c["counters"]["gop_frames"] == 20).then_some(())
+        (c["counters"]["keyframes"].as_u64()? >= 2 && c["counters"]["gop_frames"] == 20)
+            .then_some(())
     });
 }

@@ -128,6 +128,8 @@ fn process(
     });
     metrics.samples_processed.inc();
     let mut v = sample.camera.vision.lock().unwrap();
+    let changed = v.quality.as_ref().is_none_or(|q| q.faults != d.faults);
+    fleet.record_quality(cam, sample.at, &d.faults, changed);
     v.last_sample = Some(sample.at);
     v.size = Some((frame.width, frame.height));
     v.signature = Some(d.signature);
