@@ -20,6 +20,10 @@ enum Command {
     Report(sharpeyes::report::ReportArgs),
     /// Serve a simulated camera fleet (real H.264 over RTSP) with switchable faults.
     Sim(sharpeyes::sim::SimArgs),
+    /// Run the picture-quality diagnosis on image files (the daemon's code path).
+    Diagnose(sharpeyes::vision::diagnose_cli::DiagnoseArgs),
+    /// Run the object detector on image files (the daemon's code path).
+    Detect(sharpeyes::vision::detect::DetectArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +46,8 @@ fn main() -> std::process::ExitCode {
         Command::Check(args) => sharpeyes::check::run(&args),
         Command::Report(args) => sharpeyes::report::run(&args).map(|()| 0),
         Command::Sim(args) => sharpeyes::sim::run(args).map(|()| 0),
+        Command::Diagnose(args) => sharpeyes::vision::diagnose_cli::run(&args),
+        Command::Detect(args) => sharpeyes::vision::detect::run_cli(&args).map(|()| 0),
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),

@@ -1,10 +1,17 @@
-//! `sharpeyes report`: one day's online rate (在线率) from the ledger, per camera and per group.
+//! `sharpeyes report`: one day's online rate (在线率) and intact rate (完好率) from the ledger,
+//! per camera and per group.
 //!
 //! The day is a calendar day in the report's time zone (`--utc-offset`, default `+08:00`:
 //! the assessment day is the Beijing day). Figures follow the rules of
 //! [`availability`]: only observed time counts (`connecting` and
 //! unmonitored time are shown as *unobserved* and excluded from the rates), group rates are
 //! time-weighted, and a camera meets the target when its uptime ≥ `--target`.
+//!
+//! The intact rate is intact time / the same observed time, where intact = online with no
+//! known picture fault: online time inside a faulty picture verdict is *picture-fault* time,
+//! and online time that was never diagnosed (*unchecked*) counts as intact (see
+//! [`availability`]'s 完好率 section). A camera meets the intact target when its intact rate
+//! ≥ `--intact-target` (default: `--target`).
 //!
 //! Cameras are those with any recorded time in the day; their name and groups are the latest
 //! the daemon stored (a camera moved to another region is reported under the new one).
@@ -21,6 +28,13 @@
 //!   `name` are empty, `uptime_pct` is the time-weighted online rate, `longest_outage_s` is
 //!   empty; the `fleet` row's `group` is empty. Seconds are whole numbers unless the ledger
 //!   recorded milliseconds; a rate with no observed time is empty.
+//!
+//!   The 完好率 columns come last, after `main_reason`, so consumers of the older 17 columns
+//!   keep working: `intact_pct` (the camera's intact rate; for `group` and `fleet` rows the
+//!   time-weighted intact rate), `picture_fault_s` (online seconds with a faulty picture),
+//!   `unchecked_s` (online seconds never diagnosed, counted intact), `below_intact_target`
+//!   (empty for `camera` rows) and `main_fault` (the picture fault with the most time, a
+//!   snake_case name such as `too_dark`; empty without fault time).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -32,7 +46,9 @@ use serde::Serialize;
 
 use crate::clock::Time;
 use crate::config::inventory::{GroupBy, Groups};
-use crate::health::availability::{self, CameraAvailability, DEFAULT_TARGET, GroupAvailability};
+use crate::health::availability::{
+    self, CameraAvailability, DEFAULT_TARGET, GroupAvailability, Targets,
+};
 use crate::health::ledger::Ledger;
 
 /// Arguments of `sharpeyes report`.
@@ -62,6 +78,19 @@ pub struct ReportArgs {
     /// Per-camera uptime target, a fraction (0.98) or a percentage (98%).
     #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_TARGET, value_parser = parse_target)]
     pub target: f64,
+    /// Per-camera intact-rate (完好率) target, a fraction or a percentage [default: --target].
+    #[arg(long, value_name = "RATIO", value_parser = parse_target)]
+    pub intact_target: Option<f64>,
+}
+
+impl ReportArgs {
+    /// The online and intact targets (the intact one defaults to the online one).
+    pub fn targets(&self) -> Targets {
+        Targets {
+            online: self.target,
+            intact: self.intact_target.unwrap_or(self.target),
+        }
+    }
 }
 
 /// Output format of the report.
@@ -92,6 +121,8 @@ pub struct DayReport {
     pub by: GroupBy,
     /// The per-camera target, in percent.
     pub target_pct: f64,
+    /// The per-camera intact-rate target, in percent.
+    pub intact_target_pct: f64,
     /// Cameras with recorded time in the day, sorted by group value then id.
     pub cameras: Vec<CameraLine>,
     /// Groups, sorted by value.
@@ -131,6 +162,21 @@ pub struct CameraLine {
     pub outage_s_by_reason: BTreeMap<String, f64>,
     /// The outages, in time order.
     pub outages: Vec<OutageLine>,
+    /// 完好率: intact / (online + offline) in percent, 2 decimals; `None` when nothing was
+    /// observed.
+    pub intact_pct: Option<f64>,
+    /// Whether the intact rate reaches the intact target; `None` when nothing was observed.
+    pub meets_intact_target: Option<bool>,
+    /// Seconds intact (online without a known picture fault).
+    pub intact_s: f64,
+    /// Seconds online with a faulty picture.
+    pub picture_fault_s: f64,
+    /// Seconds online never diagnosed (counted intact).
+    pub unchecked_s: f64,
+    /// The picture fault with the most time (a snake_case name such as `too_dark`).
+    pub main_fault: Option<String>,
+    /// Picture-fault seconds per fault (a picture with several faults counts under each).
+    pub fault_s_by_fault: BTreeMap<String, f64>,
 }
 
 /// One outage in the report.
@@ -173,6 +219,22 @@ pub struct GroupLine {
     pub outages: usize,
     /// The reason with the most offline time.
     pub main_reason: Option<String>,
+    /// Time-weighted intact rate Σ intact / Σ (online + offline) in percent, 2 decimals.
+    pub intact_rate_pct: Option<f64>,
+    /// Of the measured cameras, those meeting the intact target.
+    pub meeting_intact_target: usize,
+    /// Of the measured cameras, those below the intact target.
+    pub below_intact_target: usize,
+    /// Σ seconds intact.
+    pub intact_s: f64,
+    /// Σ seconds online with a faulty picture.
+    pub picture_fault_s: f64,
+    /// Σ seconds online never diagnosed (counted intact).
+    pub unchecked_s: f64,
+    /// The picture fault with the most time.
+    pub main_fault: Option<String>,
+    /// Σ picture-fault seconds per fault.
+    pub fault_s_by_fault: BTreeMap<String, f64>,
 }
 
 /// Runs `sharpeyes report`: reads the ledger (read-only, safe while the daemon runs) and
@@ -211,7 +273,11 @@ fn build_at(ledger: &Ledger, args: &ReportArgs, now: Time) -> anyhow::Result<Day
     let intervals = ledger
         .intervals(from, to)
         .context("cannot read the ledger's intervals")?;
-    let cams = availability::per_camera(&intervals, from, to);
+    let quality = ledger
+        .quality_intervals(from, to)
+        .context("cannot read the ledger's picture verdicts")?;
+    let cams = availability::per_camera_with_quality(&intervals, &quality, from, to);
+    let targets = args.targets();
     let rows = ledger
         .cameras()
         .context("cannot read the ledger's cameras")?;
@@ -225,8 +291,8 @@ fn build_at(ledger: &Ledger, args: &ReportArgs, now: Time) -> anyhow::Result<Day
         .collect();
     let group_of = |id: &str| availability::group_value(groups.get(id), args.by).to_string();
 
-    let by_group = availability::by_dimension(&cams, &groups, args.by, args.target);
-    let fleet = availability::summarize("total", &cams, args.target);
+    let by_group = availability::by_dimension(&cams, &groups, args.by, targets);
+    let fleet = availability::summarize("total", &cams, targets);
 
     let mut cameras: Vec<CameraLine> = cams
         .iter()
@@ -235,7 +301,7 @@ fn build_at(ledger: &Ledger, args: &ReportArgs, now: Time) -> anyhow::Result<Day
                 c,
                 names.get(c.camera_id.as_str()).copied(),
                 group_of(&c.camera_id),
-                args.target,
+                targets,
                 offset,
             )
         })
@@ -249,7 +315,8 @@ fn build_at(ledger: &Ledger, args: &ReportArgs, now: Time) -> anyhow::Result<Day
         to: to.with_timezone(&offset),
         partial: now < to,
         by: args.by,
-        target_pct: round2(args.target * 100.0),
+        target_pct: round2(targets.online * 100.0),
+        intact_target_pct: round2(targets.intact * 100.0),
         cameras,
         groups: by_group.iter().map(group_line).collect(),
         fleet: group_line(&fleet),
@@ -274,7 +341,7 @@ fn camera_line(
     c: &CameraAvailability,
     name: Option<&str>,
     group: String,
-    target: f64,
+    targets: Targets,
     offset: FixedOffset,
 ) -> CameraLine {
     CameraLine {
@@ -282,7 +349,7 @@ fn camera_line(
         name: name.unwrap_or(&c.camera_id).to_string(),
         group,
         uptime_pct: c.availability().map(|a| round2(a * 100.0)),
-        meets_target: c.meets(target),
+        meets_target: c.meets(targets.online),
         online_s: secs(c.online_ms),
         offline_s: secs(c.offline_ms),
         connecting_s: secs(c.connecting_ms),
@@ -305,7 +372,18 @@ fn camera_line(
                 reason: o.reason.map(|r| r.as_str().to_string()),
             })
             .collect(),
+        intact_pct: c.intact_rate().map(|a| round2(a * 100.0)),
+        meets_intact_target: c.meets_intact(targets.intact),
+        intact_s: secs(c.intact_ms),
+        picture_fault_s: secs(c.fault_ms),
+        unchecked_s: secs(c.unchecked_ms),
+        main_fault: c.main_fault().map(str::to_string),
+        fault_s_by_fault: fault_secs(&c.fault_ms_by_fault),
     }
+}
+
+fn fault_secs(by_fault: &BTreeMap<String, i64>) -> BTreeMap<String, f64> {
+    by_fault.iter().map(|(k, v)| (k.clone(), secs(*v))).collect()
 }
 
 fn group_line(g: &GroupAvailability) -> GroupLine {
@@ -322,6 +400,14 @@ fn group_line(g: &GroupAvailability) -> GroupLine {
         unmonitored_s: secs(g.unmonitored_ms),
         outages: g.outages,
         main_reason: g.main_reason().map(str::to_string),
+        intact_rate_pct: g.intact_rate().map(|r| round2(r * 100.0)),
+        meeting_intact_target: g.meeting_intact_target,
+        below_intact_target: g.below_intact_target,
+        intact_s: secs(g.intact_ms),
+        picture_fault_s: secs(g.fault_ms),
+        unchecked_s: secs(g.unchecked_ms),
+        main_fault: g.main_fault().map(str::to_string),
+        fault_s_by_fault: fault_secs(&g.fault_ms_by_fault),
     }
 }
 
@@ -338,8 +424,9 @@ pub fn write(report: &DayReport, format: Format, out: &mut dyn Write) -> anyhow:
     }
 }
 
-/// The CSV columns, in order.
-pub const CSV_HEADER: [&str; 17] = [
+/// The CSV columns, in order. The 完好率 columns were appended after `main_reason`, so the
+/// first 17 are unchanged.
+pub const CSV_HEADER: [&str; 22] = [
     "kind",
     "date",
     "by",
@@ -357,6 +444,11 @@ pub const CSV_HEADER: [&str; 17] = [
     "outages",
     "longest_outage_s",
     "main_reason",
+    "intact_pct",
+    "picture_fault_s",
+    "unchecked_s",
+    "below_intact_target",
+    "main_fault",
 ];
 
 fn write_csv(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -383,6 +475,11 @@ fn write_csv(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
             &c.outage_count.to_string(),
             &secs_text(c.longest_outage_s),
             c.main_reason.as_deref().unwrap_or(""),
+            &opt_pct(c.intact_pct),
+            &secs_text(c.picture_fault_s),
+            &secs_text(c.unchecked_s),
+            "",
+            c.main_fault.as_deref().unwrap_or(""),
         ])?;
     }
     let group_row = |kind: &str, g: &GroupLine| -> Vec<String> {
@@ -408,6 +505,11 @@ fn write_csv(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
             g.outages.to_string(),
             String::new(),
             g.main_reason.clone().unwrap_or_default(),
+            opt_pct(g.intact_rate_pct),
+            secs_text(g.picture_fault_s),
+            secs_text(g.unchecked_s),
+            g.below_intact_target.to_string(),
+            g.main_fault.clone().unwrap_or_default(),
         ]
     };
     for g in &r.groups {
@@ -422,7 +524,7 @@ fn write_table(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
     let dim = r.by.as_str().to_uppercase();
     writeln!(
         out,
-        "Online rate {} (UTC{}, {} to {}){}, by {}, target {:.2} %",
+        "Online rate (在线率) and intact rate (完好率) {} (UTC{}, {} to {}){}, by {}, target {:.2} %, intact target {:.2} %",
         r.date,
         r.utc_offset,
         r.from.format("%Y-%m-%d %H:%M"),
@@ -430,10 +532,15 @@ fn write_table(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
         if r.partial { " [day not over]" } else { "" },
         r.by.as_str(),
         r.target_pct,
+        r.intact_target_pct,
     )?;
     writeln!(
         out,
         "Only observed time counts: UNOBSERVED (connecting, or the daemon not running) is left out of the rates."
+    )?;
+    writeln!(
+        out,
+        "INTACT = online without a known picture fault; online time never diagnosed counts as intact."
     )?;
     writeln!(out)?;
 
@@ -442,12 +549,15 @@ fn write_table(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
         ("NAME", false),
         (&dim, false),
         ("UPTIME", true),
+        ("INTACT", true),
         ("ONLINE", true),
         ("UNOBSERVED", true),
         ("OUTAGES", true),
         ("OUTAGE TOTAL", true),
         ("LONGEST", true),
         ("MAIN REASON", false),
+        ("PICTURE FAULT", true),
+        ("MAIN FAULT", false),
     ]);
     for c in &r.cameras {
         t.row(vec![
@@ -455,12 +565,15 @@ fn write_table(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
             c.name.clone(),
             c.group.clone(),
             pct_text(c.uptime_pct),
+            pct_text(c.intact_pct),
             hms(c.online_s),
             hms(c.connecting_s + c.unmonitored_s),
             c.outage_count.to_string(),
             hms(c.offline_s),
             hms(c.longest_outage_s),
             c.main_reason.clone().unwrap_or_else(|| "-".into()),
+            hms(c.picture_fault_s),
+            c.main_fault.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
     if r.cameras.is_empty() {
@@ -474,20 +587,26 @@ fn write_table(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
         (&dim, false),
         ("CAMERAS", true),
         ("ONLINE RATE", true),
+        ("INTACT RATE", true),
         ("BELOW TARGET", true),
+        ("BELOW INTACT", true),
         ("NO DATA", true),
         ("OUTAGES", true),
         ("MAIN REASON", false),
+        ("MAIN FAULT", false),
     ]);
     let line = |g: &GroupLine| {
         vec![
             g.group.clone(),
             g.cameras.to_string(),
             pct_text(g.online_rate_pct),
+            pct_text(g.intact_rate_pct),
             g.below_target.to_string(),
+            g.below_intact_target.to_string(),
             (g.cameras - g.measured).to_string(),
             g.outages.to_string(),
             g.main_reason.clone().unwrap_or_else(|| "-".into()),
+            g.main_fault.clone().unwrap_or_else(|| "-".into()),
         ]
     };
     for g in &r.groups {

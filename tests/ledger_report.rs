@@ -15,6 +15,20 @@
 //! | c4     | 东城街道 | offline from 15:00 after the restart (unreachable)| 14 / 23 = 60.87 %       |
 //! | c5     | 城关镇   | removed on 04-30 at 23:30: not in the report     |                          |
 //! | c6     | (none)   | added at 18:00, not in the cameras table          | 100.00 %, 18 h unobserved|
+//!
+//! Picture verdicts (完好率 = intact / the same 23 h observed; intact = online without a known
+//! picture fault). Run 1 diagnoses c1..c4 ok at 04-30 23:00:15; verdicts left open at the
+//! crash end at the 14:00 heartbeat, and after the restart a camera is unchecked (counted
+//! intact) until its first verdict.
+//!
+//! | camera | verdicts                                                  | fault    | intact            |
+//! |--------|-----------------------------------------------------------|----------|-------------------|
+//! | c1     | too_dark 01:00–08:00 (offline 02:00–07:45 not counted twice)| 1.25 h | 16 / 23 = 69.57 % |
+//! | c2     | frozen 10:00–crash (closed 14:00); ok again at 16:00       | 4 h      | 19 / 23 = 82.61 % |
+//! | c3     | blur + occlusion 18:00–19:00                               | 1 h      | 20.5 / 23 = 89.13 %|
+//! | c4     | ok                                                         | 0        | 14 / 23 = 60.87 % |
+//! | c5     | scene_change 04-30 23:10 until stopped at 23:30            |          | (04-30) 32.96 %   |
+//! | c6     | none: 6 h online unchecked                                 | 0        | 100.00 %          |
 
 use std::path::Path;
 use std::process::Command;
@@ -58,6 +72,10 @@ fn rec(id: &str, t: Transition) -> (String, Transition) {
     (id.to_string(), t)
 }
 
+fn faults(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
 use State::{Connecting, Offline, Online};
 
 /// Writes the story into `dir`.
@@ -84,7 +102,21 @@ fn populate(dir: &Path) {
             .map(|id| rec(id, tr(up, Connecting, Online, None)))
             .collect();
         l.record(&batch).unwrap();
+        let checked = prev_23 + chrono::Duration::seconds(15);
+        for id in ["c1", "c2", "c3", "c4"] {
+            l.quality(id, checked, true, &[]).unwrap();
+        }
+        l.quality(
+            "c5",
+            parse_time("2024-04-30T23:10:00+08:00"),
+            false,
+            &faults(&["scene_change"]),
+        )
+        .unwrap();
         l.stop("c5", parse_time("2024-04-30T23:30:00+08:00"))
+            .unwrap();
+        // c1's picture goes black an hour before its outage and is seen ok again at 08:00.
+        l.quality("c1", bj("01:00:00"), false, &faults(&["too_dark"]))
             .unwrap();
         l.record(&[rec(
             "c1",
@@ -102,6 +134,10 @@ fn populate(dir: &Path) {
         .unwrap();
         l.record(&[rec("c3", tr(bj("10:00:00"), Offline, Online, None))])
             .unwrap();
+        l.quality("c1", bj("08:00:00"), true, &[]).unwrap();
+        // c2 freezes at 10:00; the verdict is still open at the crash.
+        l.quality("c2", bj("10:00:00"), false, &faults(&["frozen"]))
+            .unwrap();
         l.heartbeat(bj("13:59:55")).unwrap();
         l.heartbeat(bj("14:00:00")).unwrap();
         // Crash: no close_all.
@@ -109,6 +145,7 @@ fn populate(dir: &Path) {
     // Run 2: recovery, then the writer thread, then a graceful stop.
     let l = Ledger::open(dir).expect("open run 2");
     assert_eq!(l.recovery().closed, 4, "c1..c4 were left open");
+    assert_eq!(l.recovery().quality_closed, 4, "c1..c4's verdicts too");
     assert_eq!(l.recovery().at, Some(bj("14:00:00")));
     let w = LedgerWriter::spawn(l).unwrap();
     let s = w.sender().clone();
@@ -134,8 +171,11 @@ fn populate(dir: &Path) {
         ),
     );
     s.heartbeat(bj("16:00:00"));
+    s.quality("c2", bj("16:00:00"), true, vec![]);
     s.begin("c6", Connecting, bj("18:00:00"));
     s.record("c6", tr(bj("18:00:05"), Connecting, Online, None));
+    s.quality("c3", bj("18:00:00"), false, faults(&["occlusion", "blur"]));
+    s.quality("c3", bj("19:00:00"), true, vec![]);
     s.record(
         "c3",
         tr(bj("20:00:00"), Online, Offline, Some(Reason::Stalled)),
@@ -154,6 +194,7 @@ fn args(dir: &Path, by: GroupBy) -> ReportArgs {
         format: Format::Json,
         utc_offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
         target: 0.98,
+        intact_target: None,
     }
 }
 

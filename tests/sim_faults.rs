@@ -314,12 +314,8 @@ async fn not_found_and_auth_faults_answer_404_and_401_until_cleared() {
     assert!(next_frame(&mut s, FRAME_WAIT).await.is_some());
     sim.set("cam0002", "auth");
     let cut = tokio::time::timeout(FRAME_WAIT, async {
-        loop {
-            match s.next().await {
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => break,
-            }
-        }
+        // Frames may still be in flight; the stream then ends or fails.
+        while let Some(Ok(_)) = s.next().await {}
     });
     assert!(cut.await.is_ok(), "the connection was closed");
     assert_eq!(status_of(describe(&u2, PASS).await), Some(401));

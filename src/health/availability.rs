@@ -1,10 +1,13 @@
-//! Historical availability (在线率 over a period): pure maths over status intervals.
+//! Historical availability (在线率) and intact rate (完好率) over a period: pure maths over
+//! status and picture-quality intervals.
 //!
 //! Input: the status history as [`Interval`]s (one per camera and state, as the
-//! [`ledger`](crate::health::ledger) stores them) and a window `[from, to)`. Output: per camera
+//! [`ledger`](crate::health::ledger) stores them), optionally the picture verdicts as
+//! [`QualityInterval`]s, and a window `[from, to)`. Output: per camera
 //! ([`CameraAvailability`]) the time spent `online`, `offline`, `connecting` and unmonitored,
-//! the outages, and the availability; per group value ([`GroupAvailability`]) the
-//! time-weighted online rate and how many cameras meet the target.
+//! the outages, the availability, the intact time and the picture-fault time per fault; per
+//! group value ([`GroupAvailability`]) the time-weighted online and intact rates and how many
+//! cameras meet the targets.
 //!
 //! ## The rule: only observed time counts
 //!
@@ -36,6 +39,33 @@
 //! cameras, so a camera observed all day weighs more than one observed for an hour. That is
 //! the usual 在线率 of an assessment: the share of camera-time with a usable picture.
 //!
+//! ## 完好率 (intact rate)
+//!
+//! A camera is **intact** (完好) when it is online *and* its picture has no known fault:
+//!
+//! ```text
+//! intact      = online time not inside a faulty quality interval
+//! intact rate = intact / (online + offline)
+//! ```
+//!
+//! - The denominator is the availability's: the same observed time, so 完好率 ≤ 在线率 always,
+//!   and a camera offline all day is 0 % intact, not "unknown".
+//! - Picture-fault time counts only while **online**: a faulty verdict stays in force while
+//!   the camera is offline (the last picture seen was bad), but that time is already lost to
+//!   the outage and is not counted a second time.
+//! - Online time with **no verdict** (not yet diagnosed, sampling off, a patrol camera between
+//!   its first probe and first diagnosis, a ledger from before verdicts were stored) counts
+//!   as **intact**: no fault is known. This is the live rule of
+//!   [`fleet::is_intact`](crate::fleet::is_intact). It is reported as `unchecked_ms` beside the
+//!   rate, so a 100 % that rests on no diagnosis at all can be seen.
+//! - The fault breakdown (`fault_ms_by_fault`) counts each faulty piece of online time under
+//!   every fault its verdict lists (a picture both `too_dark` and `frozen` counts under both),
+//!   so its sum may exceed `fault_ms`; a faulty verdict without a fault name counts under
+//!   [`UNSPECIFIED_FAULT`]. The main fault is the one with the most time.
+//! - Group intact rates are time-weighted like online rates: Σ intact / Σ (online + offline).
+//!   Cameras are measured or not exactly as for the online rate; a measured camera meets the
+//!   intact target when its intact rate ≥ the target (see [`Targets`]).
+//!
 //! ## Outages
 //!
 //! An outage is a run of `offline` time clipped to the window; touching `offline`
@@ -57,6 +87,42 @@ pub const DEFAULT_TARGET: f64 = 0.98;
 /// The key used in the per-reason breakdowns for an `offline` interval without a reason.
 pub const UNSPECIFIED_REASON: &str = "unspecified";
 
+/// The key used in the per-fault breakdowns for a faulty verdict without a fault name.
+pub const UNSPECIFIED_FAULT: &str = "unspecified";
+
+/// The per-camera targets a group counts cameras against: one for the online rate, one for
+/// the intact rate. A bare `f64` converts into the same target for both.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Targets {
+    /// Target availability (在线率), a fraction.
+    pub online: f64,
+    /// Target intact rate (完好率), a fraction.
+    pub intact: f64,
+}
+
+impl Targets {
+    /// The same target for both rates.
+    pub fn same(target: f64) -> Self {
+        Self {
+            online: target,
+            intact: target,
+        }
+    }
+}
+
+impl Default for Targets {
+    /// [`DEFAULT_TARGET`] for both.
+    fn default() -> Self {
+        Self::same(DEFAULT_TARGET)
+    }
+}
+
+impl From<f64> for Targets {
+    fn from(target: f64) -> Self {
+        Self::same(target)
+    }
+}
+
 /// Tolerance when comparing an availability with the target, so that exactly 98 % meets
 /// 98 % whatever the floating-point rounding.
 const TARGET_EPSILON: f64 = 1e-9;
@@ -70,6 +136,21 @@ pub struct Interval {
     pub state: State,
     /// Why, when `state` is `offline`.
     pub reason: Option<Reason>,
+    /// First instant of the span.
+    pub start: Time,
+    /// First instant after the span.
+    pub end: Time,
+}
+
+/// A span of time one camera's picture had one verdict: `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QualityInterval {
+    /// The camera.
+    pub camera_id: String,
+    /// Whether the picture had no fault (only this decides 完好).
+    pub ok: bool,
+    /// The faults found (snake_case names such as `too_dark`), empty when `ok`.
+    pub faults: Vec<String>,
     /// First instant of the span.
     pub start: Time,
     /// First instant after the span.
@@ -116,6 +197,18 @@ pub struct CameraAvailability {
     pub outages: Vec<Outage>,
     /// Offline milliseconds per reason name ([`Reason::as_str`] or [`UNSPECIFIED_REASON`]).
     pub outage_ms_by_reason: BTreeMap<&'static str, i64>,
+    /// Milliseconds 完好: online and not inside a faulty quality interval (online time without
+    /// a verdict included). `intact_ms + fault_ms == online_ms`.
+    pub intact_ms: i64,
+    /// Milliseconds online inside a faulty quality interval (picture-fault time).
+    pub fault_ms: i64,
+    /// Milliseconds online without any picture verdict (counted in `intact_ms`).
+    pub unchecked_ms: i64,
+    /// Picture-fault milliseconds per fault name ([`Fault::as_str`] or [`UNSPECIFIED_FAULT`]);
+    /// a verdict with several faults counts under each.
+    ///
+    /// [`Fault::as_str`]: crate::vision::quality::Fault::as_str
+    pub fault_ms_by_fault: BTreeMap<String, i64>,
 }
 
 impl CameraAvailability {
@@ -158,6 +251,24 @@ impl CameraAvailability {
     pub fn main_reason(&self) -> Option<&'static str> {
         main_reason(&self.outage_ms_by_reason)
     }
+
+    /// 完好率: intact / (online + offline); `None` when nothing was observed.
+    pub fn intact_rate(&self) -> Option<f64> {
+        rate(self.intact_ms, self.observed_ms())
+    }
+
+    /// Whether the intact rate reaches `target`; `None` when nothing was observed.
+    pub fn meets_intact(&self, target: f64) -> Option<bool> {
+        self.intact_rate().map(|a| a + TARGET_EPSILON >= target)
+    }
+
+    /// The fault with the most picture-fault time (ties: the first in [`Fault::ALL`] order,
+    /// then unknown names alphabetically, unspecified last); `None` without fault time.
+    ///
+    /// [`Fault::ALL`]: crate::vision::quality::Fault::ALL
+    pub fn main_fault(&self) -> Option<&str> {
+        main_fault(&self.fault_ms_by_fault)
+    }
 }
 
 /// Figures of a set of cameras (a group value, or the fleet).
@@ -171,9 +282,13 @@ pub struct GroupAvailability {
     pub measured: usize,
     /// Of which with availability ≥ the target.
     pub meeting_target: usize,
-    /// Of which with availability < the target. `cameras - measured - meeting - below`
-    /// is always 0; unmeasured cameras are in neither count.
+    /// Of which with availability < the target. `measured - meeting - below` is always 0;
+    /// unmeasured cameras are in neither count.
     pub below_target: usize,
+    /// Of the measured cameras, those with intact rate ≥ the intact target.
+    pub meeting_intact_target: usize,
+    /// Of the measured cameras, those with intact rate < the intact target.
+    pub below_intact_target: usize,
     /// Σ online milliseconds.
     pub online_ms: i64,
     /// Σ offline milliseconds.
@@ -186,6 +301,14 @@ pub struct GroupAvailability {
     pub outages: usize,
     /// Σ offline milliseconds per reason name.
     pub outage_ms_by_reason: BTreeMap<&'static str, i64>,
+    /// Σ intact milliseconds.
+    pub intact_ms: i64,
+    /// Σ picture-fault milliseconds (online with a faulty verdict).
+    pub fault_ms: i64,
+    /// Σ online milliseconds without a picture verdict (counted intact).
+    pub unchecked_ms: i64,
+    /// Σ picture-fault milliseconds per fault name.
+    pub fault_ms_by_fault: BTreeMap<String, i64>,
 }
 
 impl GroupAvailability {
@@ -205,9 +328,25 @@ impl GroupAvailability {
         main_reason(&self.outage_ms_by_reason)
     }
 
-    fn add(&mut self, cam: &CameraAvailability, target: f64) {
+    /// The time-weighted intact rate Σ intact / Σ (online + offline); `None` when nothing
+    /// was observed.
+    pub fn intact_rate(&self) -> Option<f64> {
+        rate(self.intact_ms, self.online_ms + self.offline_ms)
+    }
+
+    /// The fault with the most picture-fault time in the set.
+    pub fn main_fault(&self) -> Option<&str> {
+        main_fault(&self.fault_ms_by_fault)
+    }
+
+    fn add(&mut self, cam: &CameraAvailability, targets: Targets) {
         self.cameras += 1;
-        match cam.meets(target) {
+        match cam.meets_intact(targets.intact) {
+            Some(true) => self.meeting_intact_target += 1,
+            Some(false) => self.below_intact_target += 1,
+            None => {}
+        }
+        match cam.meets(targets.online) {
             Some(true) => {
                 self.measured += 1;
                 self.meeting_target += 1;
@@ -226,30 +365,69 @@ impl GroupAvailability {
         for (k, v) in &cam.outage_ms_by_reason {
             *self.outage_ms_by_reason.entry(k).or_default() += v;
         }
+        self.intact_ms += cam.intact_ms;
+        self.fault_ms += cam.fault_ms;
+        self.unchecked_ms += cam.unchecked_ms;
+        for (k, v) in &cam.fault_ms_by_fault {
+            *self.fault_ms_by_fault.entry(k.clone()).or_default() += v;
+        }
     }
 }
 
 /// Per-camera figures over `[from, to)` for every camera that has an interval in `intervals`
-/// (in any order), sorted by camera id.
+/// (in any order), sorted by camera id, without picture verdicts (every online moment
+/// counts as intact).
 ///
 /// Intervals are clipped to the window. Overlapping intervals of one camera (which a sane
 /// ledger never has) are not double-counted: the earlier one wins the overlap.
 pub fn per_camera(intervals: &[Interval], from: Time, to: Time) -> Vec<CameraAvailability> {
-    let mut by_camera: BTreeMap<&str, Vec<&Interval>> = BTreeMap::new();
+    per_camera_with_quality(intervals, &[], from, to)
+}
+
+/// Per-camera figures over `[from, to)`, 完好率 included, for every camera that has a
+/// status interval in `intervals` (in any order), sorted by camera id. Quality intervals of
+/// cameras without a status interval are ignored (they had no observed time).
+///
+/// Both kinds of interval are clipped to the window; overlapping intervals of one camera
+/// and kind are not double-counted (the earlier one wins the overlap).
+pub fn per_camera_with_quality(
+    intervals: &[Interval],
+    quality: &[QualityInterval],
+    from: Time,
+    to: Time,
+) -> Vec<CameraAvailability> {
+    let mut by_camera: BTreeMap<&str, (Vec<&Interval>, Vec<&QualityInterval>)> = BTreeMap::new();
     for iv in intervals {
-        by_camera.entry(iv.camera_id.as_str()).or_default().push(iv);
+        by_camera.entry(iv.camera_id.as_str()).or_default().0.push(iv);
+    }
+    for q in quality {
+        if let Some(entry) = by_camera.get_mut(q.camera_id.as_str()) {
+            entry.1.push(q);
+        }
     }
     by_camera
         .into_iter()
-        .map(|(id, ivs)| camera(id, ivs, from, to))
+        .map(|(id, (ivs, qs))| camera_with_quality(id, ivs, qs, from, to))
         .collect()
 }
 
 /// One camera's figures over `[from, to)` from its intervals (in any order; intervals of
-/// other cameras must not be passed).
+/// other cameras must not be passed), without picture verdicts.
 pub fn camera<'a>(
     camera_id: &str,
     intervals: impl IntoIterator<Item = &'a Interval>,
+    from: Time,
+    to: Time,
+) -> CameraAvailability {
+    camera_with_quality(camera_id, intervals, [], from, to)
+}
+
+/// One camera's figures over `[from, to)`, 完好率 included, from its status and quality
+/// intervals (each in any order; intervals of other cameras must not be passed).
+pub fn camera_with_quality<'a, 'b>(
+    camera_id: &str,
+    intervals: impl IntoIterator<Item = &'a Interval>,
+    quality: impl IntoIterator<Item = &'b QualityInterval>,
     from: Time,
     to: Time,
 ) -> CameraAvailability {
@@ -262,6 +440,8 @@ pub fn camera<'a>(
     }
     let mut ivs: Vec<&Interval> = intervals.into_iter().collect();
     ivs.sort_by_key(|iv| (iv.start, iv.end));
+    // The online pieces, in time order and disjoint, for the 完好率.
+    let mut online: Vec<(Time, Time)> = Vec::new();
     // Everything before `cursor` is accounted for.
     let mut cursor = from;
     for iv in ivs {
@@ -273,7 +453,10 @@ pub fn camera<'a>(
         out.unmonitored_ms += (start - cursor).num_milliseconds();
         let ms = (end - start).num_milliseconds();
         match iv.state {
-            State::Online => out.online_ms += ms,
+            State::Online => {
+                out.online_ms += ms;
+                online.push((start, end));
+            }
             State::Connecting => out.connecting_ms += ms,
             State::Offline => {
                 out.offline_ms += ms;
@@ -293,21 +476,85 @@ pub fn camera<'a>(
         cursor = end;
     }
     out.unmonitored_ms += (to - cursor).num_milliseconds();
+    add_quality(&mut out, &online, quality, from, to);
     out
 }
 
-/// Sums a set of cameras into one [`GroupAvailability`] named `group`.
+/// Splits the online pieces (in time order, disjoint) of `out` into intact and picture-fault
+/// time by the quality intervals.
+fn add_quality<'b>(
+    out: &mut CameraAvailability,
+    online: &[(Time, Time)],
+    quality: impl IntoIterator<Item = &'b QualityInterval>,
+    from: Time,
+    to: Time,
+) {
+    let mut qs: Vec<&QualityInterval> = quality.into_iter().collect();
+    qs.sort_by_key(|q| (q.start, q.end));
+    // Disjoint verdict pieces clipped to the window, in time order (the earlier one wins an
+    // overlap).
+    let mut pieces: Vec<(Time, Time, &QualityInterval)> = Vec::new();
+    let mut cursor = from;
+    for q in qs {
+        let start = q.start.max(cursor);
+        let end = q.end.min(to);
+        if end <= start {
+            continue;
+        }
+        pieces.push((start, end, q));
+        cursor = end;
+    }
+    let mut first = 0;
+    for &(start, end) in online {
+        // Pieces ending before this online piece end before every later one too.
+        while first < pieces.len() && pieces[first].1 <= start {
+            first += 1;
+        }
+        let mut judged = 0;
+        for &(q_start, q_end, q) in pieces[first..].iter().take_while(|p| p.0 < end) {
+            let ms = (q_end.min(end) - q_start.max(start)).num_milliseconds();
+            if ms <= 0 {
+                continue;
+            }
+            judged += ms;
+            if q.ok {
+                continue;
+            }
+            out.fault_ms += ms;
+            let mut names: Vec<&str> = q
+                .faults
+                .iter()
+                .map(String::as_str)
+                .filter(|f| !f.is_empty())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            if names.is_empty() {
+                names.push(UNSPECIFIED_FAULT);
+            }
+            for name in names {
+                *out.fault_ms_by_fault.entry(name.to_string()).or_default() += ms;
+            }
+        }
+        out.unchecked_ms += (end - start).num_milliseconds() - judged;
+    }
+    out.intact_ms = out.online_ms - out.fault_ms;
+}
+
+/// Sums a set of cameras into one [`GroupAvailability`] named `group`, counting cameras
+/// against `targets` (a bare `f64` is the same target for both rates).
 pub fn summarize<'a>(
     group: impl Into<String>,
     cameras: impl IntoIterator<Item = &'a CameraAvailability>,
-    target: f64,
+    targets: impl Into<Targets>,
 ) -> GroupAvailability {
+    let targets = targets.into();
     let mut g = GroupAvailability {
         group: group.into(),
         ..GroupAvailability::default()
     };
     for cam in cameras {
-        g.add(cam, target);
+        g.add(cam, targets);
     }
     g
 }
@@ -317,8 +564,9 @@ pub fn summarize<'a>(
 pub fn by_group(
     cameras: &[CameraAvailability],
     key: impl Fn(&CameraAvailability) -> String,
-    target: f64,
+    targets: impl Into<Targets>,
 ) -> Vec<GroupAvailability> {
+    let targets = targets.into();
     let mut groups: BTreeMap<String, GroupAvailability> = BTreeMap::new();
     for cam in cameras {
         let k = key(cam);
@@ -328,7 +576,7 @@ pub fn by_group(
                 group: k,
                 ..GroupAvailability::default()
             })
-            .add(cam, target);
+            .add(cam, targets);
     }
     groups.into_values().collect()
 }
@@ -339,12 +587,12 @@ pub fn by_dimension(
     cameras: &[CameraAvailability],
     groups: &HashMap<String, Groups>,
     by: GroupBy,
-    target: f64,
+    targets: impl Into<Targets>,
 ) -> Vec<GroupAvailability> {
     by_group(
         cameras,
         |c| group_value(groups.get(&c.camera_id), by).to_string(),
-        target,
+        targets,
     )
 }
 
@@ -375,9 +623,38 @@ fn main_reason(by_reason: &BTreeMap<&'static str, i64>) -> Option<&'static str> 
         .map(|(k, _)| *k)
 }
 
+/// The sort rank of a fault name: its place in [`Fault::ALL`], unknown names after, and
+/// [`UNSPECIFIED_FAULT`] last. The ledger lists a verdict's faults in this order.
+///
+/// [`Fault::ALL`]: crate::vision::quality::Fault::ALL
+pub(crate) fn fault_rank(name: &str) -> usize {
+    let all = &crate::vision::quality::Fault::ALL;
+    if name == UNSPECIFIED_FAULT {
+        return all.len() + 1;
+    }
+    all.iter()
+        .position(|f| f.as_str() == name)
+        .unwrap_or(all.len())
+}
+
+fn main_fault(by_fault: &BTreeMap<String, i64>) -> Option<&str> {
+    by_fault
+        .iter()
+        .filter(|(_, ms)| **ms > 0)
+        // Most time first; among equals the lowest rank, then the first name.
+        .max_by(|(ka, a), (kb, b)| {
+            a.cmp(b)
+                .then_with(|| (fault_rank(kb), *kb).cmp(&(fault_rank(ka), *ka)))
+        })
+        .map(|(k, _)| k.as_str())
+}
+
 fn ratio(online_ms: i64, offline_ms: i64) -> Option<f64> {
-    let observed = online_ms + offline_ms;
-    (observed > 0).then(|| online_ms as f64 / observed as f64)
+    rate(online_ms, online_ms + offline_ms)
+}
+
+fn rate(part_ms: i64, observed_ms: i64) -> Option<f64> {
+    (observed_ms > 0).then(|| part_ms as f64 / observed_ms as f64)
 }
 
 fn window_ms(from: Time, to: Time) -> i64 {
@@ -715,5 +992,257 @@ mod tests {
         assert_eq!(g.cameras, 0);
         assert_eq!(g.main_reason(), None);
         assert!(by_group(&[], |c| c.camera_id.clone(), DEFAULT_TARGET).is_empty());
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // 完好率.
+
+    fn q(cam: &str, faults: &[&str], start: Time, end: Time) -> QualityInterval {
+        QualityInterval {
+            camera_id: cam.into(),
+            ok: faults.is_empty(),
+            faults: faults.iter().map(|f| f.to_string()).collect(),
+            start,
+            end,
+        }
+    }
+
+    /// The invariants every camera's figures keep.
+    fn check(a: &CameraAvailability) {
+        assert_eq!(a.intact_ms + a.fault_ms, a.online_ms, "{a:?}");
+        assert!(a.unchecked_ms <= a.intact_ms, "{a:?}");
+        assert!(a.intact_rate() <= a.availability(), "{a:?}");
+        for ms in a.fault_ms_by_fault.values() {
+            assert!(*ms <= a.fault_ms, "{a:?}");
+        }
+    }
+
+    #[test]
+    fn ten_hours_online_with_two_hours_black_is_80_percent() {
+        let ivs = [on("a", from(), t("10:00:00"))];
+        let qs = [
+            q("a", &[], from(), t("04:00:00")),
+            q("a", &["too_dark"], t("04:00:00"), t("06:00:00")),
+            q("a", &[], t("06:00:00"), t("10:00:00")),
+        ];
+        let a = camera_with_quality("a", &ivs, &qs, from(), to());
+        check(&a);
+        assert_eq!((a.online_ms, a.offline_ms), (10 * H, 0));
+        assert_eq!((a.intact_ms, a.fault_ms, a.unchecked_ms), (8 * H, 2 * H, 0));
+        assert_eq!(a.availability(), Some(1.0));
+        assert_eq!(a.intact_rate(), Some(0.8));
+        assert_eq!(a.fault_ms_by_fault, BTreeMap::from([("too_dark".into(), 2 * H)]));
+        assert_eq!(a.main_fault(), Some("too_dark"));
+        assert_eq!(a.meets(DEFAULT_TARGET), Some(true));
+        assert_eq!(a.meets_intact(DEFAULT_TARGET), Some(false));
+        assert_eq!(a.meets_intact(0.8), Some(true));
+        // The 14 unmonitored hours are not in either rate.
+        assert_eq!(a.unmonitored_ms, 14 * H);
+    }
+
+    #[test]
+    fn a_fault_while_offline_does_not_count_twice() {
+        // Online 00–06, offline 06–10, online 10–12; the picture is frozen 05–11.
+        let ivs = [
+            on("a", from(), t("06:00:00")),
+            off("a", Reason::Refused, t("06:00:00"), t("10:00:00")),
+            on("a", t("10:00:00"), t("12:00:00")),
+        ];
+        let qs = [
+            q("a", &[], from(), t("05:00:00")),
+            q("a", &["frozen"], t("05:00:00"), t("11:00:00")),
+            q("a", &[], t("11:00:00"), t("12:00:00")),
+        ];
+        let a = camera_with_quality("a", &ivs, &qs, from(), to());
+        check(&a);
+        assert_eq!((a.online_ms, a.offline_ms), (8 * H, 4 * H));
+        // Only 05–06 and 10–11 are picture-fault time; 06–10 is an outage, counted once.
+        assert_eq!(a.fault_ms, 2 * H);
+        assert_eq!(a.fault_ms_by_fault["frozen"], 2 * H);
+        assert_eq!(a.intact_ms, 6 * H);
+        assert_eq!(a.intact_rate(), Some(0.5));
+        assert_eq!(a.availability(), Some(8.0 / 12.0));
+        // Offline all the time under a faulty verdict: 0 % intact, no fault time.
+        let b = camera_with_quality(
+            "b",
+            &[off("b", Reason::Stalled, from(), t("05:00:00"))],
+            &[q("b", &["blur"], from(), to())],
+            from(),
+            to(),
+        );
+        check(&b);
+        assert_eq!((b.intact_ms, b.fault_ms), (0, 0));
+        assert_eq!(b.intact_rate(), Some(0.0));
+        assert_eq!(b.main_fault(), None);
+    }
+
+    #[test]
+    fn unknown_quality_counts_as_intact() {
+        // Online 00–10; a verdict only for 02–04 (ok); connecting and unmonitored time under
+        // a faulty verdict counts nowhere.
+        let ivs = [
+            conn("a", t("00:00:00"), t("00:10:00")),
+            on("a", t("00:10:00"), t("10:10:00")),
+        ];
+        let qs = [
+            q("a", &["blur"], from(), t("00:10:00")),
+            q("a", &[], t("02:00:00"), t("04:00:00")),
+            q("a", &["blur"], t("10:10:00"), t("12:00:00")),
+        ];
+        let a = camera_with_quality("a", &ivs, &qs, from(), to());
+        check(&a);
+        assert_eq!(a.online_ms, 10 * H);
+        assert_eq!(a.intact_ms, 10 * H);
+        assert_eq!(a.unchecked_ms, 8 * H);
+        assert_eq!(a.fault_ms, 0);
+        assert_eq!(a.intact_rate(), Some(1.0));
+        // No verdict at all: as without quality, everything online is intact and unchecked.
+        let plain = camera("a", &ivs, from(), to());
+        assert_eq!(plain.intact_ms, plain.online_ms);
+        assert_eq!(plain.unchecked_ms, plain.online_ms);
+        assert_eq!(plain.intact_rate(), plain.availability());
+        // Nothing observed: no rate.
+        let none = camera_with_quality("a", [], &qs, from(), to());
+        assert_eq!((none.intact_rate(), none.meets_intact(0.5)), (None, None));
+    }
+
+    #[test]
+    fn several_faults_count_under_each_and_ties_follow_fault_order() {
+        let ivs = [on("a", from(), to())];
+        let qs = [
+            // Listed out of order and duplicated: counted once per name.
+            q("a", &["frozen", "too_dark", "frozen"], t("01:00:00"), t("02:00:00")),
+            q("a", &["blur"], t("03:00:00"), t("04:00:00")),
+            q("a", &["zzz_new"], t("05:00:00"), t("05:30:00")),
+            // Faulty without a name.
+            QualityInterval {
+                ok: false,
+                faults: vec![],
+                ..q("a", &[], t("06:00:00"), t("06:15:00"))
+            },
+        ];
+        let a = camera_with_quality("a", &ivs, &qs, from(), to());
+        check(&a);
+        assert_eq!(a.fault_ms, H + H + H / 2 + H / 4);
+        assert_eq!(
+            a.fault_ms_by_fault,
+            BTreeMap::from([
+                ("blur".into(), H),
+                ("frozen".into(), H),
+                ("too_dark".into(), H),
+                ("zzz_new".into(), H / 2),
+                (UNSPECIFIED_FAULT.into(), H / 4),
+            ])
+        );
+        // Three at one hour: too_dark comes first in Fault::ALL.
+        assert_eq!(a.main_fault(), Some("too_dark"));
+        assert_eq!(fault_rank("too_dark"), 0);
+        assert!(fault_rank("scene_change") < fault_rank("zzz_new"));
+        assert!(fault_rank("zzz_new") < fault_rank(UNSPECIFIED_FAULT));
+        // Among unknown names of equal time, the first alphabetically.
+        let by = BTreeMap::from([("b_new".to_string(), H), ("a_new".to_string(), H)]);
+        assert_eq!(main_fault(&by), Some("a_new"));
+    }
+
+    #[test]
+    fn quality_is_clipped_and_overlaps_are_not_double_counted() {
+        let ivs = [on("a", from(), to())];
+        let qs = [
+            // From the day before into this one: 2 h counted.
+            q("a", &["stripes"], parse_time("2024-04-30T20:00:00Z"), t("02:00:00")),
+            // Overlapping the next one by an hour: the earlier wins the overlap.
+            q("a", &["blur"], t("10:00:00"), t("12:00:00")),
+            q("a", &[], t("11:00:00"), t("13:00:00")),
+            q("a", &["snow_noise"], t("12:30:00"), t("14:00:00")),
+            // Into the next day: 1 h counted.
+            q("a", &["frozen"], t("23:00:00"), parse_time("2024-05-02T05:00:00Z")),
+            // Empty and inverted ones count nothing.
+            q("a", &["blur"], t("20:00:00"), t("20:00:00")),
+            q("a", &["blur"], t("21:00:00"), t("20:30:00")),
+        ];
+        let a = camera_with_quality("a", &ivs, &qs, from(), to());
+        check(&a);
+        assert_eq!(a.fault_ms_by_fault["stripes"], 2 * H);
+        assert_eq!(a.fault_ms_by_fault["blur"], 2 * H);
+        // 13:00–14:00 only: 12:30–13:00 belongs to the earlier ok verdict.
+        assert_eq!(a.fault_ms_by_fault["snow_noise"], H);
+        assert_eq!(a.fault_ms_by_fault["frozen"], H);
+        assert_eq!(a.fault_ms, 6 * H);
+        assert_eq!(a.unchecked_ms, DAY_MS - 6 * H - H);
+        assert_eq!(a.intact_ms, DAY_MS - 6 * H);
+    }
+
+    #[test]
+    fn per_camera_with_quality_matches_verdicts_to_cameras() {
+        let ivs = [on("b", from(), t("10:00:00")), on("a", from(), t("10:00:00"))];
+        let qs = [
+            q("a", &["too_dark"], t("04:00:00"), t("06:00:00")),
+            q("b", &["occlusion"], t("00:00:00"), t("01:00:00")),
+            // No status interval: ignored, no line for it.
+            q("z", &["blur"], from(), to()),
+        ];
+        let all = per_camera_with_quality(&ivs, &qs, from(), to());
+        let ids: Vec<_> = all.iter().map(|c| c.camera_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(all[0].intact_rate(), Some(0.8));
+        assert_eq!(all[1].intact_rate(), Some(0.9));
+        assert_eq!(all[1].main_fault(), Some("occlusion"));
+        // Without verdicts, per_camera counts every online moment as intact.
+        assert!(
+            per_camera(&ivs, from(), to())
+                .iter()
+                .all(|c| c.intact_ms == c.online_ms)
+        );
+    }
+
+    #[test]
+    fn group_intact_rate_is_time_weighted_and_counts_its_own_target() {
+        let ivs = [
+            // a: online 10 h, 2 h too_dark → 80 % intact, 100 % up.
+            on("a", from(), t("10:00:00")),
+            // b: online 20 h, no verdict → 100 % intact.
+            on("b", from(), t("20:00:00")),
+            // c: online 5 h, offline 5 h, 1 h frozen while online → 40 % intact, 50 % up.
+            on("c", from(), t("05:00:00")),
+            off("c", Reason::Auth, t("05:00:00"), t("10:00:00")),
+            // d: only connecting: unmeasured.
+            conn("d", from(), t("01:00:00")),
+        ];
+        let qs = [
+            q("a", &["too_dark"], t("04:00:00"), t("06:00:00")),
+            q("c", &["frozen"], t("04:00:00"), t("08:00:00")),
+            q("d", &["blur"], from(), to()),
+        ];
+        let cams = per_camera_with_quality(&ivs, &qs, from(), to());
+        for c in &cams {
+            check(c);
+        }
+        let targets = Targets {
+            online: 0.5,
+            intact: 0.9,
+        };
+        let g = summarize("total", &cams, targets);
+        assert_eq!((g.cameras, g.measured), (4, 3));
+        assert_eq!((g.meeting_target, g.below_target), (3, 0));
+        assert_eq!((g.meeting_intact_target, g.below_intact_target), (1, 2));
+        assert_eq!(g.online_ms, 35 * H);
+        assert_eq!(g.intact_ms, 8 * H + 20 * H + 4 * H);
+        assert_eq!(g.fault_ms, 3 * H);
+        assert_eq!(g.unchecked_ms, 8 * H + 20 * H + 4 * H);
+        // Time-weighted: 32 / 40, not the mean of 80 %, 100 % and 40 %.
+        assert_eq!(g.intact_rate(), Some(0.8));
+        assert_eq!(g.rate(), Some(35.0 / 40.0));
+        assert_eq!(g.main_fault(), Some("too_dark"));
+        assert_eq!(g.fault_ms_by_fault["frozen"], H);
+        // A bare f64 is the same target for both rates.
+        let same = summarize("total", &cams, 0.9);
+        assert_eq!((same.meeting_target, same.meeting_intact_target), (2, 1));
+        assert_eq!(Targets::from(0.9), Targets::same(0.9));
+        assert_eq!(Targets::default(), Targets::same(DEFAULT_TARGET));
+        // Per group the same sums.
+        let by = by_group(&cams, |c| (c.camera_id == "b").to_string(), targets);
+        assert_eq!(by[0].intact_rate(), Some(12.0 / 20.0));
+        assert_eq!(by[1].intact_rate(), Some(1.0));
+        assert_eq!(by[1].main_fault(), None);
     }
 }

@@ -1,15 +1,34 @@
-//! The availability ledger: status intervals persisted in SQLite, so history survives a restart.
+//! The availability ledger: status and picture-quality intervals persisted in SQLite, so
+//! history survives a restart.
 //!
 //! One row per camera and state: `[start, end)`, with the reason and detail of an outage. Each
 //! camera has at most one *open* interval (no end yet): its current state. Times are integer
 //! unix milliseconds (UTC).
 //!
+//! Beside them, one row per camera and picture verdict (`quality_intervals`): whether the
+//! sampled picture was ok and, if not, which faults the vision workers found (see
+//! [`Ledger::quality`]). They feed the daily 完好率 (intact rate) of
+//! [`availability`](crate::health::availability). They follow the same rules as status
+//! intervals: at most one open per camera, closed at the next verdict change, at
+//! [`Ledger::stop`], at [`Ledger::close_all`] and, after a crash, at the last heartbeat.
+//!
 //! ## Files and schema
 //!
 //! `<data_dir>/sharpeyes.db`, in WAL mode with `synchronous=NORMAL` (a power cut may lose the
 //! last transactions, never corrupt the file). Tables: `meta` (`schema_version`,
-//! `last_heartbeat_ms`), `cameras` (the latest name and groups per id, for reports) and
-//! `intervals`.
+//! `last_heartbeat_ms`), `cameras` (the latest name and groups per id, for reports),
+//! `intervals` (status) and `quality_intervals` (picture verdicts).
+//!
+//! ## Schema versions
+//!
+//! - **1**: `meta`, `cameras`, `intervals`.
+//! - **2**: adds `quality_intervals(id, camera_id, ok, faults, start_ms, end_ms)`; `faults` is
+//!   the comma-separated snake_case fault names (`too_dark,frozen`), empty when `ok`.
+//!
+//! [`Ledger::open`] migrates an older database in place, in one transaction (from 1 to 2 it
+//! only creates the new table: no existing row changes). A database newer than the build is
+//! refused. [`Ledger::open_read_only`] never migrates: on a version-1 database it reads no
+//! quality intervals (every picture unknown, which counts as intact).
 //!
 //! ## Heartbeat and crash recovery
 //!
@@ -46,19 +65,20 @@ use serde::Serialize;
 
 use crate::clock::Time;
 use crate::config::inventory::{Camera, Groups};
-use crate::health::availability::Interval;
+use crate::health::availability::{Interval, QualityInterval, fault_rank};
 use crate::health::status::{Reason, State, Transition};
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "sharpeyes.db";
 
-/// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes (it reads this one and every older one).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const SCHEMA: &str = "
+/// Version 1: what every ledger has.
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY NOT NULL,
     value
@@ -82,6 +102,27 @@ CREATE TABLE IF NOT EXISTS intervals (
 CREATE UNIQUE INDEX IF NOT EXISTS intervals_open ON intervals(camera_id) WHERE end_ms IS NULL;
 CREATE INDEX IF NOT EXISTS intervals_end ON intervals(end_ms);
 ";
+
+/// From version 1 to 2: picture-quality intervals.
+const MIGRATE_V2: &str = "
+CREATE TABLE IF NOT EXISTS quality_intervals (
+    id        INTEGER PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    ok        INTEGER NOT NULL,
+    faults    TEXT NOT NULL DEFAULT '',
+    start_ms  INTEGER NOT NULL,
+    end_ms    INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS quality_open ON quality_intervals(camera_id)
+    WHERE end_ms IS NULL;
+CREATE INDEX IF NOT EXISTS quality_end ON quality_intervals(end_ms);
+";
+
+/// `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
+const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [MIGRATE_V2];
+
+/// The first schema version with `quality_intervals`.
+const QUALITY_VERSION: i64 = 2;
 
 const KEY_VERSION: &str = "schema_version";
 const KEY_HEARTBEAT: &str = "last_heartbeat_ms";
@@ -133,6 +174,17 @@ pub enum Op {
         /// The change.
         transition: Transition,
     },
+    /// A camera's picture verdict changed (see [`Ledger::quality`]).
+    Quality {
+        /// The camera.
+        camera_id: String,
+        /// When (the time of the sample diagnosed).
+        at: Time,
+        /// Whether the picture has no fault.
+        ok: bool,
+        /// The faults found, as snake_case names (`too_dark`, `frozen`…); empty when `ok`.
+        faults: Vec<String>,
+    },
     /// The daemon is alive and watching at this time.
     Heartbeat(Time),
     /// Monitoring of a camera ends (removed from the inventory, disabled).
@@ -149,8 +201,10 @@ pub enum Op {
 /// What [`Ledger::open`] found and repaired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Recovery {
-    /// Intervals that were left open and have been closed.
+    /// Status intervals that were left open and have been closed.
     pub closed: usize,
+    /// Picture-quality intervals that were left open and have been closed.
+    pub quality_closed: usize,
     /// The heartbeat they were closed at (`None`: there was none; closed at their start).
     pub at: Option<Time>,
 }
@@ -161,6 +215,9 @@ pub struct Ledger {
     conn: Connection,
     path: PathBuf,
     recovery: Recovery,
+    /// The schema version of the open database (older than [`SCHEMA_VERSION`] only when
+    /// opened read-only).
+    version: i64,
 }
 
 impl Ledger {
@@ -178,6 +235,7 @@ impl Ledger {
             conn,
             path,
             recovery: Recovery::default(),
+            version: SCHEMA_VERSION,
         };
         ledger
             .init()
@@ -185,9 +243,10 @@ impl Ledger {
         ledger.recovery = ledger
             .recover()
             .with_context(|| format!("cannot recover ledger {}", ledger.path.display()))?;
-        if ledger.recovery.closed > 0 {
+        if ledger.recovery.closed + ledger.recovery.quality_closed > 0 {
             tracing::info!(
                 closed = ledger.recovery.closed,
+                quality_closed = ledger.recovery.quality_closed,
                 at = ?ledger.recovery.at,
                 "ledger: closed intervals left open by the previous run at its last heartbeat"
             );
@@ -195,8 +254,8 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// Opens an existing ledger for reading only, without recovery (safe while a daemon
-    /// writes it). Fails with a clear message when `data_dir` holds no ledger.
+    /// Opens an existing ledger for reading only, without recovery or migration (safe while
+    /// a daemon writes it). Fails with a clear message when `data_dir` holds no ledger.
     pub fn open_read_only(data_dir: &Path) -> anyhow::Result<Self> {
         let path = db_path(data_dir);
         if !path.is_file() {
@@ -212,15 +271,17 @@ impl Ledger {
         )
         .with_context(|| format!("cannot open ledger {}", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        let ledger = Self {
+        let mut ledger = Self {
             conn,
             path,
             recovery: Recovery::default(),
+            version: SCHEMA_VERSION,
         };
         let version = ledger
             .schema_version()
             .with_context(|| format!("{} is not a sharpeyes ledger", ledger.path.display()))?;
         check_version(version, &ledger.path)?;
+        ledger.version = version;
         Ok(ledger)
     }
 
@@ -244,13 +305,31 @@ impl Ledger {
         }
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         let tx = self.conn.transaction()?;
-        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(SCHEMA_V1)?;
         let version: Option<i64> = meta_get(&tx, KEY_VERSION)?;
-        match version {
-            None => meta_set(&tx, KEY_VERSION, SCHEMA_VERSION)?,
-            Some(v) => check_version(v, &self.path)?,
+        if let Some(v) = version {
+            check_version(v, &self.path)?;
+        }
+        // A new database starts as version 1 and takes every migration.
+        let from = version.unwrap_or(1);
+        for (i, migration) in MIGRATIONS.iter().enumerate() {
+            if from < i as i64 + 2 {
+                tx.execute_batch(migration)?;
+            }
+        }
+        if version != Some(SCHEMA_VERSION) {
+            meta_set(&tx, KEY_VERSION, SCHEMA_VERSION)?;
         }
         tx.commit()?;
+        if let Some(v) = version.filter(|v| *v < SCHEMA_VERSION) {
+            tracing::info!(
+                from = v,
+                to = SCHEMA_VERSION,
+                path = %self.path.display(),
+                "ledger: schema migrated"
+            );
+        }
+        self.version = SCHEMA_VERSION;
         Ok(())
     }
 
@@ -266,15 +345,25 @@ impl Ledger {
              WHERE end_ms IS NULL",
             params![hb],
         )?;
+        let quality_closed = tx.execute(
+            "UPDATE quality_intervals SET end_ms = MAX(start_ms, COALESCE(?1, start_ms))
+             WHERE end_ms IS NULL",
+            params![hb],
+        )?;
         // Empty intervals carry no time; drop them (including those just closed at their start).
         tx.execute(
             "DELETE FROM intervals WHERE end_ms IS NOT NULL AND end_ms <= start_ms",
             [],
         )?;
+        tx.execute(
+            "DELETE FROM quality_intervals WHERE end_ms IS NOT NULL AND end_ms <= start_ms",
+            [],
+        )?;
         tx.commit()?;
         Ok(Recovery {
             closed,
-            at: if closed > 0 {
+            quality_closed,
+            at: if closed + quality_closed > 0 {
                 hb.map(to_time).transpose()?
             } else {
                 None
@@ -324,12 +413,42 @@ impl Ledger {
         self.apply(&ops)
     }
 
+    /// Records a camera's picture verdict from `at` on: `ok` (no fault), or the `faults`
+    /// found (snake_case names such as `too_dark` or `frozen`, see
+    /// [`Fault::as_str`](crate::vision::quality::Fault::as_str)). Call it when the verdict
+    /// changes (ok ↔ faulty, or the set of faults); the camera's open quality interval is
+    /// closed at `at` and one with the new verdict opened.
+    ///
+    /// Fault names are trimmed, emptied ones dropped, commas replaced by `_`, duplicates
+    /// removed, and listed in [`Fault::ALL`](crate::vision::quality::Fault::ALL) order
+    /// (unknown names after, alphabetically), so a set of faults has one spelling. `ok` is
+    /// what counts for the 完好率; `ok = false` without a fault name counts under
+    /// [`UNSPECIFIED_FAULT`](crate::health::availability::UNSPECIFIED_FAULT).
+    ///
+    /// Robust like [`Ledger::record`]: the same verdict as the open one is ignored; a verdict
+    /// dated at or before the open interval's start replaces it.
+    pub fn quality(
+        &mut self,
+        camera_id: &str,
+        at: Time,
+        ok: bool,
+        faults: &[String],
+    ) -> anyhow::Result<()> {
+        self.apply(&[Op::Quality {
+            camera_id: camera_id.to_string(),
+            at,
+            ok,
+            faults: faults.to_vec(),
+        }])
+    }
+
     /// Notes that the daemon is alive and watching at `now`.
     pub fn heartbeat(&mut self, now: Time) -> anyhow::Result<()> {
         self.apply(&[Op::Heartbeat(now)])
     }
 
-    /// Ends monitoring of one camera at `at` (closes its open interval, if any).
+    /// Ends monitoring of one camera at `at` (closes its open status and quality intervals,
+    /// if any).
     pub fn stop(&mut self, camera_id: &str, at: Time) -> anyhow::Result<()> {
         self.apply(&[Op::Stop {
             camera_id: camera_id.to_string(),
@@ -337,7 +456,8 @@ impl Ledger {
         }])
     }
 
-    /// Ends monitoring of every camera at `now` (graceful shutdown).
+    /// Ends monitoring of every camera at `now` (graceful shutdown): closes every open status
+    /// and quality interval.
     pub fn close_all(&mut self, now: Time) -> anyhow::Result<()> {
         self.apply(&[Op::CloseAll(now)])
     }
@@ -395,6 +515,51 @@ impl Ledger {
                 camera_id,
                 state,
                 reason,
+                start: to_time(start_ms)?,
+                end: to_time(end_ms)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The picture-quality intervals overlapping `[from, to)`, clipped to it, sorted by camera
+    /// and start. An open interval ends at the earlier of `to` and the last heartbeat. Empty
+    /// on a version-1 database opened read-only (no verdict was ever stored).
+    pub fn quality_intervals(&self, from: Time, to: Time) -> anyhow::Result<Vec<QualityInterval>> {
+        let (from_ms, to_ms) = (ms(from), ms(to));
+        if to_ms <= from_ms || self.version < QUALITY_VERSION {
+            return Ok(Vec::new());
+        }
+        let hb = meta_get::<i64>(&self.conn, KEY_HEARTBEAT)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT camera_id, ok, faults, start_ms, end_ms FROM quality_intervals
+              WHERE end_ms > ?1 AND start_ms < ?2
+             UNION ALL
+             SELECT camera_id, ok, faults, start_ms, end_ms FROM quality_intervals
+              WHERE end_ms IS NULL AND start_ms < ?2
+             ORDER BY camera_id, start_ms",
+        )?;
+        let rows = stmt.query_map(params![from_ms, to_ms], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (camera_id, ok, faults, start_ms, end_ms) = row?;
+            let end_ms = end_ms.unwrap_or_else(|| hb.unwrap_or(start_ms));
+            let (start_ms, end_ms) = (start_ms.max(from_ms), end_ms.min(to_ms));
+            if end_ms <= start_ms {
+                continue;
+            }
+            out.push(QualityInterval {
+                camera_id,
+                ok,
+                faults: decode_faults(&faults),
                 start: to_time(start_ms)?,
                 end: to_time(end_ms)?,
             });
@@ -522,6 +687,80 @@ fn replace_open(
     Ok(())
 }
 
+struct OpenQuality {
+    id: i64,
+    ok: bool,
+    faults: String,
+    start_ms: i64,
+}
+
+fn open_quality(conn: &Connection, camera_id: &str) -> rusqlite::Result<Option<OpenQuality>> {
+    conn.prepare_cached(
+        "SELECT id, ok, faults, start_ms FROM quality_intervals
+          WHERE camera_id = ?1 AND end_ms IS NULL",
+    )?
+    .query_row([camera_id], |r| {
+        Ok(OpenQuality {
+            id: r.get(0)?,
+            ok: r.get(1)?,
+            faults: r.get(2)?,
+            start_ms: r.get(3)?,
+        })
+    })
+    .optional()
+}
+
+fn close_quality(conn: &Connection, id: i64, end_ms: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE quality_intervals SET end_ms = ?2 WHERE id = ?1")?
+        .execute(params![id, end_ms])?;
+    Ok(())
+}
+
+/// Makes `(ok, faults)` the camera's open quality interval from `at_ms`, unless it already
+/// is: closes the current one there, or replaces it when `at_ms` is not after its start.
+fn set_quality(
+    conn: &Connection,
+    camera_id: &str,
+    ok: bool,
+    faults: &str,
+    at_ms: i64,
+) -> rusqlite::Result<()> {
+    match open_quality(conn, camera_id)? {
+        Some(open) if open.ok == ok && open.faults == faults => return Ok(()),
+        Some(open) if at_ms <= open.start_ms => {
+            conn.prepare_cached("UPDATE quality_intervals SET ok = ?2, faults = ?3 WHERE id = ?1")?
+                .execute(params![open.id, ok, faults])?;
+            return Ok(());
+        }
+        Some(open) => close_quality(conn, open.id, at_ms)?,
+        None => {}
+    }
+    conn.prepare_cached(
+        "INSERT INTO quality_intervals(camera_id, ok, faults, start_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![camera_id, ok, faults, at_ms])?;
+    Ok(())
+}
+
+/// The stored spelling of a set of fault names: see [`Ledger::quality`].
+fn encode_faults(faults: &[String]) -> String {
+    let mut names: Vec<String> = faults
+        .iter()
+        .map(|f| f.trim().replace(',', "_"))
+        .filter(|f| !f.is_empty())
+        .collect();
+    names.sort_by(|a, b| (fault_rank(a), a).cmp(&(fault_rank(b), b)));
+    names.dedup();
+    names.join(",")
+}
+
+fn decode_faults(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn apply_op(conn: &Connection, op: &Op) -> anyhow::Result<()> {
     match op {
         Op::Cameras(rows) => {
@@ -563,11 +802,24 @@ fn apply_op(conn: &Connection, op: &Op) -> anyhow::Result<()> {
             }
             bump_heartbeat(conn, at_ms)?;
         }
+        Op::Quality {
+            camera_id,
+            at,
+            ok,
+            faults,
+        } => {
+            let at_ms = ms(*at);
+            set_quality(conn, camera_id, *ok, &encode_faults(faults), at_ms)?;
+            bump_heartbeat(conn, at_ms)?;
+        }
         Op::Heartbeat(now) => bump_heartbeat(conn, ms(*now))?,
         Op::Stop { camera_id, at } => {
             let at_ms = ms(*at);
             if let Some(open) = open_interval(conn, camera_id)? {
                 close_interval(conn, open.id, at_ms.max(open.start_ms))?;
+            }
+            if let Some(open) = open_quality(conn, camera_id)? {
+                close_quality(conn, open.id, at_ms.max(open.start_ms))?;
             }
             bump_heartbeat(conn, at_ms)?;
         }
@@ -575,6 +827,10 @@ fn apply_op(conn: &Connection, op: &Op) -> anyhow::Result<()> {
             let now_ms = ms(*now);
             conn.prepare_cached(
                 "UPDATE intervals SET end_ms = MAX(start_ms, ?1) WHERE end_ms IS NULL",
+            )?
+            .execute([now_ms])?;
+            conn.prepare_cached(
+                "UPDATE quality_intervals SET end_ms = MAX(start_ms, ?1) WHERE end_ms IS NULL",
             )?
             .execute([now_ms])?;
             bump_heartbeat(conn, now_ms)?;
@@ -663,6 +919,20 @@ impl LedgerSender {
                 transition,
             }),
             "transition",
+        );
+    }
+
+    /// Queues a picture verdict change (see [`Ledger::quality`]): `ok` when the picture has
+    /// no fault, else the `faults` found as snake_case names.
+    pub fn quality(&self, camera_id: impl Into<String>, at: Time, ok: bool, faults: Vec<String>) {
+        self.send(
+            Msg::Op(Op::Quality {
+                camera_id: camera_id.into(),
+                at,
+                ok,
+                faults,
+            }),
+            "quality",
         );
     }
 
@@ -1058,6 +1328,7 @@ mod tests {
             l.recovery(),
             Recovery {
                 closed: 1,
+                quality_closed: 0,
                 at: Some(t("10:00:00"))
             }
         );
@@ -1101,6 +1372,7 @@ mod tests {
             l.recovery(),
             Recovery {
                 closed: 1,
+                quality_closed: 0,
                 at: None
             }
         );
@@ -1254,5 +1526,317 @@ mod tests {
         assert!(batch.is_empty());
         let got = l.intervals(day().0, day().1).unwrap();
         assert_eq!(got, [iv("a", State::Online, None, "00:00:00", "01:00:00")]);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Picture-quality intervals.
+
+    fn faults(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn qv(cam: &str, ok: bool, names: &[&str], start: &str, end: &str) -> QualityInterval {
+        QualityInterval {
+            camera_id: cam.into(),
+            ok,
+            faults: faults(names),
+            start: t(start),
+            end: t(end),
+        }
+    }
+
+    #[test]
+    fn quality_changes_become_intervals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.begin("a", State::Online, t("00:00:00")).unwrap();
+        l.quality("a", t("00:00:05"), true, &[]).unwrap();
+        // The same verdict again: ignored.
+        l.quality("a", t("00:30:00"), true, &[]).unwrap();
+        l.quality("a", t("01:00:00"), false, &faults(&["too_dark"]))
+            .unwrap();
+        // The same set of faults in another spelling: ignored.
+        l.quality(
+            "a",
+            t("01:30:00"),
+            false,
+            &faults(&[" too_dark", "too_dark", ""]),
+        )
+        .unwrap();
+        // Another set: listed in Fault::ALL order, unknown names after.
+        l.quality(
+            "a",
+            t("02:00:00"),
+            false,
+            &faults(&["zebra", "frozen", "too_dark", "odd,name"]),
+        )
+        .unwrap();
+        l.quality("a", t("03:00:00"), true, &[]).unwrap();
+        // A camera whose first verdict is faulty, without a status interval.
+        l.quality("b", t("04:00:00"), false, &faults(&["blur"]))
+            .unwrap();
+        assert_eq!(l.last_heartbeat().unwrap(), Some(t("04:00:00")));
+        l.heartbeat(t("05:00:00")).unwrap();
+        let (from, to) = day();
+        let want = [
+            qv("a", true, &[], "00:00:05", "01:00:00"),
+            qv("a", false, &["too_dark"], "01:00:00", "02:00:00"),
+            qv(
+                "a",
+                false,
+                &["too_dark", "frozen", "odd_name", "zebra"],
+                "02:00:00",
+                "03:00:00",
+            ),
+            qv("a", true, &[], "03:00:00", "05:00:00"),
+            qv("b", false, &["blur"], "04:00:00", "05:00:00"),
+        ];
+        assert_eq!(l.quality_intervals(from, to).unwrap(), want);
+        let stored: String = l
+            .conn
+            .query_row(
+                "SELECT faults FROM quality_intervals WHERE start_ms = ?1",
+                [ms(t("02:00:00"))],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, "too_dark,frozen,odd_name,zebra");
+        // Clipped to a window; open intervals end at the window's end.
+        assert_eq!(
+            l.quality_intervals(t("01:30:00"), t("04:30:00")).unwrap(),
+            [
+                qv("a", false, &["too_dark"], "01:30:00", "02:00:00"),
+                want[2].clone(),
+                qv("a", true, &[], "03:00:00", "04:30:00"),
+                qv("b", false, &["blur"], "04:00:00", "04:30:00"),
+            ]
+        );
+        assert!(l.quality_intervals(to, from).unwrap().is_empty());
+        // Status intervals are untouched by verdicts.
+        assert_eq!(
+            l.intervals(from, to).unwrap(),
+            [iv("a", State::Online, None, "00:00:00", "05:00:00")]
+        );
+
+        // They survive a graceful close and a reopen.
+        l.close_all(t("06:00:00")).unwrap();
+        drop(l);
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.recovery(), Recovery::default());
+        let got = l.quality_intervals(from, to).unwrap();
+        assert_eq!(got[..3], want[..3]);
+        assert_eq!(got[3], qv("a", true, &[], "03:00:00", "06:00:00"));
+        assert_eq!(got[4], qv("b", false, &["blur"], "04:00:00", "06:00:00"));
+        let r = Ledger::open_read_only(dir.path()).unwrap();
+        assert_eq!(r.quality_intervals(from, to).unwrap(), got);
+    }
+
+    #[test]
+    fn odd_quality_changes_are_handled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.quality("a", t("01:00:00"), true, &[]).unwrap();
+        // Dated before the open interval: clamped, the open one is replaced.
+        l.quality("a", t("00:59:00"), false, &faults(&["frozen"]))
+            .unwrap();
+        // Faulty without a name is kept as faulty.
+        l.quality("a", t("02:00:00"), false, &[]).unwrap();
+        l.heartbeat(t("03:00:00")).unwrap();
+        assert_eq!(
+            l.quality_intervals(day().0, day().1).unwrap(),
+            [
+                qv("a", false, &["frozen"], "01:00:00", "02:00:00"),
+                qv("a", false, &[], "02:00:00", "03:00:00"),
+            ]
+        );
+    }
+
+    #[test]
+    fn stop_closes_the_quality_interval_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.begin("a", State::Online, t("00:00:00")).unwrap();
+        l.begin("b", State::Online, t("00:00:00")).unwrap();
+        l.quality("a", t("00:00:01"), false, &faults(&["blur"]))
+            .unwrap();
+        l.quality("b", t("00:00:01"), false, &faults(&["blur"]))
+            .unwrap();
+        l.stop("a", t("02:00:00")).unwrap();
+        l.heartbeat(t("03:00:00")).unwrap();
+        assert_eq!(
+            l.quality_intervals(day().0, day().1).unwrap(),
+            [
+                qv("a", false, &["blur"], "00:00:01", "02:00:00"),
+                qv("b", false, &["blur"], "00:00:01", "03:00:00"),
+            ]
+        );
+        let open: i64 = l
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM quality_intervals WHERE end_ms IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(open, 1, "only b is still open");
+    }
+
+    #[test]
+    fn crash_recovery_closes_quality_intervals_at_the_last_heartbeat() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut l = Ledger::open(dir.path()).unwrap();
+            l.begin("a", State::Online, t("00:00:00")).unwrap();
+            l.quality("a", t("01:00:00"), false, &faults(&["too_dark"]))
+                .unwrap();
+            l.quality("b", t("02:00:00"), true, &[]).unwrap();
+            l.heartbeat(t("10:00:00")).unwrap();
+            // Crash: dropped without close_all.
+        }
+        let mut l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(
+            l.recovery(),
+            Recovery {
+                closed: 1,
+                quality_closed: 2,
+                at: Some(t("10:00:00"))
+            }
+        );
+        let (from, to) = day();
+        // Monitoring again later: a new verdict opens a new interval after the gap.
+        l.begin("a", State::Online, t("12:00:00")).unwrap();
+        l.quality("a", t("12:00:05"), false, &faults(&["too_dark"]))
+            .unwrap();
+        l.heartbeat(t("13:00:00")).unwrap();
+        assert_eq!(
+            l.quality_intervals(from, to).unwrap(),
+            [
+                qv("a", false, &["too_dark"], "01:00:00", "10:00:00"),
+                qv("a", false, &["too_dark"], "12:00:05", "13:00:00"),
+                qv("b", true, &[], "02:00:00", "10:00:00"),
+            ]
+        );
+        // A verdict left open without any heartbeat is dropped, not stretched.
+        drop(l);
+        let dir2 = tempfile::tempdir().unwrap();
+        {
+            let l = Ledger::open(dir2.path()).unwrap();
+            l.conn
+                .execute(
+                    "INSERT INTO quality_intervals(camera_id, ok, faults, start_ms)
+                     VALUES ('a', 0, 'blur', 1000)",
+                    [],
+                )
+                .unwrap();
+        }
+        let l = Ledger::open(dir2.path()).unwrap();
+        assert_eq!(
+            l.recovery(),
+            Recovery {
+                closed: 0,
+                quality_closed: 1,
+                at: None
+            }
+        );
+        let n: i64 = l
+            .conn
+            .query_row("SELECT COUNT(*) FROM quality_intervals", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    /// Writes a version-1 ledger as the previous build did: its schema, its version, one
+    /// camera online from 00:00 with a heartbeat at 01:00, left open (a crash).
+    fn write_v1(dir: &Path) {
+        let conn = Connection::open(db_path(dir)).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        meta_set(&conn, KEY_VERSION, 1).unwrap();
+        meta_set(&conn, KEY_HEARTBEAT, ms(t("01:00:00"))).unwrap();
+        conn.execute(
+            "INSERT INTO intervals(camera_id, state, start_ms) VALUES ('a', 'online', ?1)",
+            [ms(t("00:00:00"))],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_ledger_is_read_as_is_and_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        write_v1(dir.path());
+        let (from, to) = day();
+
+        // Read-only: no migration, no quality intervals, status intervals as before.
+        let r = Ledger::open_read_only(dir.path()).unwrap();
+        assert_eq!(r.schema_version().unwrap(), 1);
+        assert!(r.quality_intervals(from, to).unwrap().is_empty());
+        assert_eq!(
+            r.intervals(from, to).unwrap(),
+            [iv("a", State::Online, None, "00:00:00", "01:00:00")]
+        );
+        drop(r);
+
+        // Open for writing: migrated to 2, then recovered as usual.
+        let mut l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(
+            l.recovery(),
+            Recovery {
+                closed: 1,
+                quality_closed: 0,
+                at: Some(t("01:00:00"))
+            }
+        );
+        assert_eq!(
+            l.intervals(from, to).unwrap(),
+            [iv("a", State::Online, None, "00:00:00", "01:00:00")]
+        );
+        assert!(l.quality_intervals(from, to).unwrap().is_empty());
+        l.begin("a", State::Online, t("02:00:00")).unwrap();
+        l.quality("a", t("02:00:00"), false, &faults(&["stripes"]))
+            .unwrap();
+        l.close_all(t("03:00:00")).unwrap();
+        drop(l);
+
+        // Opening again migrates nothing more and keeps everything.
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.recovery(), Recovery::default());
+        assert_eq!(
+            l.quality_intervals(from, to).unwrap(),
+            [qv("a", false, &["stripes"], "02:00:00", "03:00:00")]
+        );
+        assert_eq!(l.intervals(from, to).unwrap().len(), 2);
+        let r = Ledger::open_read_only(dir.path()).unwrap();
+        assert_eq!(r.schema_version().unwrap(), 2);
+        assert_eq!(r.quality_intervals(from, to).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn writer_thread_queues_quality() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = LedgerWriter::spawn(Ledger::open(dir.path()).unwrap()).unwrap();
+        let s = w.sender().clone();
+        s.begin("a", State::Online, t("00:00:00"));
+        s.quality("a", t("00:00:02"), true, vec![]);
+        s.quality("a", t("01:00:00"), false, faults(&["occlusion"]));
+        s.quality(String::from("a"), t("02:00:00"), true, Vec::new());
+        s.heartbeat(t("02:30:00"));
+        assert!(s.flush());
+        let r = Ledger::open_read_only(dir.path()).unwrap();
+        assert_eq!(
+            r.quality_intervals(day().0, day().1).unwrap(),
+            [
+                qv("a", true, &[], "00:00:02", "01:00:00"),
+                qv("a", false, &["occlusion"], "01:00:00", "02:00:00"),
+                qv("a", true, &[], "02:00:00", "02:30:00"),
+            ]
+        );
+        w.shutdown(t("03:00:00"));
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.recovery(), Recovery::default(), "shutdown closes verdicts");
+        assert_eq!(
+            l.quality_intervals(day().0, day().1).unwrap()[2].end,
+            t("03:00:00")
+        );
     }
 }

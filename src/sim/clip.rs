@@ -94,6 +94,7 @@ impl Clip {
     }
 }
 
+/// Encodes raw video to `avc` access units (an IDR every [`STILL_GOP`] frames) into `sink`.
 fn encoder_tail(bitrate: u32) -> String {
     format!(
         "openh264enc gop-size={STILL_GOP} bitrate={bitrate} ! h264parse ! \
@@ -148,6 +149,7 @@ fn collect(desc: &str, location: Option<&Path>, limit: Option<usize>) -> anyhow:
     })
 }
 
+/// Plays `pipeline` until EOS, an error, or an application message (a limited clip is complete).
 fn run_to_eos(pipeline: &gst::Pipeline) -> anyhow::Result<()> {
     pipeline
         .set_state(gst::State::Playing)
@@ -176,12 +178,17 @@ fn run_to_eos(pipeline: &gst::Pipeline) -> anyhow::Result<()> {
 
 /// The loop period: from the first decode timestamp to the end of the last frame.
 fn period(frames: &[gst::Buffer]) -> anyhow::Result<gst::ClockTime> {
-    let ts = |b: &gst::Buffer| b.dts_or_pts();
     let (Some(first), Some(last)) = (frames.first(), frames.last()) else {
         bail!("no frames");
     };
-    let (Some(t0), Some(t1)) = (ts(first), ts(last)) else {
-        bail!("frames without timestamps");
+    if first.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+        bail!("the clip must start with a keyframe");
+    }
+    if frames.iter().any(|f| f.pts().is_none()) {
+        bail!("the clip has frames without timestamps");
+    }
+    let (Some(t0), Some(t1)) = (first.dts_or_pts(), last.dts_or_pts()) else {
+        bail!("the clip has frames without timestamps");
     };
     let step = last
         .duration()
@@ -190,11 +197,5 @@ fn period(frames: &[gst::Buffer]) -> anyhow::Result<gst::ClockTime> {
     if period.is_zero() {
         bail!("zero-length clip");
     }
-    if !frames[0].flags().contains(gst::BufferFlags::DELTA_UNIT)
-        && frames.iter().all(|f| f.pts().is_some())
-    {
-        Ok(period)
-    } else {
-        bail!("the clip must start with a keyframe and have timestamps")
-    }
+    Ok(period)
 }

@@ -104,16 +104,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         }
     });
     let routing = Arc::new(Routing::new(planned.iter().map(|c| c.id.clone()).collect()));
-    let mut initial = Vec::new();
-    for spec in &args.faults {
-        let index = routing.index(&spec.id).with_context(|| {
-            format!("--fault {}: no camera {:?} in this fleet", spec.id, spec.id)
-        })?;
-        if spec.fault == Fault::Refuse && !per_camera {
-            bail!("--fault {}=refuse needs --port-per-camera", spec.id);
-        }
-        initial.push((index, spec.fault));
-    }
+    let initial = initial_faults(&args, &routing)?;
 
     if !args.listen.is_loopback() {
         tracing::warn!(listen = %args.listen, "sim: serving beyond loopback with one shared password");
@@ -134,12 +125,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         rtsp.set_fault(index, fault).map_err(anyhow::Error::from)?;
     }
     let cameras = rtsp.cameras().to_vec();
-    // Clients reach a wildcard listener on loopback.
-    let host = match args.listen {
-        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        a => a,
-    };
+    let host = advertised_host(args.listen);
     if let Some(path) = &args.inventory_out {
         fleet::write_inventory_file(path, &cameras, host, &args.username, &args.password)?;
     }
@@ -164,7 +150,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         .name("sim-control".into())
         .spawn(move || {
             let result = serve_control(listener, api);
-            quit.quit();
+            // Queued on the main context, so a quit is not lost if the loop has yet to run.
+            glib::MainContext::default().invoke(move || quit.quit());
             result
         })
         .context("starting the control thread")?;
@@ -175,6 +162,30 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     drop(rtsp);
     println!("sim: stopped");
     result
+}
+
+/// Checks the `--fault` flags against the fleet: (camera index, fault) for each.
+fn initial_faults(args: &SimArgs, routing: &Routing) -> anyhow::Result<Vec<(usize, Fault)>> {
+    let mut initial = Vec::new();
+    for spec in &args.faults {
+        let index = routing.index(&spec.id).with_context(|| {
+            format!("--fault {}: no camera {:?} in this fleet", spec.id, spec.id)
+        })?;
+        if spec.fault == Fault::Refuse && !args.port_per_camera {
+            bail!("--fault {}=refuse needs --port-per-camera", spec.id);
+        }
+        initial.push((index, spec.fault));
+    }
+    Ok(initial)
+}
+
+/// The address clients use: a wildcard listener is reached on loopback.
+fn advertised_host(listen: IpAddr) -> IpAddr {
+    match listen {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        a => a,
+    }
 }
 
 /// Raises the soft open-files limit to the hard one: each session and each camera port is a
@@ -207,6 +218,7 @@ fn raise_fd_limit(wanted: usize) {
     }
 }
 
+/// Loads the clip and encodes the still ones: one shared factory per kind of content.
 fn load_factories(args: &SimArgs) -> anyhow::Result<Factories> {
     let clip = Clip::load(&args.clip)?;
     let (width, height) = clip
@@ -238,6 +250,7 @@ fn applier(rtsp: Arc<Mutex<Rtsp>>) -> control::Apply {
     })
 }
 
+/// Prints where RTSP and the control API listen (tests read the control line).
 fn print_banner(
     cameras: &[SimCamera],
     host: IpAddr,

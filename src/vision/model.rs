@@ -607,6 +607,13 @@ pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
     Ok(hex(&hasher.finish()))
 }
 
+/// Lower-case hex sha256 of `data` (for example a decoded frame, to pin decoder output in tests).
+pub fn sha256_hex(data: &[u8]) -> String {
+    let mut hasher = sha256::Sha256::new();
+    hasher.update(data);
+    hex(&hasher.finish())
+}
+
 fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

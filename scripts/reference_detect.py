@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Reference detections for tests/detect_reference.rs, computed with Python onnxruntime.
+
+Runs models/centernet_coco.onnx (as its manifest models/centernet_coco.toml describes it) on every
+image in tests/data/images/ and writes tests/data/reference_detections.json. It re-implements the
+Rust pre- and post-processing of src/vision/detect.rs independently, in numpy:
+
+- decode: the pixels the Rust path sees. JPEG decoders disagree by a few levels per pixel
+  (GStreamer's jpegdec -> I420 -> videoconvert vs libjpeg's RGB path in PIL), enough to move
+  scores by 0.01-0.04, so by default images are decoded with the same GStreamer pipeline as
+  src/vision/image.rs (gst-launch-1.0 ... ! filesink). The PIL decode is compared and recorded
+  (`pil_decode`): for PNG it must be identical. `--decoder pil` decodes with PIL instead.
+- resize: stretch to 512x512, bilinear, half-pixel centres, no antialias (OpenCV INTER_LINEAR
+  geometry): sx = clamp((x + 0.5) * in_w / out_w - 0.5, 0, in_w - 1) in float64,
+  x0 = floor(sx), x1 = min(x0 + 1, in_w - 1), fx = float32(sx - x0); the blend in float32:
+  top = p[y0,x0] * (1 - fx) + p[y0,x1] * fx; bottom likewise; v = top * (1 - fy) + bottom * fy.
+- tensor: a * v + b per channel from pixel_range/mean/std (here raw 0..255), NHWC float32.
+- post: score >= threshold, scale by W/512, H/512 (float32), clamp to [0, W] x [0, H], drop boxes
+  without area, stable sort by score, greedy class-wise NMS (IoU > 0.5 suppresses).
+
+Needs onnxruntime==1.31.1 (the wheel scripts/fetch-onnxruntime.sh takes the library from),
+numpy and pillow. When they are not importable, the script makes a virtual environment in
+$TMPDIR/sharpeyes-reference-venv, installs the pinned versions there and runs itself again:
+
+    python3 scripts/reference_detect.py            # writes tests/data/reference_detections.json
+    python3 scripts/reference_detect.py --check    # recompute and compare, write nothing
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+PINNED = ["onnxruntime==1.31.1", "numpy==2.4.6", "pillow==13.0.0"]
+ROOT = Path(__file__).resolve().parent.parent
+GST_DECODE = "decodebin ! videoconvert ! video/x-raw,format=RGB"  # after filesrc, as in image.rs
+RAW_TOP = 20  # raw rows kept per image
+
+
+def ensure_deps():
+    try:
+        import numpy  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import PIL  # noqa: F401
+        return
+    except ImportError:
+        pass
+    if os.environ.get("SHARPEYES_REFERENCE_VENV"):
+        sys.exit("reference_detect: dependencies still missing inside the venv")
+    venv = Path(tempfile.gettempdir()) / "sharpeyes-reference-venv"
+    py = venv / "bin" / "python"
+    if not py.exists():
+        print(f"reference_detect: creating {venv} with {' '.join(PINNED)}", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "--quiet", *PINNED], check=True)
+    env = dict(os.environ, SHARPEYES_REFERENCE_VENV="1")
+    os.execve(str(py), [str(py), __file__, *sys.argv[1:]], env)
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_gstreamer(path, width, height):
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rgb"
+        cmd = ["gst-launch-1.0", "-q", "filesrc", f"location={path}", "!",
+               *GST_DECODE.split(), "!", "filesink", f"location={out}"]
+        subprocess.run(cmd, check=True)
+        raw = out.read_bytes()
+    stride = (width * 3 + 3) // 4 * 4  # GStreamer's default RGB stride
+    if len(raw) != stride * height:
+        sys.exit(f"{path}: GStreamer gave {len(raw)} bytes, expected {stride}x{height}")
+    return np.frombuffer(raw, np.uint8).reshape(height, stride)[:, : width * 3].reshape(height, width, 3)
+
+
+def decode_pil(path):
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def taps(n_in, n_out):
+    import numpy as np
+
+    s = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    s = np.clip(s, 0.0, n_in - 1)
+    i0 = np.floor(s)
+    f = (s - i0).astype(np.float32)
+    i0 = i0.astype(np.int64)
+    return i0, np.minimum(i0 + 1, n_in - 1), f
+
+
+def preprocess(rgb, spec):
+    import numpy as np
+
+    h, w, _ = rgb.shape
+    y0, y1, fy = taps(h, spec["height"])
+    x0, x1, fx = taps(w, spec["width"])
+    p = rgb.astype(np.float32)
+    if spec.get("channels", "RGB") == "BGR":
+        p = p[:, :, ::-1]
+    gx = (np.float32(1) - fx)[None, :, None]
+    gy = (np.float32(1) - fy)[:, None, None]
+    fx3, fy3 = fx[None, :, None], fy[:, None, None]
+    top = p[y0][:, x0] * gx + p[y0][:, x1] * fx3
+    bottom = p[y1][:, x0] * gx + p[y1][:, x1] * fx3
+    v = top * gy + bottom * fy3
+    lo, hi = spec["pixel_range"]
+    mean = np.array(spec.get("mean", [0.0] * 3), np.float32)
+    std = np.array(spec.get("std", [1.0] * 3), np.float32)
+    a = (np.float32(hi) - np.float32(lo)) / np.float32(255.0) / std
+    b = (np.float32(lo) - mean) / std
+    t = (a * v + b).astype(np.float32)
+    if spec["layout"] == "NCHW":
+        t = t.transpose(2, 0, 1)
+    return np.ascontiguousarray(t[None])
+
+
+def iou(a, b):
+    iw = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
+    ih = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+    inter = iw * ih
+    area = lambda r: max(r[2] - r[0], 0.0) * max(r[3] - r[1], 0.0)  # noqa: E731
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def postprocess(rows, width, height, manifest, names):
+    import numpy as np
+
+    f32 = np.float32
+    sx, sy = f32(width) / f32(manifest["input"]["width"]), f32(height) / f32(manifest["input"]["height"])
+    pp = manifest["postprocess"]
+    cands = []
+    for r in rows:
+        score, cls = r[4], r[5]
+        if not (score >= f32(pp["score_threshold"]) and np.isfinite(cls) and cls >= 0):
+            continue
+        box = [min(max(r[0] * sx, f32(0)), f32(width)), min(max(r[1] * sy, f32(0)), f32(height)),
+               min(max(r[2] * sx, f32(0)), f32(width)), min(max(r[3] * sy, f32(0)), f32(height))]
+        if box[2] <= box[0] or box[3] <= box[1]:
+            continue
+        cid = int(round(float(cls)))
+        cands.append({"class": names[cid] if cid < len(names) else f"class_{cid}", "class_id": cid,
+                      "score": float(score), "box": [float(v) for v in box]})
+    cands.sort(key=lambda d: -d["score"])  # stable
+    kept = []
+    for d in cands:
+        same = [k for k in kept if pp["nms"] == "agnostic" or k["class_id"] == d["class_id"]]
+        if pp["nms"] == "none" or all(iou(k["box"], d["box"]) <= pp["nms_iou"] for k in same):
+            kept.append(d)
+    return kept
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--manifest", default=str(ROOT / "models/centernet_coco.toml"))
+    ap.add_argument("--images", default=str(ROOT / "tests/data/images"))
+    ap.add_argument("--out", default=str(ROOT / "tests/data/reference_detections.json"))
+    ap.add_argument("--decoder", choices=["gstreamer", "pil"], default="gstreamer")
+    ap.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
+    args = ap.parse_args()
+    ensure_deps()
+    import numpy as np
+    import onnxruntime as ort
+    import PIL
+    from PIL import Image
+
+    manifest_path = Path(args.manifest)
+    manifest = tomllib.loads(manifest_path.read_text())
+    assert manifest["kind"] == "detector", "not a detector manifest"
+    model_path = manifest_path.parent / manifest["file"]
+    model_sha = sha256(model_path.read_bytes())
+    if model_sha != manifest["sha256"]:
+        sys.exit(f"{model_path}: sha256 {model_sha} != manifest {manifest['sha256']}")
+    names = [line.strip() for line in (manifest_path.parent / manifest["classes"]["file"]).read_text().splitlines()]
+    while names and not names[-1]:
+        names.pop()
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+    spec = manifest["input"]
+
+    images = sorted(p for p in Path(args.images).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    results = []
+    for path in images:
+        with Image.open(path) as im:
+            width, height = im.size
+        pil = decode_pil(path)
+        gst = decode_gstreamer(path, width, height)
+        rgb = gst if args.decoder == "gstreamer" else pil
+        diff = np.abs(pil.astype(np.int16) - gst.astype(np.int16))
+        if path.suffix.lower() == ".png" and diff.max() != 0:
+            sys.exit(f"{path}: PIL and GStreamer decode this PNG differently (max {diff.max()})")
+        out = sess.run([manifest["output"]["name"]], {spec["name"]: preprocess(rgb, spec)})[0]
+        rows = out[0]
+        dets = postprocess(rows, width, height, manifest, names)
+        results.append({
+            "image": path.name,
+            "sha256": sha256(path.read_bytes()),
+            "width": width,
+            "height": height,
+            "rgb_sha256": sha256(np.ascontiguousarray(rgb).tobytes()),
+            "pil_decode": {"max_abs_diff": int(diff.max()), "mean_abs_diff": round(float(diff.mean()), 4)},
+            "detections": dets,
+            "raw_top": [[float(v) for v in r] for r in rows[:RAW_TOP]],
+        })
+        summary = ", ".join(f"{d['class']} {d['score']:.3f}" for d in dets)
+        print(f"{path.name}: {len(dets)} detections: {summary}", file=sys.stderr)
+
+    doc = {
+        "generator": "scripts/reference_detect.py",
+        "versions": {"onnxruntime": ort.__version__, "numpy": np.__version__, "pillow": PIL.__version__},
+        "model": {"manifest": str(manifest_path.relative_to(ROOT)) if manifest_path.is_relative_to(ROOT) else str(manifest_path),
+                  "sha256": model_sha},
+        "decoder": ("gst-launch-1.0 filesrc ! " + GST_DECODE) if args.decoder == "gstreamer" else "PIL Image.convert('RGB')",
+        "preprocess": "stretch to 512x512, bilinear with half-pixel centres and no antialias (float32), "
+                      "raw 0..255, NHWC",
+        "postprocess": {"score_threshold": manifest["postprocess"]["score_threshold"],
+                        "nms": manifest["postprocess"]["nms"], "nms_iou": manifest["postprocess"]["nms_iou"],
+                        "boxes": "scaled by W/512, H/512, clamped to the image, empty boxes dropped"},
+        "raw_top": f"first {RAW_TOP} raw output rows [x1, y1, x2, y2, score, class_id] in 512x512 input pixels",
+        "images": results,
+    }
+    # One line per number list and per detection keeps the file readable and diffable.
+    text = json.dumps(doc, indent=1)
+    text = re.sub(r"\[\s+([-0-9.e+,\s]+?)\s+\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text)
+    text = re.sub(r"\{\s+(\"class\": [^{}]+?)\s+\}", lambda m: "{" + re.sub(r"\s*\n\s*", " ", m.group(1)) + "}", text)
+    text += "\n"
+    if args.check:
+        old = json.loads(Path(args.out).read_text())
+        if old["images"] != doc["images"]:
+            sys.exit(f"{args.out} differs from a fresh run")
+        print(f"{args.out}: identical to a fresh run", file=sys.stderr)
+    else:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

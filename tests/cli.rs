@@ -1,0 +1,107 @@
+//! The command-line contract: `check` and `diagnose` as users and scripts call them.
+
+mod common;
+
+use std::process::Command;
+
+use common::bin;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_reports_bad_rows_and_counts_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("cams.csv");
+    std::fs::write(
+        &inv,
+        "id,name,url,username,password,region,unit,class,pole\n\
+         c1,人民路口,rtsp://10.0.0.1/s,admin,TOPSECRET,城关镇,交警大队,1,P1\n\
+         c2,东门,rtsp://10.0.0.2/s,admin,TOPSECRET,东城街道,交警大队,2,P2\n\
+         c3,bad,rtsp://admin:TOPSECRET@10.0.0.3/s,,,东城街道,交警大队,2,\n\
+         c1,dup,rtsp://10.0.0.4/s,,,东城街道,交警大队,2,\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["check", "--inventory", inv.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 cameras loaded"), "{out}");
+    assert!(out.contains("by region: 东城街道 1, 城关镇 1"), "{out}");
+    assert!(
+        out.contains("line 4") && out.contains("credentials"),
+        "{out}"
+    );
+    assert!(out.contains("line 5") && out.contains("duplicate"), "{out}");
+    assert!(!out.contains("TOPSECRET") && !err.contains("TOPSECRET"));
+
+    let (code, out, _) = run(&["check", "--inventory", inv.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["cameras"], 2);
+    assert_eq!(v["rejected"].as_array().unwrap().len(), 2);
+    assert_eq!(v["groups"]["class"]["1"], 1);
+}
+
+#[test]
+fn check_fails_only_when_nothing_is_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("cams.csv");
+    std::fs::write(&inv, "id,url\n,rtsp://h/1\nx,ftp://h/2\n").unwrap();
+    let (code, out, err) = run(&["check", "--inventory", inv.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("no usable camera"), "{err}");
+    let (code, _, err) = run(&["check", "--inventory", "/nonexistent.csv"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot read inventory /nonexistent.csv"),
+        "{err}"
+    );
+    // `run` refuses the same file with the same clear reason.
+    let (code, _, err) = run(&[
+        "run",
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no usable camera"), "{err}");
+}
+
+#[test]
+fn bad_config_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("cams.csv");
+    std::fs::write(&inv, "id,url\na,rtsp://127.0.0.1:1/x\n").unwrap();
+    let cfg = dir.path().join("sharpeyes.toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:0\"\n\n[backoff]\nmax = \"forever\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&[
+        "run",
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 4") && err.contains("forever"), "{err}");
+}
+
+#[test]
+fn diagnose_prints_the_verdicts_of_images_in_order() {
+    let img = "tests/data/images/cctv_t20.png";
+    let (code, out, err) = run(&["diagnose", img, img, "--json"]);
+    assert_eq!(code, 1, "the second copy is frozen: {out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["ok"], true, "{v}");
+    assert_eq!(v[1]["faults"][0], "frozen", "{v}");
+    assert!(v[0]["measures"]["laplacian_var"].as_f64().unwrap() > 100.0);
+}
