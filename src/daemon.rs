@@ -20,6 +20,7 @@ use crate::fleet::{Fleet, History};
 use crate::health::ledger::{CameraRow, Ledger, LedgerSender, LedgerWriter};
 use crate::health::status::{Mode, State, StatusConfig, Transition};
 use crate::metrics::Metrics;
+use crate::vision::detector_pool::DetectQueue;
 
 /// Arguments of `sharpeyes run`. Flags override the config file; no config file is needed.
 #[derive(clap::Args, Debug, Clone)]
@@ -57,6 +58,9 @@ pub struct RunArgs {
     /// Sample one keyframe per held camera this often; 0 turns sampling off [default: 5].
     #[arg(long, value_parser = parse_duration)]
     pub sample_interval: Option<Duration>,
+    /// Run object detection on the samples (needs ONNX Runtime).
+    #[arg(long)]
+    pub detect: bool,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -94,6 +98,9 @@ impl RunArgs {
         }
         if let Some(v) = self.patrol_interval {
             s.patrol.interval = v;
+        }
+        if self.detect {
+            s.detect.enabled = true;
         }
         if let Some(v) = self.sample_interval {
             s.vision.sample_interval = v;
@@ -139,6 +146,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .vision
         .enabled()
         .then(|| Arc::new(SampleQueue::new(settings.vision.queue)));
+    let detect_queue = match (&samples, settings.detect.enabled) {
+        (Some(_), true) => {
+            let d = &settings.detect;
+            let detector = crate::vision::detect::Detector::new(
+                &d.model,
+                &crate::vision::detect::DetectorOptions {
+                    threads: d.threads,
+                    device: d.device.parse()?,
+                    ..Default::default()
+                },
+            )
+            .context("detection is enabled but the detector cannot start")?;
+            let q = Arc::new(DetectQueue::new(d.queue));
+            let t = crate::vision::detector_pool::spawn(
+                detector,
+                q.clone(),
+                fleet.clone(),
+                d.max_batch,
+            );
+            Some((q, t))
+        }
+        (None, true) => anyhow::bail!("detection needs sampling: set a non-zero sample interval"),
+        _ => None,
+    };
     let workers = match &samples {
         Some(q) => {
             fleet.set_samples(q.clone());
@@ -147,6 +178,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 q.clone(),
                 fleet.clone(),
                 settings.quality.clone(),
+                detect_queue.as_ref().map(|(q, _)| q.clone()),
             )
         }
         None => Vec::new(),
@@ -199,6 +231,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     for w in workers {
         let _ = tokio::task::spawn_blocking(move || w.join()).await;
+    }
+    if let Some((q, t)) = detect_queue {
+        q.close();
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
     let now = fleet.now();
     tokio::task::spawn_blocking(move || writer.shutdown(now)).await?;

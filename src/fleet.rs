@@ -146,6 +146,8 @@ pub struct CameraView {
     pub intact: bool,
     /// Whether a snapshot is available at `/api/cameras/{id}/snapshot.jpg`.
     pub snapshot: bool,
+    /// Latest detections, when detection runs.
+    pub detections: Option<crate::vision::detector_pool::DetectionsView>,
 }
 
 /// Counters as the API shows them.
@@ -345,14 +347,19 @@ impl Fleet {
                 .flatten()
         };
         let nz = |v: u32| (v != 0).then_some(v);
-        let (quality, snapshot) = {
+        let (quality, snapshot, detections) = {
             let v = e.vision.lock().unwrap();
-            (v.quality.clone(), v.snapshot.is_some())
+            (
+                v.quality.clone(),
+                v.snapshot.is_some(),
+                v.detections.clone(),
+            )
         };
         CameraView {
             intact: is_intact(s.state, quality.as_ref()),
             quality,
             snapshot,
+            detections,
             id: e.camera.id.clone(),
             name: e.camera.name.clone(),
             url: url_for_display(e.camera.url.as_str()),

@@ -30,6 +30,12 @@ pub struct Metrics {
     pub sample_errors: IntCounterVec,
     /// `sharpeyes_sample_decode_seconds`.
     pub decode_seconds: prometheus::Histogram,
+    /// `sharpeyes_detect_seconds`: one detector call (a batch).
+    pub detect_seconds: prometheus::Histogram,
+    /// `sharpeyes_detect_batch_size`: frames per detector call.
+    pub detect_batch: prometheus::Histogram,
+    /// `sharpeyes_detections_total{class}`.
+    pub detections: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -98,6 +104,24 @@ impl Metrics {
             .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25]),
         )
         .expect("valid metric");
+        let detect_seconds = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "sharpeyes_detect_seconds",
+                "Time of one detector call (a batch of samples).",
+            )
+            .buckets(vec![0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0]),
+        )
+        .expect("valid metric");
+        let detect_batch = prometheus::Histogram::with_opts(
+            HistogramOpts::new("sharpeyes_detect_batch_size", "Samples per detector call.")
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0]),
+        )
+        .expect("valid metric");
+        let detections = IntCounterVec::new(
+            Opts::new("sharpeyes_detections_total", "Objects detected, by class."),
+            &["class"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(state_changes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reconnects.clone()),
@@ -106,6 +130,9 @@ impl Metrics {
             Box::new(samples_processed.clone()),
             Box::new(sample_errors.clone()),
             Box::new(decode_seconds.clone()),
+            Box::new(detect_seconds.clone()),
+            Box::new(detect_batch.clone()),
+            Box::new(detections.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -118,6 +145,9 @@ impl Metrics {
             samples_processed,
             sample_errors,
             decode_seconds,
+            detect_seconds,
+            detect_batch,
+            detections,
         }
     }
 

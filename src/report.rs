@@ -383,7 +383,10 @@ fn camera_line(
 }
 
 fn fault_secs(by_fault: &BTreeMap<String, i64>) -> BTreeMap<String, f64> {
-    by_fault.iter().map(|(k, v)| (k.clone(), secs(*v))).collect()
+    by_fault
+        .iter()
+        .map(|(k, v)| (k.clone(), secs(*v)))
+        .collect()
 }
 
 fn group_line(g: &GroupAvailability) -> GroupLine {
@@ -815,6 +818,8 @@ mod tests {
         assert_eq!(a.format, Format::Table);
         assert_eq!(a.utc_offset, FixedOffset::east_opt(8 * 3600).unwrap());
         assert_eq!(a.target, 0.98);
+        assert_eq!(a.intact_target, None);
+        assert_eq!(a.targets(), Targets::same(0.98));
         assert_eq!(a.date, None);
         let a = parse(&[
             "--data-dir",
@@ -838,6 +843,16 @@ mod tests {
             FixedOffset::west_opt(5 * 3600 + 1800).unwrap()
         );
         assert!((a.target - 0.95).abs() < 1e-12);
+        assert_eq!(a.targets().intact, a.target, "defaults to --target");
+        let a = parse(&["--data-dir", "d", "--intact-target", "0.9"]).unwrap();
+        assert_eq!(
+            a.targets(),
+            Targets {
+                online: 0.98,
+                intact: 0.9
+            }
+        );
+        assert!(parse(&["--data-dir", "d", "--intact-target", "90"]).is_err());
         assert!(parse(&[]).is_err(), "--data-dir is required");
         let err = parse(&["--data-dir", "d", "--date", "2024-13-01"]).unwrap_err();
         assert!(err.to_string().contains("YYYY-MM-DD"), "{err}");
@@ -922,6 +937,16 @@ mod tests {
             },
         )])
         .unwrap();
+        // Black for two hours while online: 16 h intact of 24.
+        l.quality(
+            "c1",
+            parse_time("2024-05-01T10:00:00Z"),
+            false,
+            &["too_dark".to_string()],
+        )
+        .unwrap();
+        l.quality("c1", parse_time("2024-05-01T12:00:00Z"), true, &[])
+            .unwrap();
         l.close_all(parse_time("2024-05-01T16:00:00Z")).unwrap();
         let args = parse(&["--data-dir", "x", "--date", "2024-05-01"]).unwrap();
         let r = build_at(&l, &args, parse_time("2024-06-01T00:00:00Z")).unwrap();
@@ -935,6 +960,12 @@ mod tests {
         assert_eq!(c.outages[0].start.to_rfc3339(), "2024-05-01T08:00:00+08:00");
         assert_eq!(r.fleet.online_rate_pct, Some(75.0));
         assert_eq!(r.fleet.below_target, 1);
+        assert_eq!(c.intact_pct, Some(66.67));
+        assert_eq!(c.picture_fault_s, 2.0 * 3600.0);
+        assert_eq!(c.unchecked_s, 12.0 * 3600.0, "no verdict before 10:00Z");
+        assert_eq!(c.main_fault.as_deref(), Some("too_dark"));
+        assert_eq!(r.fleet.intact_rate_pct, Some(66.67));
+        assert_eq!(r.fleet.below_intact_target, 1);
 
         let mut table = Vec::new();
         write(&r, Format::Table, &mut table).unwrap();
@@ -942,6 +973,19 @@ mod tests {
         assert!(table.contains("75.00 %"), "{table}");
         assert!(table.contains("人民路口"), "{table}");
         assert!(table.contains("FLEET TOTAL"), "{table}");
+        assert!(table.contains("66.67 %"), "{table}");
+        assert!(table.contains("too_dark"), "{table}");
+
+        let mut csv = Vec::new();
+        write(&r, Format::Csv, &mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some(CSV_HEADER.join(",").as_str()));
+        for line in lines {
+            assert_eq!(line.split(',').count(), CSV_HEADER.len(), "{line}");
+        }
+        assert!(csv.contains(",66.67,7200,43200,,too_dark\n"), "{csv}");
+        assert!(csv.contains(",66.67,7200,43200,1,too_dark\n"), "{csv}");
 
         // Today (partial) and the future.
         let now = parse_time("2024-05-01T04:00:00Z");

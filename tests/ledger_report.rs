@@ -314,6 +314,198 @@ fn report_numbers_survive_a_crash_and_a_restart() {
         report::write(&r, format, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("83.42"), "{format:?}:\n{text}");
+        assert!(text.contains("77.04"), "{format:?}:\n{text}");
+    }
+}
+
+#[test]
+fn intact_rate_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    populate(tmp.path());
+    let ledger = Ledger::open_read_only(tmp.path()).unwrap();
+    let r = report::build(&ledger, &args(tmp.path(), GroupBy::Region)).unwrap();
+    assert_eq!(r.intact_target_pct, 98.0);
+    let cam = |id: &str| r.cameras.iter().find(|c| c.id == id).unwrap();
+    let by_fault = |pairs: &[(&str, f64)]| -> std::collections::BTreeMap<String, f64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+
+    // c1: black 01:00–08:00, but 02:00–07:45 is an outage: 1 h + 15 min of picture fault.
+    let c1 = cam("c1");
+    assert_eq!(c1.picture_fault_s, 1.25 * H);
+    assert_eq!(c1.fault_s_by_fault, by_fault(&[("too_dark", 1.25 * H)]));
+    assert_eq!(c1.intact_s, 16.0 * H);
+    assert_eq!(c1.intact_pct, Some(69.57));
+    assert_eq!(c1.main_fault.as_deref(), Some("too_dark"));
+    assert_eq!(c1.meets_intact_target, Some(false));
+    // No verdict after the restart: 15:00–24:00 unchecked, counted intact.
+    assert_eq!(c1.unchecked_s, 9.0 * H);
+    assert_eq!(c1.online_s, c1.intact_s + c1.picture_fault_s);
+
+    // c2: frozen from 10:00 until the crash; recovery closed the verdict at the 14:00
+    // heartbeat, so the hour after the restart (unchecked) is not picture-fault time.
+    let c2 = cam("c2");
+    assert_eq!(c2.picture_fault_s, 4.0 * H);
+    assert_eq!(c2.unchecked_s, H);
+    assert_eq!(c2.intact_pct, Some(82.61));
+    assert_eq!(c2.main_fault.as_deref(), Some("frozen"));
+
+    // c3: two faults at once for an hour: counted once in the fault time, under each name.
+    let c3 = cam("c3");
+    assert_eq!(c3.picture_fault_s, H);
+    assert_eq!(
+        c3.fault_s_by_fault,
+        by_fault(&[("blur", H), ("occlusion", H)])
+    );
+    assert_eq!(
+        c3.main_fault.as_deref(),
+        Some("blur"),
+        "first in Fault::ALL"
+    );
+    assert_eq!(c3.intact_pct, Some(89.13));
+    assert_eq!(c3.unchecked_s, 3.0 * H);
+
+    // c4: always ok while online; offline time is not intact.
+    let c4 = cam("c4");
+    assert_eq!(c4.intact_pct, c4.uptime_pct);
+    assert_eq!(c4.intact_pct, Some(60.87));
+    assert_eq!((c4.picture_fault_s, c4.unchecked_s), (0.0, 0.0));
+    assert_eq!(c4.main_fault, None);
+
+    // c6: never diagnosed: intact as long as it is online.
+    let c6 = cam("c6");
+    assert_eq!(c6.intact_pct, Some(100.0));
+    assert_eq!(c6.unchecked_s, 6.0 * H - 5.0);
+    assert_eq!(c6.meets_intact_target, Some(true));
+
+    let groups: Vec<_> = r
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.group.as_str(),
+                g.intact_rate_pct,
+                g.meeting_intact_target,
+                g.below_intact_target,
+                g.main_fault.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("unassigned", Some(100.0), 1, 0, None),
+            // (20.5 + 14) / 46
+            ("东城街道", Some(75.0), 0, 2, Some("blur")),
+            // (16 + 19) / 46
+            ("城关镇", Some(76.09), 0, 2, Some("frozen")),
+        ]
+    );
+    // 271 795 s intact of the same 352 795 s observed.
+    assert_eq!(r.fleet.intact_s, 271_795.0);
+    assert_eq!(r.fleet.picture_fault_s, 22_500.0);
+    assert_eq!(r.fleet.intact_s + r.fleet.picture_fault_s, r.fleet.online_s);
+    assert_eq!(r.fleet.unchecked_s, 68_395.0);
+    assert_eq!(r.fleet.intact_rate_pct, Some(77.04));
+    assert_eq!(
+        (r.fleet.meeting_intact_target, r.fleet.below_intact_target),
+        (1, 4)
+    );
+    assert_eq!(r.fleet.main_fault.as_deref(), Some("frozen"));
+    assert_eq!(
+        r.fleet.fault_s_by_fault,
+        by_fault(&[
+            ("blur", H),
+            ("frozen", 4.0 * H),
+            ("occlusion", H),
+            ("too_dark", 1.25 * H),
+        ])
+    );
+
+    // Its own target: at 70 %, c1 (69.57) and c4 (60.87) are below; uptime still at 98 %.
+    let mut a = args(tmp.path(), GroupBy::Region);
+    a.intact_target = Some(0.7);
+    let r70 = report::build(&ledger, &a).unwrap();
+    assert_eq!(r70.intact_target_pct, 70.0);
+    assert_eq!(r70.target_pct, 98.0);
+    assert_eq!(
+        (
+            r70.fleet.meeting_intact_target,
+            r70.fleet.below_intact_target
+        ),
+        (3, 2)
+    );
+    assert_eq!(r70.fleet.below_target, 3);
+
+    // CSV: the old 17 columns first, unchanged; the 完好率 columns after them.
+    let mut out = Vec::new();
+    report::write(&r, Format::Csv, &mut out).unwrap();
+    let mut rdr = csv::Reader::from_reader(out.as_slice());
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, report::CSV_HEADER);
+    assert_eq!(
+        header[17..],
+        [
+            "intact_pct",
+            "picture_fault_s",
+            "unchecked_s",
+            "below_intact_target",
+            "main_fault"
+        ]
+    );
+    assert_eq!(header[16], "main_reason");
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let row = |kind: &str, key: &str| {
+        rows.iter()
+            .find(|r| &r[0] == kind && (&r[4] == key || (kind != "camera" && &r[3] == key)))
+            .unwrap_or_else(|| panic!("no {kind} row {key}"))
+            .iter()
+            .skip(17)
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        row("camera", "c1"),
+        ["69.57", "4500", "32400", "", "too_dark"]
+    );
+    assert_eq!(row("camera", "c6"), ["100.00", "0", "21595", "", ""]);
+    assert_eq!(
+        // c1 + c2: 1.25 h + 4 h of fault, 9 h + 1 h unchecked.
+        row("group", "城关镇"),
+        ["76.09", "18900", "36000", "2", "frozen"]
+    );
+    assert_eq!(row("fleet", ""), ["77.04", "22500", "68395", "4", "frozen"]);
+
+    // JSON: the same figures under the documented names.
+    let mut out = Vec::new();
+    report::write(&r, Format::Json, &mut out).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["intact_target_pct"], 98.0);
+    assert_eq!(json["fleet"]["intact_rate_pct"], 77.04);
+    assert_eq!(json["fleet"]["below_intact_target"], 4);
+    let c1 = json["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "c1")
+        .unwrap();
+    assert_eq!(c1["intact_pct"], 69.57);
+    assert_eq!(c1["main_fault"], "too_dark");
+    assert_eq!(c1["fault_s_by_fault"]["too_dark"], 4500.0);
+    assert_eq!(c1["meets_intact_target"], false);
+
+    // Table: the new columns are there.
+    let mut out = Vec::new();
+    report::write(&r, Format::Table, &mut out).unwrap();
+    let table = String::from_utf8(out).unwrap();
+    for want in [
+        "INTACT RATE",
+        "MAIN FAULT",
+        "69.57 %",
+        "77.04 %",
+        "too_dark",
+    ] {
+        assert!(table.contains(want), "{want} missing:\n{table}");
     }
 }
 
@@ -330,6 +522,10 @@ fn the_day_before_and_after() {
     let c5 = r.cameras.iter().find(|c| c.id == "c5").unwrap();
     assert_eq!(c5.online_s, 30.0 * 60.0 - 10.0);
     assert_eq!(c5.unmonitored_s, 23.5 * H);
+    // scene_change from 23:10 until the stop at 23:30: 590 s intact of 1 790 s.
+    assert_eq!(c5.picture_fault_s, 20.0 * 60.0);
+    assert_eq!(c5.intact_pct, Some(32.96));
+    assert_eq!(c5.main_fault.as_deref(), Some("scene_change"));
     // 05-02: c1..c4 and c6 until the graceful stop at 00:30; c4 still offline.
     a.date = chrono::NaiveDate::from_ymd_opt(2024, 5, 2);
     let r = report::build(&ledger, &a).unwrap();
@@ -338,6 +534,10 @@ fn the_day_before_and_after() {
     assert_eq!(c4.uptime_pct, Some(0.0));
     assert_eq!(c4.offline_s, 0.5 * H);
     assert_eq!(c4.unmonitored_s, 23.5 * H);
+    assert_eq!(c4.intact_pct, Some(0.0));
+    // c2's ok verdict from 16:00 lasts until the graceful stop.
+    let c2 = r.cameras.iter().find(|c| c.id == "c2").unwrap();
+    assert_eq!((c2.intact_pct, c2.unchecked_s), (Some(100.0), 0.0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,6 +599,8 @@ fn binary_report_json_and_csv() {
     let c1 = cams.iter().find(|c| c["id"] == "c1").unwrap();
     assert_eq!(c1["uptime_pct"], 75.0);
     assert_eq!(c1["name"], "人民路口");
+    assert_eq!(c1["intact_pct"], 69.57);
+    assert_eq!(json["fleet"]["intact_rate_pct"], 77.04);
 
     let out = run_report(
         tmp.path(),
@@ -430,7 +632,32 @@ fn binary_report_json_and_csv() {
     assert_eq!(&town[col("below_target")], "1");
     let fleet = find("fleet", "group", "");
     assert_eq!(&fleet[col("uptime_pct")], "83.42");
+    assert_eq!(&fleet[col("intact_pct")], "77.04");
+    assert_eq!(&fleet[col("main_fault")], "frozen");
+    assert_eq!(&c1[col("intact_pct")], "69.57");
     assert_eq!(rows.len(), 5 + 3 + 1);
+
+    // --intact-target is its own target.
+    let out = run_report(
+        tmp.path(),
+        &[
+            "--date",
+            "2024-05-01",
+            "--format",
+            "json",
+            "--intact-target",
+            "70%",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(json["intact_target_pct"], 70.0);
+    assert_eq!(json["fleet"]["below_intact_target"], 2);
+    assert_eq!(json["fleet"]["below_target"], 3);
 
     let out = run_report(tmp.path(), &["--date", "2024-05-01"]);
     assert!(out.status.success());

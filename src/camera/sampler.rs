@@ -24,20 +24,23 @@ pub struct Sample {
     pub at: Time,
 }
 
-/// The bounded, drop-oldest queue of samples.
-pub struct SampleQueue {
-    inner: Mutex<VecDeque<Sample>>,
+/// The queue of samples between the sessions and the vision workers.
+pub type SampleQueue = DropOldest<Sample>;
+
+/// A bounded queue that drops the oldest item when full, for producers that must never wait.
+pub struct DropOldest<T> {
+    inner: Mutex<VecDeque<T>>,
     ready: Condvar,
     capacity: usize,
     closed: AtomicBool,
-    /// Samples accepted into the queue.
+    /// Items accepted into the queue.
     pub accepted: AtomicU64,
-    /// Samples dropped because the queue was full.
+    /// Items dropped because the queue was full.
     pub dropped: AtomicU64,
 }
 
-impl SampleQueue {
-    /// A queue holding at most `capacity` samples.
+impl<T> DropOldest<T> {
+    /// A queue holding at most `capacity` items.
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(VecDeque::with_capacity(capacity.max(1))),
@@ -49,8 +52,8 @@ impl SampleQueue {
         }
     }
 
-    /// Adds a sample, dropping the oldest when full. Never blocks on the consumer.
-    pub fn push(&self, sample: Sample) {
+    /// Adds an item, dropping the oldest when full. Never blocks on the consumer.
+    pub fn push(&self, sample: T) {
         let mut q = self.inner.lock().unwrap();
         if q.len() >= self.capacity {
             q.pop_front();
@@ -62,8 +65,25 @@ impl SampleQueue {
         self.ready.notify_one();
     }
 
-    /// Takes the oldest sample, waiting up to `timeout`; `None` on timeout or once closed.
-    pub fn pop(&self, timeout: Duration) -> Option<Sample> {
+    /// Takes up to `max` items (oldest first), waiting up to `timeout` for the first; empty on
+    /// timeout or once closed and drained.
+    pub fn pop_batch(&self, max: usize, timeout: Duration) -> Vec<T> {
+        let Some(first) = self.pop(timeout) else {
+            return Vec::new();
+        };
+        let mut q = self.inner.lock().unwrap();
+        let mut out = vec![first];
+        while out.len() < max.max(1) {
+            match q.pop_front() {
+                Some(x) => out.push(x),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Takes the oldest item, waiting up to `timeout`; `None` on timeout or once closed.
+    pub fn pop(&self, timeout: Duration) -> Option<T> {
         let mut q = self.inner.lock().unwrap();
         loop {
             if let Some(s) = q.pop_front() {
@@ -80,7 +100,7 @@ impl SampleQueue {
         }
     }
 
-    /// Samples waiting.
+    /// Items waiting.
     pub fn len(&self) -> usize {
         self.inner.lock().unwrap().len()
     }
@@ -99,5 +119,31 @@ impl SampleQueue {
     pub fn close(&self) {
         self.closed.store(true, Relaxed);
         self.ready.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_the_oldest_when_full_and_counts_it() {
+        let q = DropOldest::new(3);
+        for i in 0..5 {
+            q.push(i);
+        }
+        assert_eq!(q.dropped.load(Relaxed), 2);
+        assert_eq!(q.pop_batch(10, Duration::ZERO), vec![2, 3, 4]);
+        assert!(q.pop(Duration::from_millis(10)).is_none());
+    }
+
+    #[test]
+    fn close_wakes_consumers() {
+        let q = Arc::new(DropOldest::<u32>::new(1));
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || q2.pop(Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(50));
+        q.close();
+        assert_eq!(t.join().unwrap(), None);
     }
 }

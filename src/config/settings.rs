@@ -23,6 +23,13 @@
 //! queue = 64                # samples waiting for decode; the oldest is dropped beyond
 //! workers = 1               # decode + diagnosis threads
 //!
+//! [detect]                  # object detection on each diagnosed sample
+//! enabled = false
+//! model = "models/centernet_coco.toml"
+//! threads = 2
+//! device = "cpu"            # "cuda" with a --features cuda build
+//! max_batch = 4             # samples of several cameras in one call
+//!
 //! [[modes]]                 # first match wins; a `mode` column in the inventory beats these
 //! class = "3"
 //! mode = "patrol"
@@ -123,6 +130,38 @@ impl VisionSettings {
     }
 }
 
+/// Object detection on sampled pictures.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectSettings {
+    /// Run the detector on every diagnosed sample (needs ONNX Runtime:
+    /// `scripts/fetch-onnxruntime.sh`). Off by default.
+    pub enabled: bool,
+    /// The detector's manifest.
+    pub model: PathBuf,
+    /// ONNX Runtime intra-op threads.
+    pub threads: usize,
+    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    pub device: String,
+    /// Decoded samples waiting for the detector at most; the oldest is dropped beyond.
+    pub queue: usize,
+    /// Samples run in one detector call when several wait.
+    pub max_batch: usize,
+}
+
+impl Default for DetectSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            model: PathBuf::from(crate::vision::detect::DEFAULT_MODEL),
+            threads: 2,
+            device: "cpu".into(),
+            queue: 32,
+            max_batch: 4,
+        }
+    }
+}
+
 /// A rule choosing the mode for a group of cameras. Empty fields match anything.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,6 +216,8 @@ pub struct Settings {
     pub vision: VisionSettings,
     /// Picture-quality thresholds (see `vision::quality`).
     pub quality: crate::vision::quality::QualityConfig,
+    /// Object detection.
+    pub detect: DetectSettings,
 }
 
 impl Default for Settings {
@@ -194,6 +235,7 @@ impl Default for Settings {
             modes: Vec::new(),
             vision: VisionSettings::default(),
             quality: crate::vision::quality::QualityConfig::default(),
+            detect: DetectSettings::default(),
         }
     }
 }

@@ -398,7 +398,11 @@ pub fn per_camera_with_quality(
 ) -> Vec<CameraAvailability> {
     let mut by_camera: BTreeMap<&str, (Vec<&Interval>, Vec<&QualityInterval>)> = BTreeMap::new();
     for iv in intervals {
-        by_camera.entry(iv.camera_id.as_str()).or_default().0.push(iv);
+        by_camera
+            .entry(iv.camera_id.as_str())
+            .or_default()
+            .0
+            .push(iv);
     }
     for q in quality {
         if let Some(entry) = by_camera.get_mut(q.camera_id.as_str()) {
@@ -1031,7 +1035,10 @@ mod tests {
         assert_eq!((a.intact_ms, a.fault_ms, a.unchecked_ms), (8 * H, 2 * H, 0));
         assert_eq!(a.availability(), Some(1.0));
         assert_eq!(a.intact_rate(), Some(0.8));
-        assert_eq!(a.fault_ms_by_fault, BTreeMap::from([("too_dark".into(), 2 * H)]));
+        assert_eq!(
+            a.fault_ms_by_fault,
+            BTreeMap::from([("too_dark".into(), 2 * H)])
+        );
         assert_eq!(a.main_fault(), Some("too_dark"));
         assert_eq!(a.meets(DEFAULT_TARGET), Some(true));
         assert_eq!(a.meets_intact(DEFAULT_TARGET), Some(false));
@@ -1111,7 +1118,12 @@ mod tests {
         let ivs = [on("a", from(), to())];
         let qs = [
             // Listed out of order and duplicated: counted once per name.
-            q("a", &["frozen", "too_dark", "frozen"], t("01:00:00"), t("02:00:00")),
+            q(
+                "a",
+                &["frozen", "too_dark", "frozen"],
+                t("01:00:00"),
+                t("02:00:00"),
+            ),
             q("a", &["blur"], t("03:00:00"), t("04:00:00")),
             q("a", &["zzz_new"], t("05:00:00"), t("05:30:00")),
             // Faulty without a name.
@@ -1149,13 +1161,23 @@ mod tests {
         let ivs = [on("a", from(), to())];
         let qs = [
             // From the day before into this one: 2 h counted.
-            q("a", &["stripes"], parse_time("2024-04-30T20:00:00Z"), t("02:00:00")),
+            q(
+                "a",
+                &["stripes"],
+                parse_time("2024-04-30T20:00:00Z"),
+                t("02:00:00"),
+            ),
             // Overlapping the next one by an hour: the earlier wins the overlap.
             q("a", &["blur"], t("10:00:00"), t("12:00:00")),
             q("a", &[], t("11:00:00"), t("13:00:00")),
             q("a", &["snow_noise"], t("12:30:00"), t("14:00:00")),
             // Into the next day: 1 h counted.
-            q("a", &["frozen"], t("23:00:00"), parse_time("2024-05-02T05:00:00Z")),
+            q(
+                "a",
+                &["frozen"],
+                t("23:00:00"),
+                parse_time("2024-05-02T05:00:00Z"),
+            ),
             // Empty and inverted ones count nothing.
             q("a", &["blur"], t("20:00:00"), t("20:00:00")),
             q("a", &["blur"], t("21:00:00"), t("20:30:00")),
@@ -1174,7 +1196,10 @@ mod tests {
 
     #[test]
     fn per_camera_with_quality_matches_verdicts_to_cameras() {
-        let ivs = [on("b", from(), t("10:00:00")), on("a", from(), t("10:00:00"))];
+        let ivs = [
+            on("b", from(), t("10:00:00")),
+            on("a", from(), t("10:00:00")),
+        ];
         let qs = [
             q("a", &["too_dark"], t("04:00:00"), t("06:00:00")),
             q("b", &["occlusion"], t("00:00:00"), t("01:00:00")),

@@ -1833,7 +1833,11 @@ mod tests {
         );
         w.shutdown(t("03:00:00"));
         let l = Ledger::open(dir.path()).unwrap();
-        assert_eq!(l.recovery(), Recovery::default(), "shutdown closes verdicts");
+        assert_eq!(
+            l.recovery(),
+            Recovery::default(),
+            "shutdown closes verdicts"
+        );
         assert_eq!(
             l.quality_intervals(day().0, day().1).unwrap()[2].end,
             t("03:00:00")

@@ -5,7 +5,8 @@
 //! no re-encoding), so a thousand cameras cost little more CPU than one. Each fault is either
 //! another shared media (`freeze`, `black`, `no_video`), a change to the mounts (`not_found`),
 //! to authentication (`auth`), to the camera's sessions (`stall`), or to its socket (`refuse`).
-//! The GLib main loop (RTSP) runs on the calling thread, tokio (control API, signals) on another.
+//! The GLib main loop (RTSP) runs on a thread of its own, tokio (control API, signals) on the
+//! calling thread.
 
 mod auth;
 mod clip;
@@ -112,6 +113,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     // A socket per camera port, and room for at least a session per camera.
     raise_fd_limit(2 * n + if per_camera { n } else { 0 } + 64);
     let factories = load_factories(&args)?;
+    let glib_loop = GlibLoop::start()?;
     let auth = auth::SimAuth::build(Arc::clone(&routing), &args.username, &args.password);
     let mut rtsp = Rtsp::start(
         Arc::clone(&routing),
@@ -121,6 +123,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         factories,
         auth,
     )?;
+    rtsp.anchor_media()?;
     for (index, fault) in initial {
         rtsp.set_fault(index, fault).map_err(anyhow::Error::from)?;
     }
@@ -137,31 +140,48 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     print_banner(&cameras, host, per_camera, control_addr, &args);
 
     let rtsp = Arc::new(Mutex::new(rtsp));
-    let apply = applier(Arc::clone(&rtsp));
     let urls = cameras
         .iter()
         .map(|c| (c.id.clone(), c.url(host)))
         .collect();
-    let api = control::Control::new(Arc::clone(&routing), urls, apply);
-
-    let main_loop = glib::MainLoop::new(None, false);
-    let quit = main_loop.clone();
-    let control_thread = std::thread::Builder::new()
-        .name("sim-control".into())
-        .spawn(move || {
-            let result = serve_control(listener, api);
-            // Queued on the main context, so a quit is not lost if the loop has yet to run.
-            glib::MainContext::default().invoke(move || quit.quit());
-            result
-        })
-        .context("starting the control thread")?;
-    main_loop.run();
-    let result = control_thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("the control thread panicked"))?;
+    let api = control::Control::new(Arc::clone(&routing), urls, applier(Arc::clone(&rtsp)));
+    let result = serve_control(listener, api);
+    drop(glib_loop);
     drop(rtsp);
     println!("sim: stopped");
     result
+}
+
+/// The GLib main loop (the RTSP side) on a thread of its own; stopped when dropped.
+struct GlibLoop {
+    main_loop: glib::MainLoop,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GlibLoop {
+    fn start() -> anyhow::Result<GlibLoop> {
+        let main_loop = glib::MainLoop::new(None, false);
+        let runner = main_loop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sim-glib".into())
+            .spawn(move || runner.run())
+            .context("starting the GLib thread")?;
+        Ok(GlibLoop {
+            main_loop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for GlibLoop {
+    fn drop(&mut self) {
+        // Queued on the loop's context, so the quit is not lost if the loop has yet to run.
+        let main_loop = self.main_loop.clone();
+        glib::MainContext::default().invoke(move || main_loop.quit());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Checks the `--fault` flags against the fleet: (camera index, fault) for each.
@@ -234,7 +254,7 @@ fn load_factories(args: &SimArgs) -> anyhow::Result<Factories> {
     })
 }
 
-/// Applies faults on the GLib main thread, where the RTSP side lives.
+/// Applies faults on the GLib thread, where the RTSP side lives.
 fn applier(rtsp: Arc<Mutex<Rtsp>>) -> control::Apply {
     Box::new(move |index, fault| {
         let (tx, rx) = tokio::sync::oneshot::channel();

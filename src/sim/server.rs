@@ -1,7 +1,9 @@
 //! The RTSP side: listening sockets, mounts, and applying a fault to a running camera.
 //!
-//! Everything here runs on the GLib main thread. With a shared port there is one listener for
-//! the whole fleet; with `--port-per-camera` each camera has its own (so `refuse` can close it).
+//! Faults are applied on the GLib thread (at startup, before any client, on the calling one);
+//! the server's worker thread reads only the shared [`Routing`]. With a shared port there is one
+//! listener for the whole fleet; with `--port-per-camera` each camera has its own (so `refuse`
+//! can close it).
 //! All listeners share one auth, one session pool and the server's default thread pool.
 
 use std::net::IpAddr;
@@ -30,6 +32,10 @@ pub struct Factories {
 }
 
 impl Factories {
+    fn all(&self) -> [&rtsp::RTSPMediaFactory; 4] {
+        [&self.normal, &self.frozen, &self.black, &self.audio]
+    }
+
     /// What is mounted for a camera with `fault` (`None`: nothing, so DESCRIBE gets 404).
     fn for_fault(&self, fault: Fault) -> Option<&rtsp::RTSPMediaFactory> {
         match fault {
@@ -78,6 +84,8 @@ pub struct Rtsp {
     auth: rtsp::RTSPAuth,
     sessions: rtsp::RTSPSessionPool,
     threads: Option<rtsp::RTSPThreadPool>,
+    /// One prepared media per factory, held for the simulator's life.
+    anchors: Vec<rtsp::RTSPMedia>,
 }
 
 impl Rtsp {
@@ -116,6 +124,7 @@ impl Rtsp {
             auth,
             sessions: rtsp::RTSPSessionPool::new(),
             threads: None,
+            anchors: Vec::new(),
         };
         for li in 0..me.listeners.len() {
             me.open(li).with_context(|| {
@@ -135,6 +144,28 @@ impl Rtsp {
             glib::ControlFlow::Continue
         });
         Ok(me)
+    }
+
+    /// Prepares each factory's shared media and keeps it prepared for good.
+    ///
+    /// Without this, the last client leaving unprepares the shared media, and a client arriving
+    /// while that is under way gets `503 Service Unavailable`: a fault nobody asked for. Must run
+    /// while the GLib main loop runs on another thread (the media's bus is watched there).
+    pub fn anchor_media(&mut self) -> anyhow::Result<()> {
+        let url = gstreamer_rtsp::RTSPUrl::parse("rtsp://127.0.0.1/anchor")
+            .1
+            .context("anchor url")?;
+        for factory in self.factories.all() {
+            let media = factory
+                .construct(&url)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            media
+                .prepare(None)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("preparing a shared media (is the clip playable?)")?;
+            self.anchors.push(media);
+        }
+        Ok(())
     }
 
     /// The cameras served, with their bound ports.

@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod detect;
+pub mod detector_pool;
 pub mod diagnose_cli;
 pub mod frame;
 pub mod image;

@@ -14,6 +14,7 @@ use crate::camera::sampler::{Sample, SampleQueue};
 use crate::clock::Time;
 use crate::fleet::Fleet;
 use crate::vision::decode::{Codec, KeyframeDecoder};
+use crate::vision::detector_pool::{DetectJob, DetectQueue, DetectionsView};
 use crate::vision::jpeg::JpegEncoder;
 use crate::vision::quality::{Fault, FrameSignature, Measures, QualityConfig, diagnose};
 
@@ -28,6 +29,8 @@ pub struct VisionState {
     pub quality: Option<QualityView>,
     /// The latest sample as JPEG.
     pub snapshot: Option<Arc<Vec<u8>>>,
+    /// The latest detections.
+    pub detections: Option<DetectionsView>,
     signature: Option<FrameSignature>,
 }
 
@@ -50,19 +53,21 @@ pub fn spawn(
     queue: Arc<SampleQueue>,
     fleet: Arc<Fleet>,
     cfg: QualityConfig,
+    detect: Option<Arc<DetectQueue>>,
 ) -> Vec<std::thread::JoinHandle<()>> {
     (0..n.max(1))
         .map(|i| {
-            let (queue, fleet, cfg) = (queue.clone(), fleet.clone(), cfg.clone());
+            let (queue, fleet, cfg, detect) =
+                (queue.clone(), fleet.clone(), cfg.clone(), detect.clone());
             std::thread::Builder::new()
                 .name(format!("vision-{i}"))
-                .spawn(move || run(&queue, &fleet, &cfg))
+                .spawn(move || run(&queue, &fleet, &cfg, detect.as_deref()))
                 .expect("spawn vision worker")
         })
         .collect()
 }
 
-fn run(queue: &SampleQueue, fleet: &Fleet, cfg: &QualityConfig) {
+fn run(queue: &SampleQueue, fleet: &Fleet, cfg: &QualityConfig, detect: Option<&DetectQueue>) {
     let mut decoders: HashMap<Codec, KeyframeDecoder> = HashMap::new();
     let mut jpeg = match JpegEncoder::new(80) {
         Ok(j) => Some(j),
@@ -73,7 +78,7 @@ fn run(queue: &SampleQueue, fleet: &Fleet, cfg: &QualityConfig) {
     };
     loop {
         match queue.pop(Duration::from_secs(1)) {
-            Some(sample) => process(&sample, &mut decoders, jpeg.as_mut(), fleet, cfg),
+            Some(sample) => process(&sample, &mut decoders, jpeg.as_mut(), fleet, cfg, detect),
             None if queue.is_closed() => return,
             None => {}
         }
@@ -86,6 +91,7 @@ fn process(
     jpeg: Option<&mut JpegEncoder>,
     fleet: &Fleet,
     cfg: &QualityConfig,
+    detect: Option<&DetectQueue>,
 ) {
     let cam = &sample.camera.camera.id;
     let metrics = fleet.metrics();
@@ -127,6 +133,19 @@ fn process(
         }
     });
     metrics.samples_processed.inc();
+    // A black or blinding picture has nothing to detect.
+    let judgeable = !d
+        .faults
+        .iter()
+        .any(|f| matches!(f, Fault::TooDark | Fault::TooBright));
+    let frame = Arc::new(frame);
+    if let Some(q) = detect.filter(|_| judgeable) {
+        q.push(DetectJob {
+            camera: sample.camera.clone(),
+            frame: frame.clone(),
+            at: sample.at,
+        });
+    }
     let mut v = sample.camera.vision.lock().unwrap();
     let changed = v.quality.as_ref().is_none_or(|q| q.faults != d.faults);
     fleet.record_quality(cam, sample.at, &d.faults, changed);

@@ -115,7 +115,7 @@ fn spawn(name: &str, args: &[String], log: &Path) -> Proc {
     let out = std::fs::File::create(log).unwrap();
     let child = Command::new(bin())
         .args(args)
-        .env("RUST_LOG", "info,retina=warn")
+        .env("RUST_LOG", "info,retina=warn,ort=warn")
         .stdout(Stdio::from(out.try_clone().unwrap()))
         .stderr(Stdio::from(out))
         .spawn()

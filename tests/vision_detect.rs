@@ -1,0 +1,55 @@
+//! End to end: the simulated fleet's CCTV clip → sampled keyframes from held RTSP sessions →
+//! decode → the ONNX detector (real ONNX Runtime) → people on each camera's API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn people_in_the_clip_show_on_the_cameras_api() {
+    assert!(
+        std::path::Path::new("vendor/onnxruntime/libonnxruntime.so.1.31.1").exists()
+            || std::env::var_os("ORT_DYLIB_PATH").is_some(),
+        "ONNX Runtime is missing: run scripts/fetch-onnxruntime.sh (make test does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(dir.path(), "e", 3, free_port(), &[]);
+    let d = Daemon::start(
+        dir.path(),
+        &sim.inventory,
+        &["--sample-interval", "1", "--detect"],
+    );
+    for id in ["e0001", "e0002", "e0003"] {
+        let people = wait_for(Duration::from_secs(60), &format!("people on {id}"), || {
+            let c = get_json(&format!("{}/api/cameras/{id}", d.base));
+            let n = c["detections"]["counts"]["person"].as_u64()?;
+            (n >= 3).then_some(c)
+        });
+        let det = &people["detections"];
+        let (w, h) = (
+            det["width"].as_f64().unwrap(),
+            det["height"].as_f64().unwrap(),
+        );
+        assert_eq!((w, h), (768.0, 576.0));
+        for o in det["objects"].as_array().unwrap() {
+            let b: Vec<f64> = o["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert!(
+                b[0] >= 0.0 && b[0] < b[2] && b[2] <= w && b[1] >= 0.0 && b[1] < b[3] && b[3] <= h,
+                "{o}"
+            );
+            assert!(o["score"].as_f64().unwrap() >= 0.3, "{o}");
+        }
+    }
+    let m = d.metrics();
+    assert!(
+        m.contains("sharpeyes_detections_total{class=\"person\"}"),
+        "{m}"
+    );
+}
