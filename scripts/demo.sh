@@ -26,4 +26,4 @@ echo "demo: simulated fleet of $N cameras on rtsp://127.0.0.1:$RTSP_PORT.. (cont
 echo "demo: switch a fault live:  curl -X PUT --data stall http://127.0.0.1:18555/cameras/cam0001/fault"
 "$BIN" check --inventory "$DIR/inventory.csv" || true
 "$BIN" run --inventory "$DIR/inventory.csv" --data-dir "$DIR/data" --listen 127.0.0.1:9090 \
-  --stall-timeout 5 --recovery-hold 5
+  --stall-timeout 5 --recovery-hold 5 --sample-interval 5 --detect

@@ -9,7 +9,7 @@ PKGS=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-libav gstreamer1.0-tools
-  ffmpeg curl ca-certificates
+  ffmpeg curl ca-certificates python3
 )
 
 missing=()
@@ -28,6 +28,9 @@ fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust 1.95 (rustup)" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
 
-# Verify the media we ship is what we say it is.
+# ONNX Runtime for the detector (load-dynamic): the library from the PyPI wheel, into vendor/.
+"$(dirname "$0")/fetch-onnxruntime.sh" >/dev/null
+
+# Verify the media and models we ship are what we say they are.
 "$(dirname "$0")/check-assets.sh"
 echo "setup: ok"
