@@ -16,6 +16,10 @@ loopback, their inventories merged):
    the probe slots (patrol.max_concurrent) are always busy: the probe rate it reaches is the
    capacity of one instance, from which the time of one round of 10,000 cameras follows.
 
+On builds that sample keyframes (`run --sample-interval`), the hold and patrol runs use
+--sample-interval 0 (holding alone, like for like with `ffmpeg -c copy`); one extra hold run at
+the largest N keeps sampling on and is reported apart (`sharpeyes +sampling`).
+
 The simulator's CPU is measured over every window but never counted against a tool.
 Every child runs in its own process group with PR_SET_PDEATHSIG and is killed on exit,
 Ctrl-C, SIGTERM, exceptions, the --timeout deadline and the memory guard.
@@ -530,9 +534,20 @@ def start_daemon(a, sim: SimFleet, tmp: Path, tag: str, n: int, extra: list[str]
     return p, f"http://127.0.0.1:{port}", logf
 
 
-def run_sharpeyes_hold(a, sim: SimFleet, guard: Guard, tmp: Path, n: int, window_s: float) -> dict:
-    log(f"sharpeyes hold: {n} cameras")
-    p, base, logf = start_daemon(a, sim, tmp, f"hold{n}", n, ["--mode", "hold"])
+def sampling_args(a, interval: str | None) -> list[str]:
+    """`--sample-interval` for daemons that sample keyframes (newer builds); none for older ones."""
+    return ["--sample-interval", interval] if a.has_sampling and interval is not None else []
+
+
+def run_sharpeyes_hold(
+    a, sim: SimFleet, guard: Guard, tmp: Path, n: int, window_s: float, sample: str | None = None
+) -> dict:
+    """Holds n cameras. `sample`: the daemon's --sample-interval for this run (None: a.sample_interval)."""
+    sample = a.sample_interval if sample is None else sample
+    sampling = a.has_sampling and sample not in ("0", "0s")
+    tag = f"hold{n}" + (f"-sample{sample}" if sampling else "")
+    log(f"sharpeyes hold: {n} cameras" + (f", sampling a keyframe every {sample} s" if sampling else ""))
+    p, base, logf = start_daemon(a, sim, tmp, tag, n, ["--mode", "hold", *sampling_args(a, sample)])
     try:
         try:
             wait_http(base + "/healthz", guard, 60, [p])
@@ -579,7 +594,14 @@ def run_sharpeyes_hold(a, sim: SimFleet, guard: Guard, tmp: Path, n: int, window
         fr1 = per_camera(s1, "sharpeyes_received_frames_total")
         dts = ts1 - ts0
         r.update(
-            tool="sharpeyes",
+            tool="sharpeyes+sampling" if sampling else "sharpeyes",
+            sample_interval=sample if a.has_sampling else None,
+            samples_per_s=(metric_sum(s1, "sharpeyes_samples_total")
+                           - metric_sum(s0, "sharpeyes_samples_total")) / dts,
+            samples_processed_per_s=(metric_sum(s1, "sharpeyes_samples_processed_total")
+                                     - metric_sum(s0, "sharpeyes_samples_processed_total")) / dts,
+            samples_dropped_per_s=(metric_sum(s1, "sharpeyes_samples_dropped_total")
+                                   - metric_sum(s0, "sharpeyes_samples_dropped_total")) / dts,
             cameras=n,
             streams=n,
             online_before=online,
@@ -738,7 +760,8 @@ def run_patrol(a, sim: SimFleet, guard: Guard, tmp: Path, cams: int, conc: int) 
     )
     p, base, logf = start_daemon(
         a, sim, tmp, f"patrol{cams}-{conc}", cams,
-        ["--mode", "patrol", "--patrol-interval", str(a.patrol_interval), "--config", cfg],
+        ["--mode", "patrol", "--patrol-interval", str(a.patrol_interval), "--config", cfg,
+         *sampling_args(a, a.sample_interval)],
     )
     try:
         try:
@@ -830,6 +853,9 @@ def report(res: dict) -> str:
         file=o,
     )
     print(f"other load before the run: {m['busy_cores_before_run'] * 100:.0f}% of a core", file=o)
+    if m.get("has_sampling"):
+        print(f"sharpeyes runs use --sample-interval {m['sample_interval']} (0: keyframe sampling off, "
+              "like for like with ffmpeg -c copy) unless marked +sampling", file=o)
     hold = res["hold"]
     base = res.get("baseline")
     if hold or base:
@@ -842,6 +868,8 @@ def report(res: dict) -> str:
                 label += " (cap)"
             if r is base:
                 label = "sharpeyes (1-cam baseline)"
+            if r["tool"] == "sharpeyes+sampling":
+                label = f"sharpeyes +sampling {r['sample_interval']}s"
             rows.append([
                 label,
                 str(streams),
@@ -864,6 +892,11 @@ def report(res: dict) -> str:
              "CPU-s/str-h", "RSS MiB", "RSS KiB/str", "PSS MiB", "PSS KiB/str",
              "marg. RSS KiB/str", "sim CPU %", "other CPU %"],
             rows), file=o)
+    for r in hold:
+        if r["tool"] == "sharpeyes+sampling":
+            print(f"  sampling at N={r['streams']}: {r['samples_per_s']:.1f} keyframes/s taken, "
+                  f"{r['samples_processed_per_s']:.1f}/s decoded and diagnosed, "
+                  f"{r['samples_dropped_per_s']:.1f}/s dropped (queue full)", file=o)
     for r in ([base] if base else []) + hold:
         if r["other_cores"] > 0.2:
             print(f"  busy machine during {r['tool']} ({r['streams']}): other load "
@@ -933,7 +966,7 @@ def add_derived(res: dict) -> None:
             if r["streams"] > 1:
                 r["marginal_rss_kib_per_stream"] = (r["rss_kib"] - base["rss_kib"]) / (r["streams"] - 1)
                 r["marginal_pss_kib_per_stream"] = (r["pss_kib"] - base["pss_kib"]) / (r["streams"] - 1)
-    peers = [r for r in res["hold"] if r["tool"] != "sharpeyes"]
+    peers = [r for r in res["hold"] if r["tool"] in ("ffmpeg", "gstreamer")]
     for peer in peers:
         for s in hold:
             # Compare each peer run with the sharpeyes run holding the same count, and with the
@@ -996,6 +1029,8 @@ def meta(a, sim: SimFleet | None) -> dict:
         "sharpeyes": version([str(a.bin), "--version"]),
         "ffmpeg": version(["ffmpeg", "-version"]),
         "gstreamer": version(["gst-launch-1.0", "--version"]),
+        "has_sampling": getattr(a, "has_sampling", False),
+        "sample_interval": a.sample_interval,
         "sim_processes": len(sim.procs) if sim else 0,
         "sim_mounts": sim.mounts if sim else 0,
         "sim_startup_s": sim.startup_s if sim else None,
@@ -1033,6 +1068,14 @@ def parse_args(argv=None):
     ap.add_argument("--patrol-seconds", type=float, default=60, help="patrol measurement window")
     ap.add_argument("--patrol-target", type=int, default=10000, help="fleet size the round time is computed for")
     ap.add_argument("--patrol-round", type=float, default=300, help="round the target fleet must fit in (s)")
+    ap.add_argument("--sample-interval", default="0",
+                    help="--sample-interval for the hold and patrol runs on daemons that sample "
+                    "keyframes (0: off, like for like with ffmpeg -c copy)")
+    ap.add_argument("--sampling-at", default="max",
+                    help="sizes of extra hold runs WITH keyframe sampling ('max': the largest "
+                    "--sizes, 'none': no extra run); shown apart, not in the ratios")
+    ap.add_argument("--sampling-interval", default="5",
+                    help="--sample-interval of those extra runs (the daemon's default is 5 s)")
     ap.add_argument("--json", type=Path, help="write the raw figures here")
     ap.add_argument("--timeout", type=float, default=2400, help="wall-clock limit of the whole run (s)")
     ap.add_argument("--min-free-gib", type=float, default=2.0, help="abort when MemAvailable falls below this")
@@ -1041,6 +1084,12 @@ def parse_args(argv=None):
     a.sizes = sorted({int(x) for x in a.sizes.split(",") if x.strip()})
     a.tools = [t.strip() for t in a.tools.split(",") if t.strip() and t.strip() != "none"]
     a.patrol_concurrency = [int(x) for x in a.patrol_concurrency.split(",") if x.strip()]
+    if a.sampling_at == "max":
+        a.sampling_at = [max(a.sizes)] if a.sizes else []
+    elif a.sampling_at in ("none", "", "0"):
+        a.sampling_at = []
+    else:
+        a.sampling_at = sorted({int(x) for x in a.sampling_at.split(",") if x.strip()})
     if not a.sizes or min(a.sizes) < 1:
         ap.error("--sizes needs positive numbers")
     for t in a.tools:
@@ -1082,6 +1131,8 @@ def main(argv=None) -> int:
     if r.returncode != 0:
         print(f"bench: `{a.bin} sim` is not available (is the simulator built in?)", file=sys.stderr)
         return 2
+    run_help = subprocess.run([str(a.bin), "run", "--help"], capture_output=True, text=True, timeout=30)
+    a.has_sampling = "--sample-interval" in run_help.stdout
     for tool, exe in (("ffmpeg", "ffmpeg"), ("gstreamer", "gst-launch-1.0")):
         if tool in a.tools and not shutil.which(exe):
             print(f"bench: {exe} not found (scripts/setup.sh installs it); skipping {tool}", file=sys.stderr)
@@ -1126,6 +1177,11 @@ def main(argv=None) -> int:
             res["baseline"] = run_sharpeyes_hold(a, sim, guard, tmp, 1, a.baseline_seconds)
             for n in a.sizes:
                 res["hold"].append(run_sharpeyes_hold(a, sim, guard, tmp, n, a.seconds))
+            if a.has_sampling:
+                for n in a.sampling_at:
+                    res["hold"].append(
+                        run_sharpeyes_hold(a, sim, guard, tmp, n, a.seconds, a.sampling_interval)
+                    )
         for tool in ("ffmpeg", "gstreamer"):
             if tool not in a.tools:
                 continue

@@ -20,7 +20,8 @@ Rust pre- and post-processing of src/vision/detect.rs independently, in numpy:
 
 Needs onnxruntime==1.31.1 (the wheel scripts/fetch-onnxruntime.sh takes the library from),
 numpy and pillow. When they are not importable, the script makes a virtual environment in
-$TMPDIR/sharpeyes-reference-venv, installs the pinned versions there and runs itself again:
+$TMPDIR/sharpeyes-reference-venv (Debian needs the python3-venv package for that), installs the
+pinned versions there and runs itself again. Decoding needs gst-launch-1.0 (gstreamer1.0-tools):
 
     python3 scripts/reference_detect.py            # writes tests/data/reference_detections.json
     python3 scripts/reference_detect.py --check    # recompute and compare, write nothing
@@ -57,7 +58,8 @@ def ensure_deps():
     py = venv / "bin" / "python"
     if not py.exists():
         print(f"reference_detect: creating {venv} with {' '.join(PINNED)}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        if subprocess.run([sys.executable, "-m", "venv", str(venv)]).returncode != 0:
+            sys.exit("reference_detect: cannot create a venv (on Debian: apt-get install python3-venv)")
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", *PINNED], check=True)
     env = dict(os.environ, SHARPEYES_REFERENCE_VENV="1")
     os.execve(str(py), [str(py), __file__, *sys.argv[1:]], env)

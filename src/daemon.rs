@@ -273,8 +273,7 @@ impl History for LedgerSender {
         LedgerSender::close_all(self, at);
     }
     fn quality(&self, camera: &str, at: Time, ok: bool, faults: Vec<String>) {
-        // Until the ledger stores picture verdicts (daily 完好率), they are live-only.
-        let _ = (camera, at, ok, faults);
+        LedgerSender::quality(self, camera, at, ok, faults);
     }
 }
 

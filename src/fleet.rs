@@ -317,6 +317,7 @@ impl Fleet {
         if !changed {
             return;
         }
+        tracing::info!(camera, ?faults, "picture verdict changed");
         if let Some(h) = &self.history {
             h.quality(
                 camera,

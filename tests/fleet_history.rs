@@ -16,9 +16,16 @@ fn daily_report_from_a_crashed_and_restarted_daemon() {
         "h",
         3,
         free_port(),
-        &["--fault", "h0003=not_found"],
+        &["--fault", "h0003=not_found", "--fault", "h0002=black"],
     );
-    let flags = ["--stall-timeout", "2", "--recovery-hold", "1"];
+    let flags = [
+        "--stall-timeout",
+        "2",
+        "--recovery-hold",
+        "1",
+        "--sample-interval",
+        "1",
+    ];
 
     let d = Daemon::start(dir.path(), &sim.inventory, &flags);
     d.wait_state("h0001", "online", None, Duration::from_secs(20));
@@ -28,6 +35,10 @@ fn daily_report_from_a_crashed_and_restarted_daemon() {
         Some("not_found"),
         Duration::from_secs(20),
     );
+    wait_for(Duration::from_secs(20), "h0002 diagnosed black", || {
+        let c = get_json(&format!("{}/api/cameras/h0002", d.base));
+        (c["quality"]["faults"][0] == "too_dark").then_some(())
+    });
     std::thread::sleep(Duration::from_secs(6)); // past one heartbeat
     d.proc.signal(libc::SIGKILL); // a crash: no clean close
     drop(d);
@@ -80,10 +91,22 @@ fn daily_report_from_a_crashed_and_restarted_daemon() {
     // The crash gap (kill -9 .. restart) is not counted as online.
     assert!(up["unmonitored_s"].as_f64().unwrap() >= 1.0, "{up}");
     assert_eq!(down["uptime_pct"].as_f64(), Some(0.0), "{down}");
+    // Online all along but black: up, not 完好 (only the seconds before its first verdict count).
+    let black = cam("h0002");
+    println!("h0002: {black}");
+    assert!(black["uptime_pct"].as_f64().unwrap() > 95.0, "{black}");
+    assert!(black["intact_pct"].as_f64().unwrap() < 40.0, "{black}");
+    assert_eq!(black["main_fault"], "too_dark", "{black}");
+    assert!(up["intact_pct"].as_f64().unwrap() > 95.0, "{up}");
     assert_eq!(down["main_reason"], "not_found");
     assert!(down["outage_count"].as_u64().unwrap() >= 1);
     let fleet = r["fleet"]["online_rate_pct"].as_f64().unwrap();
     assert!((55.0..70.0).contains(&fleet), "fleet {fleet} (2 of 3 up)");
+    let intact = r["fleet"]["intact_rate_pct"].as_f64().unwrap();
+    assert!(
+        (25.0..50.0).contains(&intact),
+        "fleet 完好率 {intact} (1 of 3 intact)"
+    );
 
     let csv = Command::new(bin())
         .args([

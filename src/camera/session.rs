@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use retina::client::{
-    Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions,
-    TcpTransportOptions, Transport, UdpTransportOptions,
+    Credentials, InitialSequenceNumberPolicy, PlayOptions, Session, SessionGroup, SessionOptions,
+    SetupOptions, TcpTransportOptions, Transport, UdpTransportOptions,
 };
 use retina::codec::{CodecItem, FrameFormat};
 

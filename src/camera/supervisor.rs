@@ -66,18 +66,27 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
                 ctx.fleet.on_session_started(entry);
                 let started = Instant::now();
                 let mut next_sample = Instant::now();
+                // One stall timer per session, pushed back at every frame (no timer per frame).
+                let stall = tokio::time::sleep(s.stall_timeout);
+                tokio::pin!(stall);
                 let failure = loop {
                     let want = ctx.samples.is_some() && Instant::now() >= next_sample;
-                    match tokio::time::timeout(s.stall_timeout, source.next_frame(want)).await {
-                        Ok(Ok(f)) => {
-                            ctx.fleet.on_frame(entry, f.keyframe, f.bytes);
-                            if let Some(data) = f.data {
-                                next_sample = Instant::now() + s.vision.sample_interval;
-                                submit(ctx, entry, &info.codec, data);
+                    tokio::select! {
+                        biased;
+                        r = source.next_frame(want) => match r {
+                            Ok(f) => {
+                                stall
+                                    .as_mut()
+                                    .reset(tokio::time::Instant::now() + s.stall_timeout);
+                                ctx.fleet.on_frame(entry, f.keyframe, f.bytes);
+                                if let Some(data) = f.data {
+                                    next_sample = Instant::now() + s.vision.sample_interval;
+                                    submit(ctx, entry, &info.codec, data);
+                                }
                             }
-                        }
-                        Ok(Err(f)) => break f,
-                        Err(_) => {
+                            Err(f) => break f,
+                        },
+                        _ = &mut stall => {
                             break Failure::new(
                                 Reason::Stalled,
                                 format!("no media for {} s", s.stall_timeout.as_secs_f64()),

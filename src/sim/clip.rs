@@ -4,6 +4,7 @@
 //! startup (4 s at 10 fps, an IDR every 2 s) with `openh264enc`; serving them costs no encoding.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,14 +98,14 @@ impl Clip {
 /// Encodes raw video to `avc` access units (an IDR every [`STILL_GOP`] frames) into `sink`.
 fn encoder_tail(bitrate: u32) -> String {
     format!(
-        "openh264enc gop-size={STILL_GOP} bitrate={bitrate} ! h264parse ! \
+        "openh264enc name=enc gop-size={STILL_GOP} bitrate={bitrate} ! h264parse ! \
          video/x-h264,stream-format=avc,alignment=au ! fakesink name=sink sync=false"
     )
 }
 
 /// Runs pipeline `desc` and keeps the buffers reaching its `sink`: all of them up to EOS, or the
-/// first `limit` (the pipeline is then stopped without EOS, which spares the encoder's drain and
-/// the error openh264 prints on it).
+/// first `limit` (the pipeline is then stopped without EOS, which spares the encoder a drain and
+/// the error openh264 prints on it; an element named `enc` is fed only `limit` buffers).
 fn collect(desc: &str, location: Option<&Path>, limit: Option<usize>) -> anyhow::Result<Clip> {
     let pipeline = gst::parse::launch(desc)
         .context("building the pipeline (are the GStreamer plugins installed?)")?
@@ -135,6 +136,19 @@ fn collect(desc: &str, location: Option<&Path>, limit: Option<usize>) -> anyhow:
         }
         gst::PadProbeReturn::Ok
     });
+    if let Some(n) = limit
+        && let Some(enc) = pipeline.by_name("enc").and_then(|e| e.static_pad("sink"))
+    {
+        // Feed the encoder exactly `n` pictures: it then has nothing in flight when stopped.
+        let fed = AtomicUsize::new(0);
+        enc.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if fed.fetch_add(1, Ordering::Relaxed) < n {
+                gst::PadProbeReturn::Ok
+            } else {
+                gst::PadProbeReturn::Drop
+            }
+        });
+    }
     let result = run_to_eos(&pipeline);
     let caps = pad.current_caps();
     pipeline.set_state(gst::State::Null).ok();

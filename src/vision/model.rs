@@ -18,6 +18,7 @@
 //! `((p / 255) * (hi - lo) + lo - mean[c]) / std[c]` where `pixel_range = [lo, hi]`; with the
 //! defaults (`mean = 0`, `std = 1`) and `pixel_range = [0, 255]` that is `p` itself.
 
+use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -593,7 +594,7 @@ fn parse_label_file(text: &str) -> Vec<String> {
 pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
     let mut file = std::fs::File::open(path)
         .with_context(|| format!("cannot open {} to hash it", path.display()))?;
-    let mut hasher = sha256::Sha256::new();
+    let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = file
@@ -604,14 +605,12 @@ pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex(&hasher.finish()))
+    Ok(hex(&hasher.finalize()))
 }
 
 /// Lower-case hex sha256 of `data` (for example a decoded frame, to pin decoder output in tests).
 pub fn sha256_hex(data: &[u8]) -> String {
-    let mut hasher = sha256::Sha256::new();
-    hasher.update(data);
-    hex(&hasher.finish())
+    hex(&Sha256::digest(data))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -622,178 +621,10 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// SHA-256 (FIPS 180-4), small and dependency-free, used only to verify model files.
-///
-/// Checked against the FIPS 180-2 test vectors below and against `sha256sum` on the shipped
-/// model. (Replaceable by the `sha2` crate if it becomes a dependency.)
-mod sha256 {
-    const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2,
-    ];
-    const H0: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
-
-    /// Streaming SHA-256 state.
-    pub(super) struct Sha256 {
-        state: [u32; 8],
-        block: [u8; 64],
-        used: usize,
-        total: u64,
-    }
-
-    impl Sha256 {
-        pub(super) fn new() -> Self {
-            Self {
-                state: H0,
-                block: [0; 64],
-                used: 0,
-                total: 0,
-            }
-        }
-
-        pub(super) fn update(&mut self, mut data: &[u8]) {
-            self.total = self.total.wrapping_add(data.len() as u64);
-            if self.used > 0 {
-                let take = (64 - self.used).min(data.len());
-                self.block[self.used..self.used + take].copy_from_slice(&data[..take]);
-                self.used += take;
-                data = &data[take..];
-                if self.used < 64 {
-                    return;
-                }
-                let block = self.block;
-                compress(&mut self.state, &block);
-                self.used = 0;
-            }
-            let mut chunks = data.chunks_exact(64);
-            for chunk in &mut chunks {
-                compress(&mut self.state, chunk.try_into().expect("64-byte chunk"));
-            }
-            let rest = chunks.remainder();
-            self.block[..rest.len()].copy_from_slice(rest);
-            self.used = rest.len();
-        }
-
-        pub(super) fn finish(mut self) -> [u8; 32] {
-            let bits = self.total.wrapping_mul(8);
-            let mut pad = [0u8; 72];
-            pad[0] = 0x80;
-            // Pad to 56 mod 64, then the 64-bit big-endian bit length.
-            let pad_len = if self.used < 56 {
-                56 - self.used
-            } else {
-                120 - self.used
-            };
-            pad[pad_len..pad_len + 8].copy_from_slice(&bits.to_be_bytes());
-            let total = self.total;
-            self.update(&pad[..pad_len + 8]);
-            debug_assert_eq!(self.used, 0);
-            self.total = total;
-            let mut out = [0u8; 32];
-            for (o, s) in out.chunks_exact_mut(4).zip(self.state) {
-                o.copy_from_slice(&s.to_be_bytes());
-            }
-            out
-        }
-    }
-
-    fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
-        let mut w = [0u32; 64];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes(word.try_into().expect("4 bytes"));
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
-        for i in 0..64 {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = h
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(K[i])
-                .wrapping_add(w[i]);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            h = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(t2);
-        }
-        for (s, v) in state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
-            *s = s.wrapping_add(v);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sha(data: &[u8]) -> String {
-        let mut h = sha256::Sha256::new();
-        h.update(data);
-        hex(&h.finish())
-    }
-
-    #[test]
-    fn sha256_test_vectors() {
-        assert_eq!(
-            sha(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            sha(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(
-            sha(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-        );
-        // One million 'a', fed in uneven pieces to exercise the buffering.
-        let mut h = sha256::Sha256::new();
-        let a = vec![b'a'; 1_000_000];
-        for piece in a.chunks(997) {
-            h.update(piece);
-        }
-        assert_eq!(
-            hex(&h.finish()),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
-        );
-        // Lengths around the padding boundary.
-        assert_eq!(
-            sha(&[0u8; 55]),
-            "02779466cdec163811d078815c633f21901413081449002f24aa3e80f0b88ef7"
-        );
-        assert_eq!(
-            sha(&[0u8; 64]),
-            "f5a5fd42d16a20302798ef6ed309979b43003d2320d9f0e8ea9831a92759fb4b"
-        );
-    }
-
-    /// The schema of the planned cover classifier for dump trucks (no model file needed to parse).
     const CLASSIFIER_EXAMPLE: &str = r#"
 kind = "classifier"
 name = "truck_cover"

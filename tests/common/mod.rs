@@ -199,7 +199,9 @@ impl Daemon {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        let log = dir.join("daemon.log");
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = dir.join(format!("daemon-{n}.log"));
         let proc = spawn("daemon", &args, &log);
         let base = format!("http://127.0.0.1:{port}");
         wait_for(Duration::from_secs(30), "the daemon to listen", || {
