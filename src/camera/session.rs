@@ -154,8 +154,11 @@ impl Opener for RetinaOpener {
                 )
                 .await
                 .map_err(classify)?;
+            // Start the sequence from the first packet rather than the PLAY answer's RTP-Info:
+            // NVRs and proxies that share one upstream session across clients may send packets
+            // numbered ahead of it, which retina would otherwise reject as loss.
             let playing = session
-                .play(PlayOptions::default())
+                .play(PlayOptions::default().initial_seq(InitialSequenceNumberPolicy::Ignore))
                 .await
                 .map_err(classify)?;
             let demuxed = playing.demuxed().map_err(classify)?;
