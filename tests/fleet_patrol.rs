@@ -33,16 +33,16 @@ fn patrol_rounds_find_online_and_faulty_cameras() {
         d.wait_state(id, "online", None, t);
     }
     d.wait_state("p0004", "offline", Some("not_found"), t);
-    // A probe tears its session down: no frames flow between rounds.
-    let before = d.cameras()["p0001"]["counters"]["frames"].as_u64().unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // A probe stops at the first keyframe and tears the session down: at most one GOP (20
+    // frames at 2 s) per probe, never a held stream.
+    std::thread::sleep(Duration::from_secs(5));
     let c = &d.cameras()["p0001"];
-    let after = c["counters"]["frames"].as_u64().unwrap();
     assert!(c["mode"] == "patrol", "{c}");
+    let frames = c["counters"]["frames"].as_u64().unwrap();
+    let probes = c["counters"]["attempts"].as_u64().unwrap();
     assert!(
-        after - before < 30,
-        "patrol must not hold the stream: {} frames in 3 s",
-        after - before
+        frames <= probes * 21,
+        "patrol must not hold the stream: {frames} frames in {probes} probes"
     );
     assert!(c["counters"]["attempts"].as_u64().unwrap() >= 2, "{c}");
     assert!(c["counters"]["keyframes"].as_u64().unwrap() >= 1, "{c}");
