@@ -107,7 +107,9 @@ impl RunArgs {
         }
         if let Some(m) = self.mode {
             s.default_mode = m;
-            s.modes.clear();
+            for g in &mut s.groups {
+                g.mode = None;
+            }
         }
         Ok(s)
     }
@@ -143,8 +145,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let samples = settings
-        .vision
-        .enabled()
+        .any_sampling()
         .then(|| Arc::new(SampleQueue::new(settings.vision.queue)));
     let detect_queue = match (&samples, settings.detect.enabled) {
         (Some(_), true) => {
@@ -207,7 +208,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Mode::Hold => held += 1,
             Mode::Patrol => patrolled += 1,
         }
-        let entry = fleet.add(cam, mode, status_cfg);
+        let every = settings.sample_interval_for(&cam);
+        let entry = fleet.add(cam, mode, every, status_cfg);
         tasks.spawn(supervise(ctx.clone(), entry));
     }
     tasks.spawn(ticker(fleet.clone(), history.clone(), shutdown_rx.clone()));

@@ -91,6 +91,8 @@ pub struct CameraEntry {
     pub camera: Camera,
     /// How it is watched.
     pub mode: Mode,
+    /// How often a keyframe is sampled (zero: never).
+    pub sample_interval: std::time::Duration,
     /// Lock-free counters.
     pub stats: CameraStats,
     /// Codec of the last session (`h264`, `h265`).
@@ -229,12 +231,19 @@ impl Fleet {
     }
 
     /// Adds a camera, in state `connecting` from now, and returns its entry.
-    pub fn add(&self, camera: Camera, mode: Mode, status: StatusConfig) -> Arc<CameraEntry> {
+    pub fn add(
+        &self,
+        camera: Camera,
+        mode: Mode,
+        sample_interval: std::time::Duration,
+        status: StatusConfig,
+    ) -> Arc<CameraEntry> {
         let now = self.now();
         let entry = Arc::new(CameraEntry {
             machine: Mutex::new(StatusMachine::new(StatusConfig { mode, ..status }, now)),
             camera,
             mode,
+            sample_interval,
             stats: CameraStats::default(),
             codec: Mutex::new(None),
             vision: Mutex::new(VisionState::default()),

@@ -70,7 +70,9 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
                 let stall = tokio::time::sleep(s.stall_timeout);
                 tokio::pin!(stall);
                 let failure = loop {
-                    let want = ctx.samples.is_some() && Instant::now() >= next_sample;
+                    let want = ctx.samples.is_some()
+                        && !entry.sample_interval.is_zero()
+                        && Instant::now() >= next_sample;
                     tokio::select! {
                         biased;
                         r = source.next_frame(want) => match r {
@@ -80,7 +82,7 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
                                     .reset(tokio::time::Instant::now() + s.stall_timeout);
                                 ctx.fleet.on_frame(entry, f.keyframe, f.bytes);
                                 if let Some(data) = f.data {
-                                    next_sample = Instant::now() + s.vision.sample_interval;
+                                    next_sample = Instant::now() + entry.sample_interval;
                                     submit(ctx, entry, &info.codec, data);
                                 }
                             }
@@ -178,7 +180,9 @@ async fn probe<O: Opener>(
     record_setup(ctx, entry, &info.codec, info.setup, "patrol");
     entry.stats.on_session_start();
     loop {
-        let f = source.next_frame(ctx.samples.is_some()).await?;
+        let f = source
+            .next_frame(ctx.samples.is_some() && !entry.sample_interval.is_zero())
+            .await?;
         entry
             .stats
             .on_frame(f.keyframe, f.bytes, ctx.fleet.now().timestamp_millis());

@@ -30,9 +30,10 @@
 //! device = "cpu"            # "cuda" with a --features cuda build
 //! max_batch = 4             # samples of several cameras in one call
 //!
-//! [[modes]]                 # first match wins; a `mode` column in the inventory beats these
-//! class = "3"
-//! mode = "patrol"
+//! [[groups]]                # per-group settings; the first matching rule that sets a key wins
+//! class = "3"               # match on region / unit / class (omitted = any)
+//! mode = "patrol"           # a `mode` column in the inventory beats this
+//! sample_interval = "30s"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -162,21 +163,25 @@ impl Default for DetectSettings {
     }
 }
 
-/// A rule choosing the mode for a group of cameras. Empty fields match anything.
+/// Per-group settings: the cameras a rule matches (empty fields match anything) and what it
+/// sets for them. For each setting, the first matching rule that sets it wins.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ModeRule {
+pub struct GroupRule {
     /// Region to match.
     pub region: Option<String>,
     /// Unit to match.
     pub unit: Option<String>,
     /// Class to match.
     pub class: Option<String>,
-    /// The mode for matching cameras.
-    pub mode: Mode,
+    /// Watching mode for matching cameras.
+    pub mode: Option<Mode>,
+    /// Keyframe sampling interval for matching cameras (`"0"` = none).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub sample_interval: Option<Duration>,
 }
 
-impl ModeRule {
+impl GroupRule {
     fn matches(&self, cam: &Camera) -> bool {
         let ok = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         ok(&self.region, &cam.groups.region)
@@ -210,8 +215,8 @@ pub struct Settings {
     pub backoff: BackoffSettings,
     /// Patrol rounds.
     pub patrol: PatrolSettings,
-    /// Per-group mode rules, first match wins.
-    pub modes: Vec<ModeRule>,
+    /// Per-group rules (mode, sampling interval), first match wins per setting.
+    pub groups: Vec<GroupRule>,
     /// Keyframe sampling, quality diagnosis, detection.
     pub vision: VisionSettings,
     /// Picture-quality thresholds (see `vision::quality`).
@@ -232,7 +237,7 @@ impl Default for Settings {
             default_mode: Mode::Hold,
             backoff: BackoffSettings::default(),
             patrol: PatrolSettings::default(),
-            modes: Vec::new(),
+            groups: Vec::new(),
             vision: VisionSettings::default(),
             quality: crate::vision::quality::QualityConfig::default(),
             detect: DetectSettings::default(),
@@ -267,8 +272,32 @@ impl Settings {
     /// the default.
     pub fn mode_for(&self, cam: &Camera) -> Mode {
         cam.mode
-            .or_else(|| self.modes.iter().find(|r| r.matches(cam)).map(|r| r.mode))
+            .or_else(|| {
+                self.groups
+                    .iter()
+                    .filter(|r| r.matches(cam))
+                    .find_map(|r| r.mode)
+            })
             .unwrap_or(self.default_mode)
+    }
+
+    /// How often a camera's keyframe is sampled: the first matching group rule that sets it,
+    /// else `[vision] sample_interval`. Zero means never.
+    pub fn sample_interval_for(&self, cam: &Camera) -> Duration {
+        self.groups
+            .iter()
+            .filter(|r| r.matches(cam))
+            .find_map(|r| r.sample_interval)
+            .unwrap_or(self.vision.sample_interval)
+    }
+
+    /// Whether any camera is sampled (so the vision workers are needed).
+    pub fn any_sampling(&self) -> bool {
+        self.vision.enabled()
+            || self
+                .groups
+                .iter()
+                .any(|r| r.sample_interval.is_some_and(|d| !d.is_zero()))
     }
 }
 
@@ -294,6 +323,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("bad duration {s:?}"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -325,7 +358,8 @@ mod tests {
     fn durations_and_rules() {
         let s = Settings::parse(
             "stall_timeout = \"2.5s\"\nrecovery_hold = 3\n[patrol]\ninterval = \"5m\"\n\
-             [[modes]]\nclass = \"3\"\nmode = \"patrol\"\n",
+             [[groups]]\nclass = \"3\"\nmode = \"patrol\"\nsample_interval = \"30s\"\n\
+             [[groups]]\nsample_interval = 0\n",
         )
         .unwrap();
         assert_eq!(s.stall_timeout, Duration::from_millis(2500));
@@ -337,6 +371,20 @@ mod tests {
         .unwrap();
         let modes: Vec<_> = inv.cameras.iter().map(|c| s.mode_for(c)).collect();
         assert_eq!(modes, [Mode::Patrol, Mode::Hold, Mode::Hold]);
+        let every: Vec<_> = inv
+            .cameras
+            .iter()
+            .map(|c| s.sample_interval_for(c))
+            .collect();
+        assert_eq!(
+            every,
+            [
+                Duration::from_secs(30),
+                Duration::ZERO,
+                Duration::from_secs(30)
+            ]
+        );
+        assert!(s.any_sampling());
     }
 
     #[test]
