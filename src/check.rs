@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::config::inventory::{self, GroupBy, Rejected};
+use crate::config::shard::Shard;
 
 /// Arguments of `sharpeyes check`.
 #[derive(clap::Args, Debug, Clone)]
@@ -16,6 +17,9 @@ pub struct CheckArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Only the cameras this instance owns: `I/N`, or `pod/N` (index from the pod name).
+    #[arg(long, value_parser = crate::config::shard::parse_arg)]
+    pub shard: Option<Shard>,
 }
 
 /// The summary printed by `check`.
@@ -29,11 +33,30 @@ pub struct CheckSummary {
     pub groups: BTreeMap<&'static str, BTreeMap<String, usize>>,
     /// Rows skipped and why.
     pub rejected: Vec<Rejected>,
+    /// With `--shard`: the shard and the ids of the enabled cameras it owns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardView>,
+}
+
+/// The cameras one shard owns.
+#[derive(Debug, Serialize)]
+pub struct ShardView {
+    /// `I/N`.
+    pub shard: String,
+    /// Owned camera ids, in inventory order.
+    pub cameras: Vec<String>,
 }
 
 /// Runs `check`. Exit status: 0 when at least one camera is usable, 1 otherwise.
 pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
-    let inv = inventory::load(&args.inventory)?;
+    let mut inv = inventory::load(&args.inventory)?;
+    let shard = args.shard.map(|sh| {
+        inv.cameras.retain(|c| sh.owns(&c.id));
+        ShardView {
+            shard: sh.to_string(),
+            cameras: inv.enabled().map(|c| c.id.clone()).collect(),
+        }
+    });
     let mut groups: BTreeMap<&'static str, BTreeMap<String, usize>> = BTreeMap::new();
     for c in inv.enabled() {
         for by in GroupBy::ALL {
@@ -49,10 +72,14 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
         enabled: inv.enabled().count(),
         groups,
         rejected: inv.rejected.clone(),
+        shard,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
+        if let Some(sh) = &summary.shard {
+            println!("shard {}: owns {} cameras", sh.shard, sh.cameras.len());
+        }
         println!(
             "{}: {} cameras loaded ({} enabled), {} rows rejected",
             args.inventory.display(),

@@ -61,6 +61,10 @@ pub struct RunArgs {
     /// Run object detection on the samples (needs ONNX Runtime).
     #[arg(long)]
     pub detect: bool,
+    /// Watch only the cameras this instance owns: `I/N` (rendezvous hash of the camera id), or
+    /// `pod/N` to take I from a StatefulSet pod name ($POD_NAME, else $HOSTNAME).
+    #[arg(long, value_parser = crate::config::shard::parse_arg)]
+    pub shard: Option<crate::config::shard::Shard>,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -122,17 +126,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     for r in &inv.rejected {
         tracing::warn!(inventory = %args.inventory.display(), "skipped row: {r}");
     }
-    let enabled: Vec<_> = inv.enabled().cloned().collect();
+    let shard = args.shard.unwrap_or(crate::config::shard::Shard::ALL);
     anyhow::ensure!(
-        !enabled.is_empty(),
+        inv.enabled().next().is_some(),
         "no usable camera in {} ({} rows rejected)",
         args.inventory.display(),
         inv.rejected.len()
     );
+    let enabled: Vec<_> = inv
+        .enabled()
+        .filter(|c| shard.owns(&c.id))
+        .cloned()
+        .collect();
+    if enabled.is_empty() {
+        tracing::warn!(%shard, "this shard owns none of the inventory's cameras");
+    }
 
     let writer = open_history(&settings, &enabled)?;
     let history: Arc<dyn History> = Arc::new(writer.sender().clone());
     let metrics = Arc::new(Metrics::new());
+    metrics
+        .shard
+        .with_label_values(&[&shard.index.to_string(), &shard.count.to_string()])
+        .set(1);
     let fleet = Arc::new(Fleet::new(
         Arc::new(SystemClock),
         metrics,
@@ -215,7 +231,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tasks.spawn(ticker(fleet.clone(), history.clone(), shutdown_rx.clone()));
 
     println!(
-        "sharpeyes: watching {} cameras ({held} hold, {patrolled} patrol; {} rows rejected)\n  \
+        "sharpeyes: shard {shard}: watching {} cameras ({held} hold, {patrolled} patrol; {} rows rejected)\n  \
          metrics  http://{addr}/metrics\n  cameras  http://{addr}/api/cameras\n  groups   http://{addr}/api/groups",
         held + patrolled,
         inv.rejected.len(),

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub detect_batch: prometheus::Histogram,
     /// `sharpeyes_detections_total{class}`.
     pub detections: IntCounterVec,
+    /// `sharpeyes_shard_info{shard,shards}`: always 1; says which slice of the fleet this is.
+    pub shard: prometheus::IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -122,6 +124,14 @@ impl Metrics {
             &["class"],
         )
         .expect("valid metric");
+        let shard = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "sharpeyes_shard_info",
+                "Always 1: this instance's shard index and the number of shards.",
+            ),
+            &["shard", "shards"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(state_changes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reconnects.clone()),
@@ -133,6 +143,7 @@ impl Metrics {
             Box::new(detect_seconds.clone()),
             Box::new(detect_batch.clone()),
             Box::new(detections.clone()),
+            Box::new(shard.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -148,6 +159,7 @@ impl Metrics {
             detect_seconds,
             detect_batch,
             detections,
+            shard,
         }
     }
 

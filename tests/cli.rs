@@ -105,3 +105,57 @@ fn diagnose_prints_the_verdicts_of_images_in_order() {
     assert_eq!(v[1]["faults"][0], "frozen", "{v}");
     assert!(v[0]["measures"]["laplacian_var"].as_f64().unwrap() > 100.0);
 }
+
+#[test]
+fn shards_split_an_inventory_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("cams.csv");
+    let mut text = String::from("id,url\n");
+    for i in 0..600 {
+        text.push_str(&format!("c{i:04},rtsp://10.0.{}.{}/s\n", i / 250, i % 250));
+    }
+    std::fs::write(&inv, text).unwrap();
+    let owned = |shard: &str| -> Vec<String> {
+        let (code, out, err) = run(&[
+            "check",
+            "--inventory",
+            inv.to_str().unwrap(),
+            "--shard",
+            shard,
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["shard"]["shard"], shard);
+        v["shard"]["cameras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
+    let three: Vec<Vec<String>> = (0..3).map(|i| owned(&format!("{i}/3"))).collect();
+    let mut all: Vec<String> = three.concat();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 600, "every camera owned once");
+    assert_eq!(three.iter().map(Vec::len).sum::<usize>(), 600);
+    let four: Vec<Vec<String>> = (0..4).map(|i| owned(&format!("{i}/4"))).collect();
+    let moved = (0..3)
+        .map(|i| three[i].iter().filter(|c| !four[i].contains(c)).count())
+        .sum::<usize>();
+    assert!(
+        moved <= 600 / 4 + 40,
+        "{moved} of 600 moved going from 3 to 4 shards"
+    );
+    assert_eq!(moved, four[3].len(), "only the new shard gains cameras");
+    let (code, _, err) = run(&[
+        "check",
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--shard",
+        "3/3",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("0 <= index < count"), "{err}");
+}
