@@ -58,6 +58,7 @@ import bench_hold as bh  # noqa: E402
 ROOT = bh.ROOT
 CHILDREN = bh.CHILDREN
 log = bh.log
+DETECT_BACKLOG = 36  # [detect] queue (32) + max_batch (4): frames that may wait at a window's end
 GOP = 20  # frames per IDR in tests/data/cctv_gop20.mp4 (10 fps, IDR every 2 s)
 FPS = 10
 
@@ -542,7 +543,7 @@ def report(a, res: dict) -> str:
         cw = r["counters_window"]
         ok = cw["dropped"] == 0 and r["cpu_cores"] < a.cores and r["online_end"] >= r["cameras"]
         if r["detect"]:
-            ok = ok and (r["detected_per_s"] >= 0.95 * r["processed_per_s"])
+            ok = ok and cw["detected"] >= 0.95 * cw["processed"] - DETECT_BACKLOG
         rows.append([r["label"], str(r["cameras"]), f"{r['online_end']}/{r['cameras']}", fmt(r["samples_per_s"], ".1f"),
                      fmt(r["processed_per_s"], ".1f"), fmt(cw["dropped"], ".0f"),
                      fmt(r["detected_per_s"], ".1f") if r["detect"] else "-",
@@ -554,8 +555,10 @@ def report(a, res: dict) -> str:
         out.append(table(["direct check (sample 5 s)", "cams", "online", "samples/s", "processed/s", "dropped",
                           "detected/s", "daemon CPU %", "sim CPU %", "machine %", "RSS MiB", "verdict"], rows))
         out.append(f"  PASS: no sample dropped in the window, daemon CPU < {a.cores:g} cores (of {100 * a.cores:.0f}%), all "
-                   "cameras online; with detection also detected/s >= 95% of processed/s (detector-queue "
-                   "drops are not exported). machine % includes the simulators and any other load.")
+                   "cameras online; with detection also frames detected >= 95% of samples processed − "
+                   f"{DETECT_BACKLOG} (detector-queue "
+                   "drops are not exported; up to {DETECT_BACKLOG} frames may be in flight at the window's end). machine % "
+                   "includes the simulators and any other load.")
     if res.get("notes"):
         out.append("")
         out += [f"NOTE: {n}" for n in res["notes"]]

@@ -10,16 +10,16 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::camera::sampler::SampleQueue;
 use crate::camera::session::RetinaOpener;
-use crate::camera::supervisor::{SupervisorContext, supervise};
+use crate::camera::supervisor::SupervisorContext;
 use crate::clock::SystemClock;
 use crate::clock::Time;
 use crate::config::inventory;
-use crate::config::inventory::Camera;
 use crate::config::settings::{Settings, TransportKind, parse_duration};
 use crate::fleet::{Fleet, History};
-use crate::health::ledger::{CameraRow, Ledger, LedgerSender, LedgerWriter};
+use crate::health::ledger::{Ledger, LedgerSender, LedgerWriter};
 use crate::health::status::{Mode, State, StatusConfig, Transition};
 use crate::metrics::Metrics;
+use crate::reload::Reconciler;
 use crate::vision::detector_pool::DetectQueue;
 
 /// Arguments of `sharpeyes run`. Flags override the config file; no config file is needed.
@@ -133,16 +133,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.inventory.display(),
         inv.rejected.len()
     );
-    let enabled: Vec<_> = inv
-        .enabled()
-        .filter(|c| shard.owns(&c.id))
-        .cloned()
-        .collect();
-    if enabled.is_empty() {
+    if !inv.enabled().any(|c| shard.owns(&c.id)) {
         tracing::warn!(%shard, "this shard owns none of the inventory's cameras");
     }
 
-    let writer = open_history(&settings, &enabled)?;
+    let writer = open_history(&settings)?;
     let history: Arc<dyn History> = Arc::new(writer.sender().clone());
     let metrics = Arc::new(Metrics::new());
     metrics
@@ -216,18 +211,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         recovery_hold: settings.recovery_hold,
         mode: Mode::Hold,
     };
-    let (mut held, mut patrolled) = (0, 0);
+    let mut reconciler = Reconciler::new(ctx, shard, status_cfg, writer.sender().clone());
+    reconciler.apply(&inv.cameras);
+    let (held, patrolled) = reconciler.counts();
     let mut tasks = tokio::task::JoinSet::new();
-    for cam in enabled {
-        let mode = settings.mode_for(&cam);
-        match mode {
-            Mode::Hold => held += 1,
-            Mode::Patrol => patrolled += 1,
-        }
-        let every = settings.sample_interval_for(&cam);
-        let entry = fleet.add(cam, mode, every, status_cfg);
-        tasks.spawn(supervise(ctx.clone(), entry));
-    }
+    tasks.spawn(reconciler.run(args.inventory.clone(), shutdown_rx.clone()));
     tasks.spawn(ticker(fleet.clone(), history.clone(), shutdown_rx.clone()));
 
     println!(
@@ -290,21 +278,20 @@ impl History for LedgerSender {
     fn close_all(&self, at: Time) {
         LedgerSender::close_all(self, at);
     }
+    fn stop(&self, camera: &str, at: Time) {
+        LedgerSender::stop(self, camera, at);
+    }
     fn quality(&self, camera: &str, at: Time, ok: bool, faults: Vec<String>) {
         LedgerSender::quality(self, camera, at, ok, faults);
     }
 }
 
 /// Opens the history under the data dir (recovering after a crash) and starts its writer.
-fn open_history(settings: &Settings, cameras: &[Camera]) -> anyhow::Result<LedgerWriter> {
+fn open_history(settings: &Settings) -> anyhow::Result<LedgerWriter> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
     let ledger = Ledger::open(&settings.data_dir)?;
-    let writer = LedgerWriter::spawn(ledger)?;
-    writer
-        .sender()
-        .upsert_cameras(cameras.iter().map(CameraRow::from).collect());
-    Ok(writer)
+    LedgerWriter::spawn(ledger)
 }
 
 async fn stop_signal() {

@@ -28,6 +28,8 @@ pub trait History: Send + Sync {
     fn heartbeat(&self, at: Time);
     /// Clean shutdown at `at`: close every open interval.
     fn close_all(&self, at: Time);
+    /// A camera stops being watched at `at` (removed from the inventory, or restarting).
+    fn stop(&self, camera: &str, at: Time);
     /// A camera's picture verdict changed (ok, or the set of faults) at `at`.
     fn quality(&self, camera: &str, at: Time, ok: bool, faults: Vec<String>);
 }
@@ -257,6 +259,15 @@ impl Fleet {
             .unwrap()
             .insert(entry.camera.id.clone(), entry.clone());
         entry
+    }
+
+    /// Stops tracking a camera (its history intervals are closed now).
+    pub fn remove(&self, id: &str) -> Option<Arc<CameraEntry>> {
+        let e = self.cameras.write().unwrap().remove(id)?;
+        if let Some(h) = &self.history {
+            h.stop(id, self.now());
+        }
+        Some(e)
     }
 
     /// One camera.

@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod health;
 pub mod metrics;
 pub mod redact;
+pub mod reload;
 pub mod report;
 pub mod sim;
 pub mod vision;

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub detections: IntCounterVec,
     /// `sharpeyes_shard_info{shard,shards}`: always 1; says which slice of the fleet this is.
     pub shard: prometheus::IntGaugeVec,
+    /// `sharpeyes_inventory_reloads_total{result}`: `applied` or `rejected`.
+    pub reloads: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -132,6 +134,14 @@ impl Metrics {
             &["shard", "shards"],
         )
         .expect("valid metric");
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "sharpeyes_inventory_reloads_total",
+                "Inventory reloads (SIGHUP or file change), by result: applied or rejected.",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(state_changes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reconnects.clone()),
@@ -144,6 +154,7 @@ impl Metrics {
             Box::new(detect_batch.clone()),
             Box::new(detections.clone()),
             Box::new(shard.clone()),
+            Box::new(reloads.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -160,6 +171,7 @@ impl Metrics {
             detect_batch,
             detections,
             shard,
+            reloads,
         }
     }
 

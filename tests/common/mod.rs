@@ -220,9 +220,14 @@ impl Daemon {
             .collect()
     }
 
-    /// State and reason of one camera.
+    /// State and reason of one camera (`("absent", None)` while the daemon does not know it).
     pub fn state(&self, id: &str) -> (String, Option<String>) {
-        let c = get_json(&format!("{}/api/cameras/{id}", self.base));
+        let (status, body) = http_get(&format!("{}/api/cameras/{id}", self.base))
+            .unwrap_or_else(|| panic!("GET camera {id} failed"));
+        if status == 404 {
+            return ("absent".into(), None);
+        }
+        let c: Value = serde_json::from_str(&body).unwrap();
         (
             c["state"].as_str().unwrap().to_string(),
             c["reason"].as_str().map(str::to_string),
