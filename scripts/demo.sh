@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 N="${1:-36}"
 DIR="${DEMO_DIR:-${TMPDIR:-/tmp}/sharpeyes-demo}"
 BIN="${BIN:-target/debug/sharpeyes}"
-RTSP_PORT="${RTSP_PORT:-18554}"
+RTSP_PORT="${RTSP_PORT:-18600}"
 mkdir -p "$DIR"
 rm -f "$DIR/inventory.csv"
 
