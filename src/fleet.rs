@@ -326,17 +326,8 @@ impl Fleet {
         self.apply(entry, Event::SessionStarted);
     }
 
-    /// Records a picture verdict in the history when it differs from the camera's last one.
-    pub fn record_quality(
-        &self,
-        camera: &str,
-        at: Time,
-        faults: &[crate::vision::quality::Fault],
-        changed: bool,
-    ) {
-        if !changed {
-            return;
-        }
+    /// Records a changed picture verdict (ok, or a new set of faults) in the history.
+    pub fn record_quality(&self, camera: &str, at: Time, faults: &[crate::vision::quality::Fault]) {
         tracing::info!(camera, ?faults, "picture verdict changed");
         if let Some(h) = &self.history {
             h.quality(

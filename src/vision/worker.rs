@@ -147,8 +147,9 @@ fn process(
         });
     }
     let mut v = sample.camera.vision.lock().unwrap();
-    let changed = v.quality.as_ref().is_none_or(|q| q.faults != d.faults);
-    fleet.record_quality(cam, sample.at, &d.faults, changed);
+    if v.quality.as_ref().is_none_or(|q| q.faults != d.faults) {
+        fleet.record_quality(cam, sample.at, &d.faults);
+    }
     v.last_sample = Some(sample.at);
     v.size = Some((frame.width, frame.height));
     v.signature = Some(d.signature);
