@@ -4,7 +4,7 @@
 #   make bench  hold N sessions with sharpeyes, ffmpeg and GStreamer side by side
 
 CAMERAS ?= 36
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench image
 
 setup:
 	scripts/setup.sh
@@ -23,3 +23,6 @@ test: lint
 bench: setup
 	cargo build --release
 	scripts/bench-hold.sh
+
+image:
+	docker build -f deploy/Dockerfile -t sharpeyes:dev .
