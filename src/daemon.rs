@@ -137,6 +137,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::warn!(%shard, "this shard owns none of the inventory's cameras");
     }
 
+    // A socket per session, plus files and listeners.
+    crate::fdlimit::raise(inv.cameras.len() + 256, "daemon");
     let writer = open_history(&settings)?;
     let history: Arc<dyn History> = Arc::new(writer.sender().clone());
     let metrics = Arc::new(Metrics::new());

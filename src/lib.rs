@@ -11,6 +11,7 @@ pub mod check;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod fdlimit;
 pub mod fleet;
 pub mod health;
 pub mod metrics;
