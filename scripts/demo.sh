@@ -13,7 +13,7 @@ rm -f "$DIR/inventory.csv"
 "$BIN" sim --cameras "$N" --port "$RTSP_PORT" --port-per-camera --control 127.0.0.1:18555 \
   --inventory-out "$DIR/inventory.csv" \
   --fault cam0003=auth --fault cam0007=not_found --fault cam0011=stall \
-  --fault cam0015=refuse --fault cam0019=no_video --fault cam0023=black --fault cam0027=freeze \
+  --fault cam0015=refuse --fault cam0019=no_video --fault cam0023=black --fault cam0027=freeze --h265 cam0002 --h265 cam0006 \
   > "$DIR/sim.log" 2>&1 &
 SIM=$!
 trap 'kill $SIM 2>/dev/null || true' EXIT

@@ -1,6 +1,6 @@
 //! `sharpeyes sim` end to end: the real binary on free loopback ports, probed with `ffprobe`
 //! (an independent RTSP client) and with `retina` (the client the daemon uses), faults switched
-//! through the control API while it runs.
+//! through the control API while it runs; H.264 cameras and, with `--h265 ID`, H.265 ones.
 //!
 //! Every wait is bounded; each simulator is killed when its test ends, passing or not.
 //! `SHARPEYES_BIN` points the tests at another build of the binary.
@@ -30,8 +30,10 @@ fn bin() -> PathBuf {
         .map_or_else(|| env!("CARGO_BIN_EXE_sharpeyes").into(), PathBuf::from)
 }
 
-fn clip() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/cctv_gop20.mp4")
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// A running simulator, killed on drop.
@@ -57,7 +59,9 @@ impl Sim {
                 "127.0.0.1:0",
             ])
             .arg("--clip")
-            .arg(clip())
+            .arg(data("cctv_gop20.mp4"))
+            .arg("--h265-clip")
+            .arg(data("cctv_gop20_h265.mp4"))
             .args(["--username", USER, "--password", PASS])
             .args(extra)
             .stdin(Stdio::null())
@@ -118,6 +122,12 @@ impl Sim {
             .find(|(i, _)| i == id)
             .map(|(_, u)| u.clone())
             .expect("known camera")
+    }
+
+    /// The socket address camera `id` is served on.
+    fn addr(&self, id: &str) -> SocketAddr {
+        let u = url::Url::parse(&self.url(id)).unwrap();
+        SocketAddr::new(u.host_str().unwrap().parse().unwrap(), u.port().unwrap())
     }
 
     fn get_json(&self, path: &str) -> serde_json::Value {
@@ -286,6 +296,112 @@ async fn plays_h264_with_the_password_and_answers_401_without_it() {
     }
     assert!(keyframe, "a keyframe within 40 frames");
     assert_eq!(sim.get_json("/cameras/cam0002")["fault"], "none");
+    assert_eq!(sim.get_json("/cameras/cam0002")["codec"], "h264");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn h265_cameras_play_hevc_and_take_every_session_fault() {
+    let sim = Sim::start(
+        3,
+        &[
+            "--port-per-camera",
+            "--h265",
+            "cam0002",
+            "--fault",
+            "cam0002=auth",
+        ],
+    );
+    let list = sim.get_json("/cameras");
+    let codecs: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["codec"].as_str().unwrap())
+        .collect();
+    assert_eq!(codecs, ["h264", "h265", "h264"], "{list}");
+    let url = sim.url("cam0002");
+    assert_eq!(
+        status_of(describe(&url, PASS).await),
+        Some(401),
+        "auth fault from the command line"
+    );
+    sim.set("cam0002", "none");
+    let (codecs, err) = ffprobe(&url, PASS);
+    assert_eq!(codecs, ["hevc,video"], "{err}");
+    let (codecs, err) = ffprobe(&sim.url("cam0001"), PASS);
+    assert_eq!(codecs, ["h264,video"], "H.264 cameras beside it: {err}");
+    let (codecs, err) = ffprobe(&url, "wrong");
+    assert!(codecs.is_empty() && err.contains("401"), "{codecs:?} {err}");
+    let described = describe(&url, PASS).await.expect("DESCRIBE");
+    let encodings: Vec<&str> = described
+        .streams()
+        .iter()
+        .map(|s| s.encoding_name())
+        .collect();
+    assert_eq!(encodings, ["h265"]);
+    drop(described);
+
+    // An IDR every 20 frames, as in the clip (41 frames hold two).
+    let mut s = play(&url).await;
+    let mut keyframes = Vec::new();
+    for i in 0..41 {
+        if next_frame(&mut s, FRAME_WAIT)
+            .await
+            .expect("frames keep coming")
+        {
+            keyframes.push(i);
+        }
+    }
+    assert!(
+        keyframes.len() >= 2 && keyframes.windows(2).all(|w| w[1] - w[0] == 20),
+        "keyframes at {keyframes:?}"
+    );
+    drop(s);
+
+    sim.set("cam0002", "not_found");
+    assert_eq!(status_of(describe(&url, PASS).await), Some(404));
+    sim.set("cam0002", "none");
+    assert_eq!(status_of(describe(&url, PASS).await), Some(200));
+
+    stall_and_restore(&sim, "cam0002", "cam0001").await;
+
+    sim.set("cam0002", "refuse");
+    let err = TcpStream::connect_timeout(&sim.addr("cam0002"), Duration::from_secs(5)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    sim.set("cam0002", "none");
+    let mut s = play(&url).await;
+    assert!(
+        next_frame(&mut s, FRAME_WAIT).await.is_some(),
+        "reopened on the same port"
+    );
+    drop(s);
+
+    sim.set("cam0002", "no_video");
+    let (codecs, err) = ffprobe(&url, PASS);
+    assert_eq!(codecs, ["pcm_alaw,audio"], "{err}");
+    sim.set("cam0002", "none");
+    let (codecs, err) = ffprobe(&url, PASS);
+    assert_eq!(codecs, ["hevc,video"], "back to its own codec: {err}");
+}
+
+#[test]
+fn h265_for_a_camera_not_in_the_fleet_is_an_error() {
+    let (_, err) = run_bounded(
+        Command::new(bin()).args([
+            "sim",
+            "--cameras",
+            "2",
+            "--port",
+            "0",
+            "--control",
+            "127.0.0.1:0",
+            "--h265",
+            "cam0009",
+        ]),
+        Duration::from_secs(15),
+    )
+    .expect("sim exited in time");
+    assert!(err.contains("--h265 cam0009"), "{err}");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -324,10 +440,7 @@ async fn not_found_and_auth_faults_answer_404_and_401_until_cleared() {
 #[tokio::test(flavor = "current_thread")]
 async fn refuse_closes_only_that_cameras_port() {
     let sim = Sim::start(3, &["--port-per-camera"]);
-    let addr = |id: &str| -> SocketAddr {
-        let u = url::Url::parse(&sim.url(id)).unwrap();
-        SocketAddr::new(u.host_str().unwrap().parse().unwrap(), u.port().unwrap())
-    };
+    let addr = |id: &str| sim.addr(id);
     let ports: std::collections::HashSet<u16> = ["cam0001", "cam0002", "cam0003"]
         .iter()
         .map(|id| addr(id).port())
@@ -384,10 +497,16 @@ async fn no_video_serves_audio_only() {
 #[tokio::test(flavor = "current_thread")]
 async fn stall_keeps_sessions_but_stops_frames_and_none_restores() {
     let sim = Sim::start(2, &[]);
-    let url = sim.url("cam0001");
+    stall_and_restore(&sim, "cam0001", "cam0002").await;
+}
+
+/// Stalls camera `id` with a session open and checks it, a new session and camera `other`;
+/// then clears the stall.
+async fn stall_and_restore(sim: &Sim, id: &str, other: &str) {
+    let url = sim.url(id);
     let mut old = play(&url).await;
     assert!(next_frame(&mut old, FRAME_WAIT).await.is_some());
-    sim.set("cam0001", "stall");
+    sim.set(id, "stall");
     // A frame already on the wire may still arrive; after that, nothing.
     let _ = next_frame(&mut old, Duration::from_millis(300)).await;
     assert_eq!(
@@ -402,13 +521,13 @@ async fn stall_keeps_sessions_but_stops_frames_and_none_restores() {
         None,
         "a new session gets no frames either"
     );
-    let mut other = play(&sim.url("cam0002")).await;
+    let mut other = play(&sim.url(other)).await;
     assert!(
         next_frame(&mut other, FRAME_WAIT).await.is_some(),
         "other cameras unaffected"
     );
 
-    sim.set("cam0001", "none");
+    sim.set(id, "none");
     assert!(
         next_frame(&mut old, FRAME_WAIT).await.is_some(),
         "the stalled session resumes"
@@ -418,14 +537,16 @@ async fn stall_keeps_sessions_but_stops_frames_and_none_restores() {
     assert!(next_frame(&mut fresh, FRAME_WAIT).await.is_some());
 }
 
-/// Decodes 3 frames 1 s apart, scaled to 96x72 grey.
+/// Decodes 3 frames 1 s apart from a keyframe on, scaled to 96x72 grey.
 fn grey_frames(url: &str) -> Vec<Vec<u8>> {
     let with_creds = url.replacen("rtsp://", &format!("rtsp://{USER}:{PASS}@"), 1);
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-rtsp_transport", "tcp", "-i", &with_creds])
         .args([
             "-vf",
-            "select=not(mod(n\\,10)),scale=96:72",
+            // Every 10th frame from the first keyframe on: joining mid-GOP, the HEVC decoder
+            // outputs the pictures before it against made-up grey references.
+            "select='if(key,st(0,1);st(1,n));ld(0)*not(mod(n-ld(1),10))',scale=96:72",
             "-fps_mode",
             "passthrough",
         ])
@@ -451,10 +572,24 @@ fn grey_frames(url: &str) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn freeze_and_black_are_valid_h264() {
-    let sim = Sim::start(
-        3,
-        &["--fault", "cam0001=freeze", "--fault", "cam0002=black"],
-    );
+    freeze_and_black("h264", &[]).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn freeze_and_black_are_valid_h265_on_h265_cameras() {
+    freeze_and_black("hevc", &["--h265", "cam0001", "--h265", "cam0002"]).await;
+}
+
+/// cam0001 frozen and cam0002 black (started with `extra`) serve `codec` (ffprobe's name): a
+/// still picture of the camera's view, a black one, and keyframes every 2 s.
+async fn freeze_and_black(codec: &str, extra: &[&str]) {
+    let mut args = vec!["--fault", "cam0001=freeze", "--fault", "cam0002=black"];
+    args.extend_from_slice(extra);
+    let sim = Sim::start(3, &args);
+    for id in ["cam0001", "cam0002"] {
+        let (codecs, err) = ffprobe(&sim.url(id), PASS);
+        assert_eq!(codecs, [format!("{codec},video")], "{id}: {err}");
+    }
     let frozen = grey_frames(&sim.url("cam0001"));
     assert_eq!(frozen.len(), 3);
     let diff = |a: &[u8], b: &[u8]| -> f64 {

@@ -1,12 +1,13 @@
 //! The HTTP control API: list cameras, switch a camera's fault while it runs.
 //!
 //! - `GET /healthz` → `ok`
-//! - `GET /cameras` → `[{"id","url","fault"}]`
-//! - `GET /cameras/{id}` → `{"id","url","fault"}`
+//! - `GET /cameras` → `[{"id","url","codec","fault"}]` (`codec`: `h264` or `h265`)
+//! - `GET /cameras/{id}` → `{"id","url","codec","fault"}`
 //! - `PUT /cameras/{id}/fault` with the fault name as a plain-text body → 200 and the new state;
 //!   404 for an unknown camera, 400 for an unknown fault (the valid ones listed), 409 for
 //!   `refuse` without `--port-per-camera`. Errors are `{"error": "..."}`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -18,7 +19,9 @@ use axum::routing::{get, put};
 use futures::future::BoxFuture;
 use serde::Serialize;
 
+use super::codec::Codec;
 use super::faults::Fault;
+use super::fleet::SimCamera;
 use super::routing::Routing;
 use super::server::ApplyError;
 
@@ -33,14 +36,16 @@ pub struct CameraState {
     pub id: String,
     /// Stream URL, without credentials.
     pub url: String,
+    /// What the camera's video is encoded with (fixed for the simulator's life).
+    pub codec: Codec,
     /// Current fault.
     pub fault: Fault,
 }
 
 struct Inner {
     routing: Arc<Routing>,
-    /// (id, url) by camera index.
-    cameras: Vec<(String, String)>,
+    /// (id, url, codec) by camera index.
+    cameras: Vec<(String, String, Codec)>,
     apply: Apply,
     /// Serialises changes so concurrent requests for one camera do not interleave.
     lock: tokio::sync::Mutex<()>,
@@ -51,21 +56,26 @@ struct Inner {
 pub struct Control(Arc<Inner>);
 
 impl Control {
-    /// A control API over `cameras` (`(id, url)` by index) that applies changes with `apply`.
-    pub fn new(routing: Arc<Routing>, cameras: Vec<(String, String)>, apply: Apply) -> Self {
+    /// A control API over `cameras` (in index order, reached on `host`) that applies changes
+    /// with `apply`.
+    pub fn new(routing: Arc<Routing>, cameras: &[SimCamera], host: IpAddr, apply: Apply) -> Self {
         Control(Arc::new(Inner {
             routing,
-            cameras,
+            cameras: cameras
+                .iter()
+                .map(|c| (c.id.clone(), c.url(host), c.codec))
+                .collect(),
             apply,
             lock: tokio::sync::Mutex::new(()),
         }))
     }
 
     fn state(&self, index: usize) -> Option<CameraState> {
-        let (id, url) = self.0.cameras.get(index)?;
+        let (id, url, codec) = self.0.cameras.get(index)?;
         Some(CameraState {
             id: id.clone(),
             url: url.clone(),
+            codec: *codec,
             fault: self.0.routing.faults.get(index),
         })
     }

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+use super::codec::Codec;
+
 /// Regions (乡镇/街道) assigned round-robin.
 const REGIONS: [&str; 4] = ["城关镇", "东城街道", "西城街道", "南湖镇"];
 /// Units (单位) assigned round-robin.
@@ -32,6 +34,8 @@ pub struct SimCamera {
     pub class: &'static str,
     /// The TCP port the camera is served on (the bound one once listening).
     pub port: u16,
+    /// What the camera's video is encoded with.
+    pub codec: Codec,
 }
 
 impl SimCamera {
@@ -49,7 +53,7 @@ impl SimCamera {
     }
 }
 
-/// Builds `n` cameras named `{prefix}0001`…; camera `i` is served on `port_of(i)`.
+/// Builds `n` H.264 cameras named `{prefix}0001`…; camera `i` is served on `port_of(i)`.
 pub fn plan(n: usize, prefix: &str, port_of: impl Fn(usize) -> u16) -> Vec<SimCamera> {
     let width = n.to_string().len().max(4);
     (0..n)
@@ -71,6 +75,7 @@ pub fn plan(n: usize, prefix: &str, port_of: impl Fn(usize) -> u16) -> Vec<SimCa
                 unit: UNITS[i % UNITS.len()],
                 class,
                 port: port_of(i),
+                codec: Codec::H264,
             }
         })
         .collect()

@@ -2,8 +2,9 @@
 //!
 //! A [`SimFactory`] is shared (`set_shared(true)`) and its key is a constant, so gst-rtsp-server
 //! builds one media for every mount it serves. Video content is an in-memory [`Clip`] pushed
-//! through `appsrc ! rtph264pay` with timestamps that keep increasing across loops (no decoding,
-//! no encoding); audio content is a PCMA tone.
+//! through `appsrc ! rtph264pay` (or `rtph265pay`: the clip's codec picks the payloader) with
+//! timestamps that keep increasing across loops (no decoding, no encoding); audio content is a
+//! PCMA tone.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -22,7 +23,7 @@ pub const ROLE: &str = "sim-user";
 /// What a factory serves.
 #[derive(Debug, Clone)]
 pub enum Content {
-    /// A looped H.264 clip.
+    /// A looped H.264 or H.265 clip.
     Video(Arc<Clip>),
     /// An 8 kHz PCMA tone and no video.
     Audio,
@@ -89,11 +90,11 @@ impl SimFactory {
 fn pipeline(content: &Content) -> Result<gst::Element, glib::Error> {
     match content {
         Content::Video(clip) => {
-            let bin = gst::parse::bin_from_description(
-                "appsrc name=src format=time stream-type=stream max-bytes=1048576 ! \
-                 rtph264pay name=pay0 pt=96 config-interval=-1",
-                false,
-            )?;
+            let desc = format!(
+                "appsrc name=src format=time stream-type=stream max-bytes=1048576 ! {}",
+                clip.codec.payloader()
+            );
+            let bin = gst::parse::bin_from_description(&desc, false)?;
             let src = bin
                 .by_name("src")
                 .ok_or_else(|| glib::Error::new(gst::CoreError::Failed, "no appsrc"))?;

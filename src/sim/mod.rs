@@ -1,15 +1,19 @@
-//! `sharpeyes sim`: a simulated camera fleet on loopback, serving real H.264 over RTSP, with
-//! per-camera faults switchable at runtime through an HTTP control API.
+//! `sharpeyes sim`: a simulated camera fleet on loopback, serving real H.264 (or, per camera,
+//! H.265) over RTSP, with per-camera faults switchable at runtime through an HTTP control API.
 //!
-//! Every healthy camera is a mount of one shared media (one pipeline looping an in-memory clip,
-//! no re-encoding), so a thousand cameras cost little more CPU than one. Each fault is either
-//! another shared media (`freeze`, `black`, `no_video`), a change to the mounts (`not_found`),
-//! to authentication (`auth`), to the camera's sessions (`stall`), or to its socket (`refuse`).
+//! Every healthy camera is a mount of one shared media per codec (one pipeline looping an
+//! in-memory clip, no re-encoding), so a thousand cameras cost little more CPU than one. Each
+//! fault is either another shared media (`freeze`, `black`: a still clip in the camera's codec;
+//! `no_video`: audio), a change to the mounts (`not_found`), to authentication (`auth`), to the
+//! camera's sessions (`stall`), or to its socket (`refuse`); so every fault works the same for
+//! H.264 and H.265 cameras. The H.265 clip and its still clips (encoded with `x265enc`) are
+//! loaded only when some camera is H.265 (`--h265 ID`).
 //! The GLib main loop (RTSP) runs on a thread of its own, tokio (control API, signals) on the
 //! calling thread.
 
 mod auth;
 mod clip;
+mod codec;
 mod control;
 mod faults;
 mod fleet;
@@ -19,13 +23,14 @@ mod server;
 mod stall;
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, bail};
 use gstreamer as gst;
 use gstreamer::glib;
 
+pub use codec::Codec;
 pub use control::CameraState;
 pub use faults::{Fault, FaultSpec, UnknownFault};
 pub use fleet::{INVENTORY_HEADER, SimCamera};
@@ -33,7 +38,7 @@ pub use fleet::{INVENTORY_HEADER, SimCamera};
 use clip::Clip;
 use media::{Content, SimFactory};
 use routing::Routing;
-use server::{ApplyError, Factories, Rtsp};
+use server::{ApplyError, Factories, Rtsp, VideoFactories};
 
 /// Options of `sharpeyes sim`.
 #[derive(clap::Args, Debug, Clone)]
@@ -54,9 +59,17 @@ pub struct SimArgs {
     #[arg(long, default_value = "127.0.0.1:8555")]
     pub control: SocketAddr,
 
-    /// The H.264 MP4 clip every healthy camera loops (served without re-encoding).
+    /// The H.264 MP4 clip every healthy H.264 camera loops (served without re-encoding).
     #[arg(long, default_value = "tests/data/cctv_gop20.mp4")]
     pub clip: PathBuf,
+
+    /// Serve camera ID in H.265 (looping --h265-clip) instead of H.264; repeatable.
+    #[arg(long = "h265", value_name = "ID")]
+    pub h265: Vec<String>,
+
+    /// The H.265 MP4 clip the --h265 cameras loop (read only when there are some).
+    #[arg(long, default_value = "tests/data/cctv_gop20_h265.mp4")]
+    pub h265_clip: PathBuf,
 
     /// Prefix of camera ids: `cam` gives cam0001, cam0002, …
     #[arg(long, default_value = "cam")]
@@ -97,7 +110,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     }
     let base = args.port;
     let per_camera = args.port_per_camera;
-    let planned = fleet::plan(n, &args.id_prefix, |i| {
+    let mut planned = fleet::plan(n, &args.id_prefix, |i| {
         if per_camera && base != 0 {
             base + i as u16
         } else {
@@ -106,13 +119,19 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     });
     let routing = Arc::new(Routing::new(planned.iter().map(|c| c.id.clone()).collect()));
     let initial = initial_faults(&args, &routing)?;
+    for id in &args.h265 {
+        let index = routing
+            .index(id)
+            .with_context(|| format!("--h265 {id}: no camera {id:?} in this fleet"))?;
+        planned[index].codec = Codec::H265;
+    }
 
     if !args.listen.is_loopback() {
         tracing::warn!(listen = %args.listen, "sim: serving beyond loopback with one shared password");
     }
     // A socket per camera port, and room for at least a session per camera.
-    raise_fd_limit(2 * n + if per_camera { n } else { 0 } + 64);
-    let factories = load_factories(&args)?;
+    crate::fdlimit::raise(2 * n + if per_camera { n } else { 0 } + 64, "sim");
+    let factories = load_factories(&args, &planned)?;
     let glib_loop = GlibLoop::start()?;
     let auth = auth::SimAuth::build(Arc::clone(&routing), &args.username, &args.password);
     let mut rtsp = Rtsp::start(
@@ -140,11 +159,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     print_banner(&cameras, host, per_camera, control_addr, &args);
 
     let rtsp = Arc::new(Mutex::new(rtsp));
-    let urls = cameras
-        .iter()
-        .map(|c| (c.id.clone(), c.url(host)))
-        .collect();
-    let api = control::Control::new(Arc::clone(&routing), urls, applier(Arc::clone(&rtsp)));
+    let api = control::Control::new(
+        Arc::clone(&routing),
+        &cameras,
+        host,
+        applier(Arc::clone(&rtsp)),
+    );
     let result = serve_control(listener, api);
     drop(glib_loop);
     drop(rtsp);
@@ -208,49 +228,38 @@ fn advertised_host(listen: IpAddr) -> IpAddr {
     }
 }
 
-/// Raises the soft open-files limit to the hard one: each session and each camera port is a
-/// socket, and 1,024 (a common default) is too few for a large fleet. Warns below `wanted`.
-fn raise_fd_limit(wanted: usize) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed, which outlives the calls.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return;
+/// Loads the clips and encodes the still ones: one shared factory per kind of content, for
+/// H.264 and, when some of `cameras` are H.265, for H.265.
+fn load_factories(args: &SimArgs, cameras: &[SimCamera]) -> anyhow::Result<Factories> {
+    let mut video = vec![video_factories(Codec::H264, &args.clip, "--clip")?];
+    if cameras.iter().any(|c| c.codec == Codec::H265) {
+        video.push(video_factories(
+            Codec::H265,
+            &args.h265_clip,
+            "--h265-clip",
+        )?);
     }
-    if lim.rlim_cur < lim.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            lim = raised;
-        }
-    }
-    if usize::try_from(lim.rlim_cur).is_ok_and(|cur| cur < wanted) {
-        tracing::warn!(
-            limit = lim.rlim_cur,
-            wanted,
-            "sim: the open-files limit is low for this fleet"
-        );
-    }
+    Ok(Factories {
+        video,
+        audio: SimFactory::build(Content::Audio),
+    })
 }
 
-/// Loads the clip and encodes the still ones: one shared factory per kind of content.
-fn load_factories(args: &SimArgs) -> anyhow::Result<Factories> {
-    let clip = Clip::load(&args.clip)?;
+/// The `codec` factories: the clip at `path` (given by option `flag`) looped, and still clips of
+/// its first picture and of black, encoded in `codec`.
+fn video_factories(codec: Codec, path: &Path, flag: &str) -> anyhow::Result<VideoFactories> {
+    let clip = Clip::load(path, codec, flag)?;
     let (width, height) = clip
         .size()
-        .context("the clip's caps have no picture size")?;
-    let frozen = Clip::frozen(&args.clip)?;
-    let black = Clip::black(width, height)?;
-    Ok(Factories {
-        normal: SimFactory::build(Content::Video(Arc::new(clip))),
-        frozen: SimFactory::build(Content::Video(Arc::new(frozen))),
-        black: SimFactory::build(Content::Video(Arc::new(black))),
-        audio: SimFactory::build(Content::Audio),
+        .with_context(|| format!("the caps of clip {} have no picture size", path.display()))?;
+    let frozen = Clip::frozen(path, codec)?;
+    let black = Clip::black(width, height, codec)?;
+    let build = |c: Clip| SimFactory::build(Content::Video(Arc::new(c)));
+    Ok(VideoFactories {
+        codec,
+        normal: build(clip),
+        frozen: build(frozen),
+        black: build(black),
     })
 }
 
@@ -293,6 +302,19 @@ fn print_banner(
         last.url(host),
         args.username
     );
+    let h265: Vec<&str> = cameras
+        .iter()
+        .filter(|c| c.codec == Codec::H265)
+        .map(|c| c.id.as_str())
+        .collect();
+    if !h265.is_empty() {
+        println!(
+            "sim: {} cameras serve H.265 ({}): {}",
+            h265.len(),
+            args.h265_clip.display(),
+            h265.join(", ")
+        );
+    }
     println!("sim: control API on http://{control} (GET /cameras, PUT /cameras/{{id}}/fault)");
     if let Some(path) = &args.inventory_out {
         println!("sim: inventory written to {}", path.display());

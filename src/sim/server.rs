@@ -14,34 +14,50 @@ use gstreamer::glib;
 use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 
+use super::codec::Codec;
 use super::faults::Fault;
 use super::fleet::SimCamera;
 use super::routing::Routing;
 
-/// The shared factories, one per kind of content.
+/// The shared video factories of one codec, one per kind of picture.
 #[derive(Debug, Clone)]
-pub struct Factories {
+pub struct VideoFactories {
+    /// The codec all three serve.
+    pub codec: Codec,
     /// The looped camera clip.
     pub normal: rtsp::RTSPMediaFactory,
     /// One still picture.
     pub frozen: rtsp::RTSPMediaFactory,
     /// A black picture.
     pub black: rtsp::RTSPMediaFactory,
+}
+
+/// The shared factories: video per codec served, and audio (codec-neutral).
+#[derive(Debug, Clone)]
+pub struct Factories {
+    /// Video, one set per codec some camera serves.
+    pub video: Vec<VideoFactories>,
     /// Audio only.
     pub audio: rtsp::RTSPMediaFactory,
 }
 
 impl Factories {
-    fn all(&self) -> [&rtsp::RTSPMediaFactory; 4] {
-        [&self.normal, &self.frozen, &self.black, &self.audio]
+    fn all(&self) -> Vec<&rtsp::RTSPMediaFactory> {
+        self.video
+            .iter()
+            .flat_map(|v| [&v.normal, &v.frozen, &v.black])
+            .chain([&self.audio])
+            .collect()
     }
 
-    /// What is mounted for a camera with `fault` (`None`: nothing, so DESCRIBE gets 404).
-    fn for_fault(&self, fault: Fault) -> Option<&rtsp::RTSPMediaFactory> {
+    /// What is mounted for a `codec` camera with `fault` (`None`: nothing, so DESCRIBE gets
+    /// 404; also for a codec without factories, which [`Rtsp::start`] rules out).
+    fn for_fault(&self, fault: Fault, codec: Codec) -> Option<&rtsp::RTSPMediaFactory> {
+        let video = self.video.iter().find(|v| v.codec == codec);
         match fault {
-            Fault::None | Fault::Auth | Fault::Stall | Fault::Refuse => Some(&self.normal),
-            Fault::Freeze => Some(&self.frozen),
-            Fault::Black => Some(&self.black),
+            Fault::None | Fault::Auth | Fault::Stall | Fault::Refuse => video.map(|v| &v.normal),
+            Fault::Freeze => video.map(|v| &v.frozen),
+            Fault::Black => video.map(|v| &v.black),
             Fault::NoVideo => Some(&self.audio),
             Fault::NotFound => None,
         }
@@ -90,7 +106,8 @@ pub struct Rtsp {
 
 impl Rtsp {
     /// Opens the listeners for `cameras` (their `port`s are those asked for, 0 for any) on
-    /// `address` and mounts every camera healthy. Afterwards [`Rtsp::cameras`] has bound ports.
+    /// `address` and mounts every camera healthy, in its codec. Afterwards [`Rtsp::cameras`] has
+    /// bound ports.
     pub fn start(
         routing: Arc<Routing>,
         mut cameras: Vec<SimCamera>,
@@ -110,9 +127,10 @@ impl Rtsp {
         }
         for c in &cameras {
             let li = if per_camera { c.index } else { 0 };
-            listeners[li]
-                .mounts
-                .add_factory(&c.path(), factories.normal.clone());
+            let factory = factories
+                .for_fault(Fault::None, c.codec)
+                .with_context(|| format!("no {} media for camera {}", c.codec, c.id))?;
+            listeners[li].mounts.add_factory(&c.path(), factory.clone());
         }
         let mut me = Rtsp {
             routing,
@@ -220,10 +238,10 @@ impl Rtsp {
             return Ok(old);
         }
         let li = self.listener_of(index);
-        let path = self.cameras[index].path();
+        let (path, codec) = (self.cameras[index].path(), self.cameras[index].codec);
         let (before, after) = (
-            self.factories.for_fault(old),
-            self.factories.for_fault(fault),
+            self.factories.for_fault(old, codec),
+            self.factories.for_fault(fault, codec),
         );
         if before != after {
             let mounts = &self.listeners[li].mounts;
