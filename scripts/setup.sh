@@ -10,7 +10,7 @@ PKGS=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-libav gstreamer1.0-tools
   ffmpeg curl ca-certificates python3
-  prometheus
+  prometheus mosquitto
 )
 
 missing=()
@@ -24,11 +24,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  # Debian's prometheus package starts its own server on :9090 where systemd runs; the tests
-  # start their own Prometheus and the demo listens on :9090, so switch the service off.
-  if [ -d /run/systemd/system ] && systemctl is-enabled prometheus >/dev/null 2>&1; then
-    $SUDO systemctl disable --now prometheus || true
-  fi
+  # Debian's prometheus and mosquitto packages start their own servers where systemd runs; the
+  # tests start their own (and the demo listens on :9090), so switch the services off.
+  for svc in prometheus mosquitto; do
+    if [ -d /run/systemd/system ] && systemctl is-enabled "$svc" >/dev/null 2>&1; then
+      $SUDO systemctl disable --now "$svc" || true
+    fi
+  done
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust 1.95 (rustup)" >&2; exit 1; }

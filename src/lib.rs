@@ -5,6 +5,7 @@
 //! the [`fleet`] applies them to each camera's pure status machine, records transitions in the
 //! [`health::ledger`] and serves the live view that [`metrics`] and the [`api`] read.
 
+pub mod alerts;
 pub mod api;
 pub mod camera;
 pub mod check;
@@ -17,6 +18,7 @@ pub mod health;
 pub mod metrics;
 pub mod redact;
 pub mod reload;
+pub mod rules;
 pub mod report;
 pub mod sim;
 pub mod vision;
