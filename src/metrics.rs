@@ -235,6 +235,11 @@ fn fleet_families(fleet: &Fleet) -> Vec<MetricFamily> {
     let mut bytes = Vec::with_capacity(entries.len());
     let mut last_frame = Vec::new();
     let mut quality_ok = Vec::new();
+    let mut offline_by_reason: std::collections::BTreeMap<&'static str, u64> =
+        crate::health::status::Reason::ALL
+            .iter()
+            .map(|r| (r.as_str(), 0))
+            .collect();
     let mut fault_counts: std::collections::BTreeMap<&'static str, u64> =
         crate::vision::quality::Fault::ALL
             .iter()
@@ -252,7 +257,11 @@ fn fleet_families(fleet: &Fleet) -> Vec<MetricFamily> {
         }
         let c = &e.camera;
         let id = c.id.as_str();
-        let online = e.status().state == State::Online;
+        let status = e.status();
+        let online = status.state == State::Online;
+        if let (State::Offline, Some(r)) = (status.state, status.reason) {
+            *offline_by_reason.entry(r.as_str()).or_default() += 1;
+        }
         up.push(gauge(
             &[
                 ("camera", id),
@@ -338,6 +347,15 @@ fn fleet_families(fleet: &Fleet) -> Vec<MetricFamily> {
                 .map(|r| gauge(&[("dimension", g.by.as_str()), ("group", &g.group)], r))
         })
         .collect();
+    out.push(family(
+        "sharpeyes_cameras_offline",
+        "Enabled cameras offline now, by reason.",
+        MetricType::GAUGE,
+        offline_by_reason
+            .iter()
+            .map(|(r, n)| gauge(&[("reason", r)], *n as f64))
+            .collect(),
+    ));
     out.push(family(
         "sharpeyes_camera_quality_ok",
         "1 when the camera's latest sampled picture has no quality fault, else 0.",

@@ -137,6 +137,15 @@ fn every_reason_comes_from_a_real_fault_and_recovery_brings_cameras_back() {
     assert!(m.contains("sharpeyes_camera_up{camera=\"a0001\""), "{m}");
     assert!(m.contains("sharpeyes_state_changes_total{reason=\"stalled\",to=\"offline\"}"));
     assert!(m.contains("sharpeyes_session_setup_seconds_bucket"));
+    for (reason, n) in [
+        ("auth", 1),
+        ("not_found", 1),
+        ("refused", 1),
+        ("no_video", 1),
+    ] {
+        let line = format!("sharpeyes_cameras_offline{{reason=\"{reason}\"}} {n}");
+        assert!(m.contains(&line), "{line} missing:\n{m}");
+    }
     let groups = get_json(&format!("{}/api/groups", d.base));
     let total = groups["fleet"]["total"].as_u64().unwrap();
     let online = groups["fleet"]["online"].as_u64().unwrap();
