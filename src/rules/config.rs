@@ -1,1 +1,918 @@
-//! (being written)
+//! The rules file: which rule watches which cameras, where, when and how; errors name the line.
+//!
+//! ```toml
+//! utc_offset = "+08:00"          # local time of `hours` and `days`; default +08:00
+//!
+//! [[rules]]
+//! name = "square-crowding"       # optional; default "<kind>-<position>", e.g. "crowding-1"
+//! kind = "crowding"
+//! cameras = ["c001", "gate-*"]   # camera ids or globs (`*` any run, `?` one character)
+//! zone = [[0,0],[1,0],[1,1],[0,1]]   # normalised picture coordinates; default the whole frame
+//! min_people = 5                 # required
+//! dwell = "10s"                  # default 10s
+//! hold_off = "30s"               # default 30s
+//! smoothing = 5                  # median of the last 5 samples; default 5
+//! update_interval = "30s"        # default 30s
+//! min_score = 0.5                # default 0.5
+//! class = "person"               # default person
+//! hours = ["07:00-22:00"]        # optional; default all day
+//! days = ["mon-fri"]             # optional; default every day
+//! severity = "major"             # info, warning, minor, major (default), critical
+//!
+//! [[rules]]
+//! kind = "video_loss"
+//! cameras = ["*"]
+//! after = "5m"                   # required: offline this long
+//! hold_off = "1m"                # default 0
+//! severity = "critical"
+//!
+//! [[rules]]
+//! kind = "video_abnormal"
+//! cameras = ["*"]
+//! after = "10m"                  # required: a picture fault this long
+//! faults = ["too_dark", "frozen"]   # optional; default every fault
+//! ```
+//!
+//! Durations are strings (`"500ms"`, `"10s"`, `"5m"`, `"1h"`) or seconds as numbers.
+//!
+//! [`RulesFile::parse`] checks everything the file alone can tell: TOML syntax, unknown keys,
+//! unknown `kind`, keys that do not belong to the kind, durations, zones (at least 3 points,
+//! coordinates in 0..1, not self-intersecting), time windows, days, severities, duplicate
+//! names. [`RulesFile::validate`] checks the camera patterns against the inventory: a pattern
+//! matching no camera is an error (a typo would otherwise silently watch nothing). Every
+//! error carries the 1-based line of the offending key (or the `[[rules]]` header when a
+//! required key is missing).
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::clock::Time;
+use crate::rules::crowding::{ConditionParams, CrowdingParams};
+use crate::rules::zones::{Polygon, PolygonError, Schedule, Window, parse_days, parse_utc_offset};
+use crate::vision::quality::Fault;
+
+/// A bad rules file: the message and, where known, the 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// 1-based line of the offending key or `[[rules]]` table.
+    pub line: Option<usize>,
+    /// What is wrong, naming the rule where known.
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+/// How bad an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// For information.
+    Info,
+    /// Worth a look.
+    Warning,
+    /// Minor.
+    Minor,
+    /// Major (the default).
+    Major,
+    /// Critical.
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Warning,
+        Severity::Minor,
+        Severity::Major,
+        Severity::Critical,
+    ];
+
+    /// `info`, `warning`, `minor`, `major`, `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Minor => "minor",
+            Severity::Major => "major",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Parses the name written by [`Severity::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// What a rule watches, with its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleKind {
+    /// People crowding in a zone.
+    Crowding(CrowdingParams),
+    /// A camera offline for longer than `after`.
+    VideoLoss(ConditionParams),
+    /// A picture fault for longer than `after`.
+    VideoAbnormal {
+        /// Timing.
+        params: ConditionParams,
+        /// Faults that count; empty means every fault.
+        faults: Vec<Fault>,
+    },
+}
+
+impl RuleKind {
+    /// Every kind name, as written in `kind = ...`.
+    pub const NAMES: [&'static str; 3] = ["crowding", "video_loss", "video_abnormal"];
+
+    /// `crowding`, `video_loss` or `video_abnormal`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuleKind::Crowding(_) => "crowding",
+            RuleKind::VideoLoss(_) => "video_loss",
+            RuleKind::VideoAbnormal { .. } => "video_abnormal",
+        }
+    }
+}
+
+/// A camera id or glob of a rule, with its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraPattern {
+    /// The id or glob (`*` any run of characters, `?` exactly one).
+    pub pattern: String,
+    /// 1-based line where it is written.
+    pub line: usize,
+}
+
+impl CameraPattern {
+    /// Whether the camera id matches.
+    pub fn matches(&self, camera_id: &str) -> bool {
+        glob_match(&self.pattern, camera_id)
+    }
+}
+
+/// One validated rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleConfig {
+    /// Unique name in the file (default `<kind>-<position>`, position 1-based).
+    pub name: String,
+    /// What it watches and how.
+    pub kind: RuleKind,
+    /// Cameras it applies to.
+    pub cameras: Vec<CameraPattern>,
+    /// When it watches.
+    pub schedule: Schedule,
+    /// Local time of the schedule (the file's `utc_offset`).
+    pub utc_offset: FixedOffset,
+    /// Severity of its alerts.
+    pub severity: Severity,
+    /// 1-based line of its `[[rules]]` header.
+    pub line: usize,
+}
+
+impl RuleConfig {
+    /// Whether the rule applies to the camera.
+    pub fn applies_to(&self, camera_id: &str) -> bool {
+        self.cameras.iter().any(|p| p.matches(camera_id))
+    }
+
+    /// Whether the schedule is on at `at`.
+    pub fn active(&self, at: Time) -> bool {
+        self.schedule.active(at, self.utc_offset)
+    }
+
+    /// Checks the camera patterns against the inventory: each must match at least one id.
+    pub fn validate(&self, camera_ids: &[&str]) -> Result<(), RuleError> {
+        for p in &self.cameras {
+            if !camera_ids.iter().any(|id| p.matches(id)) {
+                let what = if p.pattern.contains(['*', '?']) {
+                    "pattern"
+                } else {
+                    "camera"
+                };
+                return Err(RuleError {
+                    line: Some(p.line),
+                    message: format!(
+                        "rule {:?}: unknown camera: {what} {:?} matches no camera of the inventory",
+                        self.name, p.pattern
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A parsed rules file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RulesFile {
+    /// Local time of every schedule (default +08:00).
+    pub utc_offset: FixedOffset,
+    /// The rules, in file order.
+    pub rules: Vec<RuleConfig>,
+}
+
+impl Default for RulesFile {
+    fn default() -> Self {
+        Self {
+            utc_offset: china(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+fn china() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("+08:00")
+}
+
+impl RulesFile {
+    /// Reads and parses a rules file; errors name the file and line.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read rules {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("rules {}: {e}", path.display()))
+    }
+
+    /// Parses rules text; checks everything but the cameras (see [`RulesFile::validate`]).
+    pub fn parse(text: &str) -> Result<Self, RuleError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| RuleError {
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().trim_end().to_string(),
+        })?;
+        let lines = Lines(text);
+        let utc_offset = match &raw.utc_offset {
+            None => china(),
+            Some(s) => parse_utc_offset(s.get_ref()).map_err(|m| lines.err(s, m))?,
+        };
+        let mut rules: Vec<RuleConfig> = Vec::with_capacity(raw.rules.len());
+        for (i, r) in raw.rules.iter().enumerate() {
+            let rule = build_rule(&lines, i + 1, r, utc_offset)?;
+            if let Some(first) = rules.iter().find(|o| o.name == rule.name) {
+                let at = r
+                    .get_ref()
+                    .name
+                    .as_ref()
+                    .map_or(rule.line, |n| lines.line(n));
+                return Err(RuleError {
+                    line: Some(at),
+                    message: format!(
+                        "duplicate rule name {:?} (first used by the rule on line {})",
+                        rule.name, first.line
+                    ),
+                });
+            }
+            rules.push(rule);
+        }
+        Ok(Self { utc_offset, rules })
+    }
+
+    /// Checks every rule's camera patterns against the inventory's camera ids.
+    pub fn validate(&self, camera_ids: &[&str]) -> Result<(), RuleError> {
+        self.rules.iter().try_for_each(|r| r.validate(camera_ids))
+    }
+
+    /// The rules that apply to a camera.
+    pub fn rules_for<'a>(&'a self, camera_id: &'a str) -> impl Iterator<Item = &'a RuleConfig> {
+        self.rules.iter().filter(move |r| r.applies_to(camera_id))
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].matches('\n').count() + 1
+}
+
+struct Lines<'a>(&'a str);
+
+impl Lines<'_> {
+    fn line<T>(&self, s: &Spanned<T>) -> usize {
+        line_of(self.0, s.span().start)
+    }
+
+    fn err<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> RuleError {
+        RuleError {
+            line: Some(self.line(s)),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    utc_offset: Option<Spanned<String>>,
+    #[serde(default)]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Secs(f64),
+    Text(String),
+}
+
+type S<T> = Option<Spanned<T>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: S<String>,
+    kind: S<String>,
+    cameras: S<Vec<Spanned<String>>>,
+    hours: S<Vec<Spanned<String>>>,
+    days: S<Vec<Spanned<String>>>,
+    severity: S<String>,
+    // crowding
+    zone: S<Vec<Spanned<Vec<f64>>>>,
+    class: S<String>,
+    min_score: S<f64>,
+    min_people: S<i64>,
+    dwell: S<RawDuration>,
+    smoothing: S<i64>,
+    // crowding and conditions
+    hold_off: S<RawDuration>,
+    update_interval: S<RawDuration>,
+    // video_loss, video_abnormal
+    after: S<RawDuration>,
+    faults: S<Vec<Spanned<String>>>,
+}
+
+impl RawRule {
+    /// The keys given, with their spans' start, for the kind check.
+    fn present(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        fn k<T>(name: &'static str, v: &S<T>) -> Option<(&'static str, std::ops::Range<usize>)> {
+            v.as_ref().map(|s| (name, s.span()))
+        }
+        [
+            k("zone", &self.zone),
+            k("class", &self.class),
+            k("min_score", &self.min_score),
+            k("min_people", &self.min_people),
+            k("dwell", &self.dwell),
+            k("smoothing", &self.smoothing),
+            k("hold_off", &self.hold_off),
+            k("update_interval", &self.update_interval),
+            k("after", &self.after),
+            k("faults", &self.faults),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+fn keys_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "crowding" => &[
+            "zone",
+            "class",
+            "min_score",
+            "min_people",
+            "dwell",
+            "smoothing",
+            "hold_off",
+            "update_interval",
+        ],
+        "video_loss" => &["after", "hold_off"],
+        _ => &["after", "hold_off", "update_interval", "faults"],
+    }
+}
+
+fn build_rule(
+    lines: &Lines<'_>,
+    position: usize,
+    spanned: &Spanned<RawRule>,
+    utc_offset: FixedOffset,
+) -> Result<RuleConfig, RuleError> {
+    let r = spanned.get_ref();
+    let line = lines.line(spanned);
+    let kind_s = r.kind.as_ref().ok_or_else(|| RuleError {
+        line: Some(line),
+        message: format!(
+            "rule {position} has no `kind` (one of {})",
+            RuleKind::NAMES.join(", ")
+        ),
+    })?;
+    let kind_name = kind_s.get_ref().as_str();
+    if !RuleKind::NAMES.contains(&kind_name) {
+        return Err(lines.err(
+            kind_s,
+            format!(
+                "unknown rule kind {kind_name:?} (one of {})",
+                RuleKind::NAMES.join(", ")
+            ),
+        ));
+    }
+    let name = match &r.name {
+        Some(n) if n.get_ref().trim().is_empty() => {
+            return Err(lines.err(n, "rule name is empty"));
+        }
+        Some(n) => n.get_ref().clone(),
+        None => format!("{kind_name}-{position}"),
+    };
+    let ctx = |m: String| format!("rule {name:?}: {m}");
+    let err = |s_line: usize, m: String| RuleError {
+        line: Some(s_line),
+        message: ctx(m),
+    };
+
+    let allowed = keys_of(kind_name);
+    if let Some((key, span)) = r.present().into_iter().find(|(k, _)| !allowed.contains(k)) {
+        return Err(err(
+            line_of(lines.0, span.start),
+            format!(
+                "key `{key}` does not apply to kind {kind_name:?} (its keys: {})",
+                allowed.join(", ")
+            ),
+        ));
+    }
+
+    // Cameras.
+    let cams = r.cameras.as_ref().ok_or_else(|| {
+        err(
+            line,
+            "no `cameras` (camera ids or globs, e.g. cameras = [\"*\"])".into(),
+        )
+    })?;
+    if cams.get_ref().is_empty() {
+        return Err(err(lines.line(cams), "`cameras` is empty".into()));
+    }
+    let mut cameras = Vec::new();
+    for c in cams.get_ref() {
+        if c.get_ref().trim().is_empty() {
+            return Err(err(lines.line(c), "empty camera id in `cameras`".into()));
+        }
+        cameras.push(CameraPattern {
+            pattern: c.get_ref().clone(),
+            line: lines.line(c),
+        });
+    }
+
+    // Schedule.
+    let mut windows = Vec::new();
+    for h in r.hours.iter().flat_map(|h| h.get_ref()) {
+        windows.push(Window::parse(h.get_ref()).map_err(|m| err(lines.line(h), m))?);
+    }
+    let days = match &r.days {
+        None => None,
+        Some(d) if d.get_ref().is_empty() => {
+            return Err(err(
+                lines.line(d),
+                "`days` is empty (leave it out for every day)".into(),
+            ));
+        }
+        Some(d) => {
+            let mut out = Vec::new();
+            for day in d.get_ref() {
+                out.extend(parse_days(day.get_ref()).map_err(|m| err(lines.line(day), m))?);
+            }
+            Some(out)
+        }
+    };
+    let schedule = Schedule::new(windows, days);
+
+    let severity = match &r.severity {
+        None => Severity::Major,
+        Some(s) => Severity::parse(s.get_ref()).ok_or_else(|| {
+            err(
+                lines.line(s),
+                format!(
+                    "unknown severity {:?} (one of info, warning, minor, major, critical)",
+                    s.get_ref()
+                ),
+            )
+        })?,
+    };
+
+    let dur =
+        |key: &str, v: &S<RawDuration>, default: Option<Duration>| -> Result<Duration, RuleError> {
+            match v {
+                None => default.ok_or_else(|| {
+                    err(
+                        line,
+                        format!("kind {kind_name:?} needs `{key}` (a duration like \"5m\")"),
+                    )
+                }),
+                Some(s) => {
+                    let parsed = match s.get_ref() {
+                        RawDuration::Secs(n) if n.is_finite() && *n >= 0.0 => {
+                            Ok(Duration::from_secs_f64(*n))
+                        }
+                        RawDuration::Secs(n) => Err(format!("bad duration {n}")),
+                        RawDuration::Text(t) => crate::config::settings::parse_duration(t),
+                    };
+                    parsed.map_err(|m| err(lines.line(s), format!("`{key}`: {m}")))
+                }
+            }
+        };
+
+    let kind = match kind_name {
+        "crowding" => {
+            let zone = match &r.zone {
+                None => Polygon::whole_frame(),
+                Some(z) => {
+                    let mut points = Vec::new();
+                    for p in z.get_ref() {
+                        match p.get_ref().as_slice() {
+                            &[x, y] => points.push([x, y]),
+                            other => {
+                                return Err(err(
+                                    lines.line(p),
+                                    format!(
+                                        "`zone` point has {} coordinates, expected [x, y]",
+                                        other.len()
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    Polygon::new(points).map_err(|e| {
+                        let at = match e {
+                            PolygonError::OutOfRange { index, .. } => {
+                                lines.line(&z.get_ref()[index])
+                            }
+                            _ => lines.line(z),
+                        };
+                        err(at, format!("`zone`: {e}"))
+                    })?
+                }
+            };
+            let min_people = match &r.min_people {
+                None => {
+                    return Err(err(
+                        line,
+                        "kind \"crowding\" needs `min_people` (e.g. min_people = 5)".into(),
+                    ));
+                }
+                Some(n) if *n.get_ref() < 1 => {
+                    return Err(err(
+                        lines.line(n),
+                        format!("`min_people` must be at least 1, got {}", n.get_ref()),
+                    ));
+                }
+                Some(n) => usize::try_from(*n.get_ref()).unwrap_or(usize::MAX),
+            };
+            let smoothing = match &r.smoothing {
+                None => 5,
+                Some(n) if !(1..=1000).contains(n.get_ref()) => {
+                    return Err(err(
+                        lines.line(n),
+                        format!("`smoothing` must be 1..=1000 samples, got {}", n.get_ref()),
+                    ));
+                }
+                Some(n) => *n.get_ref() as usize,
+            };
+            let min_score = match &r.min_score {
+                None => 0.5,
+                Some(s) if !(0.0..=1.0).contains(s.get_ref()) => {
+                    return Err(err(
+                        lines.line(s),
+                        format!("`min_score` must be in 0..=1, got {}", s.get_ref()),
+                    ));
+                }
+                Some(s) => *s.get_ref() as f32,
+            };
+            let class = match &r.class {
+                None => "person".to_string(),
+                Some(c) if c.get_ref().trim().is_empty() => {
+                    return Err(err(lines.line(c), "`class` is empty".into()));
+                }
+                Some(c) => c.get_ref().clone(),
+            };
+            RuleKind::Crowding(CrowdingParams {
+                zone,
+                class,
+                min_score,
+                min_people,
+                dwell: dur("dwell", &r.dwell, Some(Duration::from_secs(10)))?,
+                hold_off: dur("hold_off", &r.hold_off, Some(Duration::from_secs(30)))?,
+                smoothing,
+                update_interval: dur(
+                    "update_interval",
+                    &r.update_interval,
+                    Some(Duration::from_secs(30)),
+                )?,
+            })
+        }
+        _ => {
+            let params = ConditionParams {
+                after: dur("after", &r.after, None)?,
+                hold_off: dur("hold_off", &r.hold_off, Some(Duration::ZERO))?,
+                update_interval: dur(
+                    "update_interval",
+                    &r.update_interval,
+                    Some(Duration::from_secs(30)),
+                )?,
+            };
+            if kind_name == "video_loss" {
+                RuleKind::VideoLoss(params)
+            } else {
+                let mut faults = Vec::new();
+                if let Some(list) = &r.faults {
+                    for f in list.get_ref() {
+                        let fault = Fault::ALL
+                            .into_iter()
+                            .find(|x| x.as_str() == f.get_ref())
+                            .ok_or_else(|| {
+                                err(
+                                    lines.line(f),
+                                    format!(
+                                        "unknown fault {:?} (one of {})",
+                                        f.get_ref(),
+                                        Fault::ALL.map(Fault::as_str).join(", ")
+                                    ),
+                                )
+                            })?;
+                        faults.push(fault);
+                    }
+                }
+                RuleKind::VideoAbnormal { params, faults }
+            }
+        }
+    };
+
+    Ok(RuleConfig {
+        name,
+        kind,
+        cameras,
+        schedule,
+        utc_offset,
+        severity,
+        line,
+    })
+}
+
+/// Glob match over characters: `*` matches any run (including none), `?` exactly one
+/// character; everything else matches itself (case-sensitive).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was, and the text position it currently covers up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err_of(text: &str) -> RuleError {
+        RulesFile::parse(text).expect_err("should fail")
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", "c001"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("c00?", "c001"));
+        assert!(!glob_match("c00?", "c0011"));
+        assert!(glob_match("c*1", "c0011"));
+        assert!(glob_match("*a*b*", "xxaxxbxx"));
+        assert!(!glob_match("*a*b*", "xxbxxaxx"));
+        assert!(glob_match("城关*", "城关镇01"));
+        assert!(glob_match("??", "城关"));
+        assert!(!glob_match("c001", "C001"));
+        assert!(glob_match("c001", "c001"));
+        assert!(!glob_match("", "c"));
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let text = "utc_offset = \"+08:00\"\n\
+                    [[rules]]\n\
+                    name = \"square-crowding\"\n\
+                    kind = \"crowding\"\n\
+                    cameras = [\"*\"]\n\
+                    zone = [[0,0],[1,0],[1,1],[0,1]]\n\
+                    min_people = 5\n\
+                    dwell = \"10s\"\n\
+                    hold_off = \"30s\"\n\
+                    hours = [\"07:00-22:00\"]\n\
+                    severity = \"major\"\n\
+                    [[rules]]\n\
+                    kind = \"video_loss\"\n\
+                    cameras = [\"c00?\"]\n\
+                    after = 300\n";
+        let f = RulesFile::parse(text).unwrap();
+        assert_eq!(f.rules.len(), 2);
+        let r = &f.rules[0];
+        assert_eq!((r.name.as_str(), r.line), ("square-crowding", 2));
+        let RuleKind::Crowding(p) = &r.kind else {
+            panic!("{:?}", r.kind)
+        };
+        assert_eq!(p.min_people, 5);
+        assert_eq!(p.dwell, Duration::from_secs(10));
+        assert_eq!(p.zone, Polygon::whole_frame());
+        assert_eq!(f.rules[1].name, "video_loss-2");
+        assert_eq!(f.rules[1].line, 12);
+        assert_eq!(
+            f.rules[1].kind,
+            RuleKind::VideoLoss(ConditionParams {
+                after: Duration::from_secs(300),
+                hold_off: Duration::ZERO,
+                update_interval: Duration::from_secs(30),
+            })
+        );
+        assert!(f.validate(&["c001", "x"]).is_ok());
+        assert_eq!(f.rules_for("x").count(), 1);
+        assert_eq!(f.rules_for("c002").count(), 2);
+    }
+
+    const HEAD: &str = "[[rules]]\nkind = \"crowding\"\ncameras = [\"*\"]\nmin_people = 3\n";
+
+    #[test]
+    fn unknown_kind_names_the_line() {
+        let e = err_of("\n[[rules]]\ncameras = [\"*\"]\nkind = \"crowds\"\n");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("unknown rule kind \"crowds\""), "{e}");
+        let e = err_of("\n\n[[rules]]\ncameras = [\"*\"]\n");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("no `kind`"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_names_the_line() {
+        let e = err_of(&format!("{HEAD}dwell = \"10 parsecs\"\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("`dwell`"), "{e}");
+        let e = err_of(&format!("{HEAD}hold_off = -3\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+        let e = err_of(&format!("{HEAD}dwell = \"ten\"\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn too_few_points_names_the_line() {
+        let e = err_of(&format!("{HEAD}zone = [[0,0],[1,1]]\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("at least 3 points"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_names_the_point_line() {
+        let e = err_of(&format!(
+            "{HEAD}zone = [\n  [0, 0],\n  [1.5, 0],\n  [1, 1],\n]\n"
+        ));
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.contains("outside the picture"), "{e}");
+        let e = err_of(&format!("{HEAD}zone = [[0,0],[1,0,3],[1,1]]\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn self_intersecting_names_the_line() {
+        let e = err_of(&format!(
+            "{HEAD}hours = [\"07:00-09:00\"]\nzone = [[0,0],[1,1],[1,0],[0,1]]\n"
+        ));
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(e.message.contains("intersects itself"), "{e}");
+    }
+
+    #[test]
+    fn unknown_camera_names_the_line() {
+        let f = RulesFile::parse(
+            "[[rules]]\nkind = \"video_loss\"\nafter = \"1m\"\ncameras = [\n  \"c001\",\n  \"gate-*\",\n]\n",
+        )
+        .unwrap();
+        assert!(f.validate(&["c001", "gate-1"]).is_ok());
+        let e = f.validate(&["c001", "c002"]).unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(e.message.contains("\"gate-*\" matches no camera"), "{e}");
+        let e = f.validate(&["gate-1"]).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("unknown camera: camera \"c001\""), "{e}");
+    }
+
+    #[test]
+    fn other_errors_name_the_line() {
+        // Unknown key (typo).
+        let e = err_of(&format!("{HEAD}dwel = \"10s\"\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("unknown field"), "{e}");
+        // Key of another kind.
+        let e = err_of(&format!("{HEAD}after = \"10s\"\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("does not apply"), "{e}");
+        // Missing required key: the table's line.
+        let e = err_of("x = 1\n");
+        assert_eq!(e.line, Some(1), "{e}");
+        let e = err_of("\n[[rules]]\nkind = \"crowding\"\ncameras = [\"*\"]\n");
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains("min_people"), "{e}");
+        let e = err_of("[[rules]]\nkind = \"video_loss\"\n");
+        assert_eq!(e.line, Some(1), "{e}");
+        assert!(e.message.contains("cameras"), "{e}");
+        // Hours and days.
+        let e = err_of(&format!(
+            "{HEAD}hours = [\n\"07:00-09:00\",\n\"25:00-26:00\"]\n"
+        ));
+        assert_eq!(e.line, Some(7), "{e}");
+        let e = err_of(&format!("{HEAD}days = [\"mon\",\n \"someday\"]\n"));
+        assert_eq!(e.line, Some(6), "{e}");
+        // Severity, min_people, smoothing, min_score, wrong type: the key's line (5).
+        let base = "[[rules]]\nkind = \"crowding\"\ncameras = [\"*\"]\nmin_people = 3\n";
+        for (extra, needle) in [
+            ("severity = \"urgent\"", "unknown severity"),
+            ("smoothing = 0", "`smoothing`"),
+            ("min_score = 1.5", "`min_score`"),
+            ("class = \"\"", "`class`"),
+        ] {
+            let e = err_of(&format!("{base}{extra}\n"));
+            assert_eq!(e.line, Some(5), "{extra}: {e}");
+            assert!(e.message.contains(needle), "{extra}: {e}");
+        }
+        let no_min = "[[rules]]\nkind = \"crowding\"\ncameras = [\"*\"]\n";
+        for (extra, needle) in [
+            ("min_people = 0", "`min_people`"),
+            ("min_people = \"five\"", "invalid type"),
+        ] {
+            let e = err_of(&format!("{no_min}{extra}\n"));
+            assert_eq!(e.line, Some(4), "{extra}: {e}");
+            assert!(e.message.contains(needle), "{extra}: {e}");
+        }
+        let e = err_of(
+            "[[rules]]\nkind = \"video_abnormal\"\ncameras = [\"*\"]\nafter = \"1m\"\nfaults = [\"dusty\"]\n",
+        );
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("unknown fault"), "{e}");
+        let e = err_of("utc_offset = \"Beijing\"\n");
+        assert_eq!(e.line, Some(1), "{e}");
+        let e = err_of(&format!("{HEAD}name = \"a\"\n{HEAD}name = \"a\"\n"));
+        assert_eq!(e.line, Some(10), "{e}");
+        assert!(e.message.contains("duplicate"), "{e}");
+        assert!(e.to_string().starts_with("line 10: "), "{e}");
+    }
+
+    #[test]
+    fn abnormal_faults_and_schedule() {
+        let f = RulesFile::parse(
+            "utc_offset = \"+00:00\"\n[[rules]]\nkind = \"video_abnormal\"\ncameras = [\"*\"]\n\
+             after = \"2m\"\nfaults = [\"too_dark\", \"frozen\"]\nhours = [\"22:00-06:00\"]\n\
+             days = [\"mon-fri\"]\n",
+        )
+        .unwrap();
+        let r = &f.rules[0];
+        assert_eq!(
+            r.kind,
+            RuleKind::VideoAbnormal {
+                params: ConditionParams {
+                    after: Duration::from_secs(120),
+                    hold_off: Duration::ZERO,
+                    update_interval: Duration::from_secs(30),
+                },
+                faults: vec![Fault::TooDark, Fault::Frozen],
+            }
+        );
+        use chrono::TimeZone;
+        // Monday 2026-11-23 23:00 UTC: on; Saturday 23:00: off.
+        assert!(
+            r.active(
+                chrono::Utc
+                    .with_ymd_and_hms(2026, 11, 23, 23, 0, 0)
+                    .unwrap()
+            )
+        );
+        assert!(
+            !r.active(
+                chrono::Utc
+                    .with_ymd_and_hms(2026, 11, 28, 23, 0, 0)
+                    .unwrap()
+            )
+        );
+        assert_eq!(r.severity, Severity::Major);
+    }
+}

@@ -1,1 +1,874 @@
-//! (being written)
+//! Pure state machines behind the alerts: crowding in a zone, video loss, abnormal picture.
+//!
+//! Every machine is driven by `(time, observation)` calls and never reads a clock, so the
+//! whole lifecycle is testable on a manual clock. A machine emits a [`Transition`] when an
+//! alert instance starts ([`Phase::New`]), when its evidence changes materially
+//! ([`Phase::Update`]) and when it ends ([`Phase::End`]).
+//!
+//! # Crowding
+//!
+//! ```toml
+//! [[rules]]
+//! name = "square-crowding"
+//! kind = "crowding"
+//! cameras = ["c00*"]
+//! zone = [[0,0],[1,0],[1,1],[0,1]]
+//! min_people = 5          # smoothed count at or above this ...
+//! dwell = "10s"           # ... for this long starts the alert
+//! hold_off = "30s"        # smoothed count below min_people this long ends it
+//! smoothing = 5           # median of the last 5 samples (1 = no smoothing)
+//! update_interval = "30s" # at most one `update` per 30 s, and only when the count changed
+//! min_score = 0.5         # detections below this confidence are not counted
+//! ```
+//!
+//! * **Counting**: [`count_in_zone`] counts detections of the rule's class (`person`) with a
+//!   score at or above `min_score` whose foot point (bottom centre of the box) lies in the
+//!   zone.
+//! * **Smoothing**: the **median of the last `smoothing` samples** (by sample, not time; the
+//!   lower median for an even number, e.g. while the window fills). A median drops single-frame
+//!   detector misses and false positives entirely, where an EMA would smear a spike of 20
+//!   phantom people over the following samples and could still cross the threshold.
+//! * **Start**: the smoothed count is at or above `min_people` on every sample for at least
+//!   `dwell` (measured from the first such sample); `New` carries the count and `started_at`
+//!   = that first sample's time. A dip below resets the dwell.
+//! * **Update**: while active and at or above the threshold, when the smoothed count differs
+//!   from the last one reported and at least `update_interval` has passed since the last
+//!   `New`/`Update`. Counts during a dip (below the threshold, waiting for `hold_off`) are not
+//!   reported.
+//! * **End**: the smoothed count stays below `min_people` on every sample for `hold_off`
+//!   (measured from the first sample below). A rise back to the threshold cancels the end.
+//! * **Schedule off, camera gone**: [`CrowdingState::pause`] ends an active alert at once and
+//!   forgets the samples; the machine starts afresh (dwell included) on the next sample.
+//! * Samples older than the previous one are ignored.
+//!
+//! # Video loss and abnormal picture
+//!
+//! ```toml
+//! [[rules]]
+//! kind = "video_loss"
+//! cameras = ["*"]
+//! after = "5m"        # offline this long starts the alert
+//! hold_off = "1m"     # online this long ends it (default 0: the first online observation)
+//!
+//! [[rules]]
+//! kind = "video_abnormal"
+//! cameras = ["*"]
+//! faults = ["too_dark", "frozen", "occlusion"]   # optional; default every fault
+//! after = "10m"
+//! ```
+//!
+//! [`ConditionState`] is the shared machine: a bad condition held for `after` starts the
+//! alert (`started_at` = first bad observation), a good condition held for `hold_off` ends it.
+//! For `video_abnormal` an `Update` is emitted when the set of faults changes (throttled like
+//! crowding); its `count` is the number of faults.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::clock::Time;
+use crate::rules::zones::{Polygon, foot_point};
+use crate::vision::detect::Detection;
+use crate::vision::detector_pool::DetectionsView;
+
+/// Where in its lifecycle an alert instance is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// The alert starts.
+    New,
+    /// The evidence changed materially.
+    Update,
+    /// The alert is over.
+    End,
+}
+
+impl Phase {
+    /// `new`, `update` or `end`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::New => "new",
+            Phase::Update => "update",
+            Phase::End => "end",
+        }
+    }
+}
+
+/// What a state machine reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// New, update or end.
+    pub phase: Phase,
+    /// The evidence now: the smoothed people count for crowding, the number of faults for an
+    /// abnormal picture, 0 or 1 for video loss (1 while lost).
+    pub count: usize,
+    /// The highest count reported or seen while active (crowding), for the end message.
+    pub peak: usize,
+    /// When the condition began (the first observation of the episode that started it).
+    pub started_at: Time,
+    /// The observation time that caused this transition.
+    pub at: Time,
+}
+
+/// Parameters of a crowding rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrowdingParams {
+    /// Where people are counted.
+    pub zone: Polygon,
+    /// Detection class counted; `person` by default.
+    pub class: String,
+    /// Detections below this score are not counted.
+    pub min_score: f32,
+    /// Smoothed count at or above this is a crowd (at least 1).
+    pub min_people: usize,
+    /// The crowd must last this long before `New`.
+    pub dwell: Duration,
+    /// The count must stay below `min_people` this long before `End`.
+    pub hold_off: Duration,
+    /// Samples in the median (at least 1).
+    pub smoothing: usize,
+    /// At most one `Update` per this interval.
+    pub update_interval: Duration,
+}
+
+impl Default for CrowdingParams {
+    fn default() -> Self {
+        Self {
+            zone: Polygon::whole_frame(),
+            class: "person".into(),
+            min_score: 0.5,
+            min_people: 5,
+            dwell: Duration::from_secs(10),
+            hold_off: Duration::from_secs(30),
+            smoothing: 5,
+            update_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl CrowdingParams {
+    /// Objects of the rule's class, scored at least `min_score`, standing in the zone.
+    pub fn count(&self, objects: &[Detection], width: u32, height: u32) -> usize {
+        count_in_zone(
+            &self.zone,
+            &self.class,
+            self.min_score,
+            objects,
+            width,
+            height,
+        )
+    }
+
+    /// [`CrowdingParams::count`] on a camera's latest detections.
+    pub fn count_view(&self, view: &DetectionsView) -> usize {
+        self.count(&view.objects, view.width, view.height)
+    }
+}
+
+/// Counts detections of `class` with `score >= min_score` whose foot point (bottom centre of
+/// the box, normalised by `width` × `height`) lies in `zone` (boundary included).
+pub fn count_in_zone(
+    zone: &Polygon,
+    class: &str,
+    min_score: f32,
+    objects: &[Detection],
+    width: u32,
+    height: u32,
+) -> usize {
+    objects
+        .iter()
+        .filter(|d| d.class == class && d.score >= min_score)
+        .filter_map(|d| foot_point(d.bbox, width, height))
+        .filter(|&(x, y)| zone.contains(x, y))
+        .count()
+}
+
+/// Elapsed time from `since` to `at`, zero if `at` is earlier.
+fn elapsed(since: Time, at: Time) -> Duration {
+    (at - since).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// The crowding state machine of one rule on one camera. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct CrowdingState {
+    params: CrowdingParams,
+    samples: VecDeque<usize>,
+    last_at: Option<Time>,
+    /// First sample of the current run at or above the threshold (while idle).
+    above_since: Option<Time>,
+    active: Option<Active>,
+}
+
+#[derive(Debug, Clone)]
+struct Active {
+    started_at: Time,
+    reported: usize,
+    reported_at: Time,
+    peak: usize,
+    below_since: Option<Time>,
+}
+
+impl CrowdingState {
+    /// A fresh machine (idle, no samples). `smoothing` and `min_people` below 1 count as 1.
+    pub fn new(mut params: CrowdingParams) -> Self {
+        params.smoothing = params.smoothing.max(1);
+        params.min_people = params.min_people.max(1);
+        Self {
+            samples: VecDeque::with_capacity(params.smoothing),
+            params,
+            last_at: None,
+            above_since: None,
+            active: None,
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &CrowdingParams {
+        &self.params
+    }
+
+    /// Whether an alert is open.
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// The current smoothed count (lower median of the window), 0 without samples.
+    pub fn smoothed(&self) -> usize {
+        if self.samples.is_empty() {
+            return 0;
+        }
+        let mut v: Vec<usize> = self.samples.iter().copied().collect();
+        v.sort_unstable();
+        v[(v.len() - 1) / 2]
+    }
+
+    /// Feeds one sample: `people_in_zone` counted on the picture sampled at `at`.
+    pub fn observe(&mut self, at: Time, people_in_zone: usize) -> Option<Transition> {
+        if self.last_at.is_some_and(|last| at < last) {
+            return None;
+        }
+        self.last_at = Some(at);
+        if self.samples.len() == self.params.smoothing {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(people_in_zone);
+        let count = self.smoothed();
+        let crowd = count >= self.params.min_people;
+        let p = &self.params;
+
+        match &mut self.active {
+            None => {
+                if !crowd {
+                    self.above_since = None;
+                    return None;
+                }
+                let since = *self.above_since.get_or_insert(at);
+                if elapsed(since, at) < p.dwell {
+                    return None;
+                }
+                self.above_since = None;
+                self.active = Some(Active {
+                    started_at: since,
+                    reported: count,
+                    reported_at: at,
+                    peak: count,
+                    below_since: None,
+                });
+                Some(Transition {
+                    phase: Phase::New,
+                    count,
+                    peak: count,
+                    started_at: since,
+                    at,
+                })
+            }
+            Some(a) => {
+                if !crowd {
+                    let since = *a.below_since.get_or_insert(at);
+                    if elapsed(since, at) < p.hold_off {
+                        return None;
+                    }
+                    let t = Transition {
+                        phase: Phase::End,
+                        count,
+                        peak: a.peak,
+                        started_at: a.started_at,
+                        at,
+                    };
+                    self.active = None;
+                    return Some(t);
+                }
+                a.below_since = None;
+                a.peak = a.peak.max(count);
+                if count == a.reported || elapsed(a.reported_at, at) < p.update_interval {
+                    return None;
+                }
+                a.reported = count;
+                a.reported_at = at;
+                Some(Transition {
+                    phase: Phase::Update,
+                    count,
+                    peak: a.peak,
+                    started_at: a.started_at,
+                    at,
+                })
+            }
+        }
+    }
+
+    /// The rule stops watching (schedule off, camera offline, rule removed): ends an open alert
+    /// at once and forgets the samples and any dwell in progress.
+    pub fn pause(&mut self, at: Time) -> Option<Transition> {
+        let count = self.smoothed();
+        self.samples.clear();
+        self.above_since = None;
+        self.last_at = self.last_at.max(Some(at));
+        self.active.take().map(|a| Transition {
+            phase: Phase::End,
+            count,
+            peak: a.peak,
+            started_at: a.started_at,
+            at,
+        })
+    }
+}
+
+/// Parameters of a condition rule (`video_loss`, `video_abnormal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConditionParams {
+    /// The bad condition must last this long before `New`.
+    pub after: Duration,
+    /// The good condition must last this long before `End`.
+    pub hold_off: Duration,
+    /// At most one `Update` per this interval.
+    pub update_interval: Duration,
+}
+
+/// A bad condition held for a while: the machine of `video_loss` and `video_abnormal`.
+///
+/// Observations carry a detail count (number of faults; 1 for "offline"); 0 means the
+/// condition is good.
+#[derive(Debug, Clone)]
+pub struct ConditionState {
+    params: ConditionParams,
+    last_at: Option<Time>,
+    bad_since: Option<Time>,
+    active: Option<ConditionActive>,
+}
+
+#[derive(Debug, Clone)]
+struct ConditionActive {
+    started_at: Time,
+    reported: u64,
+    reported_count: usize,
+    reported_at: Time,
+    peak: usize,
+    good_since: Option<Time>,
+}
+
+impl ConditionState {
+    /// A fresh machine (condition good, no alert).
+    pub fn new(params: ConditionParams) -> Self {
+        Self {
+            params,
+            last_at: None,
+            bad_since: None,
+            active: None,
+        }
+    }
+
+    /// Whether an alert is open.
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// Feeds one observation. `detail` identifies the evidence (for `video_abnormal` a bit set
+    /// of the faults); `count` is reported with it (number of faults). `count == 0` is good.
+    /// A change of `detail` while active is an `Update` (throttled by `update_interval`).
+    pub fn observe(&mut self, at: Time, count: usize, detail: u64) -> Option<Transition> {
+        if self.last_at.is_some_and(|last| at < last) {
+            return None;
+        }
+        self.last_at = Some(at);
+        let bad = count > 0;
+        let p = self.params;
+        match &mut self.active {
+            None => {
+                if !bad {
+                    self.bad_since = None;
+                    return None;
+                }
+                let since = *self.bad_since.get_or_insert(at);
+                if elapsed(since, at) < p.after {
+                    return None;
+                }
+                self.bad_since = None;
+                self.active = Some(ConditionActive {
+                    started_at: since,
+                    reported: detail,
+                    reported_count: count,
+                    reported_at: at,
+                    peak: count,
+                    good_since: None,
+                });
+                Some(Transition {
+                    phase: Phase::New,
+                    count,
+                    peak: count,
+                    started_at: since,
+                    at,
+                })
+            }
+            Some(a) => {
+                if !bad {
+                    let since = *a.good_since.get_or_insert(at);
+                    if elapsed(since, at) < p.hold_off {
+                        return None;
+                    }
+                    let t = Transition {
+                        phase: Phase::End,
+                        count: 0,
+                        peak: a.peak,
+                        started_at: a.started_at,
+                        at,
+                    };
+                    self.active = None;
+                    return Some(t);
+                }
+                a.good_since = None;
+                a.peak = a.peak.max(count);
+                if (detail == a.reported && count == a.reported_count)
+                    || elapsed(a.reported_at, at) < p.update_interval
+                {
+                    return None;
+                }
+                a.reported = detail;
+                a.reported_count = count;
+                a.reported_at = at;
+                Some(Transition {
+                    phase: Phase::Update,
+                    count,
+                    peak: a.peak,
+                    started_at: a.started_at,
+                    at,
+                })
+            }
+        }
+    }
+
+    /// The rule stops watching: ends an open alert at once and forgets any pending start.
+    pub fn pause(&mut self, at: Time) -> Option<Transition> {
+        self.bad_since = None;
+        self.last_at = self.last_at.max(Some(at));
+        self.active.take().map(|a| Transition {
+            phase: Phase::End,
+            count: 0,
+            peak: a.peak,
+            started_at: a.started_at,
+            at,
+        })
+    }
+}
+
+/// `video_loss`: a camera offline for longer than a threshold.
+#[derive(Debug, Clone)]
+pub struct LossState(ConditionState);
+
+impl LossState {
+    /// A fresh machine.
+    pub fn new(params: ConditionParams) -> Self {
+        Self(ConditionState::new(params))
+    }
+
+    /// Feeds the camera's state at `at`: `online` is `true` for
+    /// [`State::Online`](crate::health::status::State::Online). Callers decide what
+    /// `Connecting` means (the daemon treats it as not yet known and does not call).
+    pub fn observe(&mut self, at: Time, online: bool) -> Option<Transition> {
+        self.0.observe(at, usize::from(!online), u64::from(!online))
+    }
+
+    /// Whether an alert is open.
+    pub fn is_active(&self) -> bool {
+        self.0.is_active()
+    }
+
+    /// Ends an open alert at once (schedule off, camera removed).
+    pub fn pause(&mut self, at: Time) -> Option<Transition> {
+        self.0.pause(at)
+    }
+}
+
+/// `video_abnormal`: a picture-quality fault for longer than a threshold.
+#[derive(Debug, Clone)]
+pub struct AbnormalState {
+    state: ConditionState,
+    /// Faults that count; empty means all.
+    watched: Vec<crate::vision::quality::Fault>,
+}
+
+impl AbnormalState {
+    /// A fresh machine watching `faults` (empty: every fault).
+    pub fn new(params: ConditionParams, faults: Vec<crate::vision::quality::Fault>) -> Self {
+        Self {
+            state: ConditionState::new(params),
+            watched: faults,
+        }
+    }
+
+    /// Feeds the faults diagnosed on the picture sampled at `at` (empty: picture fine).
+    /// An `Update` is emitted when the set of watched faults changes.
+    pub fn observe(
+        &mut self,
+        at: Time,
+        faults: &[crate::vision::quality::Fault],
+    ) -> Option<Transition> {
+        let mut bits = 0u64;
+        for f in faults {
+            if self.watched.is_empty() || self.watched.contains(f) {
+                bits |= 1 << (*f as u32);
+            }
+        }
+        self.state.observe(at, bits.count_ones() as usize, bits)
+    }
+
+    /// Whether an alert is open.
+    pub fn is_active(&self) -> bool {
+        self.state.is_active()
+    }
+
+    /// Ends an open alert at once (schedule off, camera offline, camera removed).
+    pub fn pause(&mut self, at: Time) -> Option<Transition> {
+        self.state.pause(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::vision::quality::Fault;
+    use chrono::TimeZone;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn t0() -> Time {
+        chrono::Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()
+    }
+
+    fn params(smoothing: usize) -> CrowdingParams {
+        CrowdingParams {
+            min_people: 5,
+            dwell: 10 * S,
+            hold_off: 30 * S,
+            smoothing,
+            update_interval: 20 * S,
+            ..CrowdingParams::default()
+        }
+    }
+
+    /// Feeds `counts`, one sample every 5 s, and returns the transitions with their second.
+    fn run(
+        state: &mut CrowdingState,
+        clock: &ManualClock,
+        counts: &[usize],
+    ) -> Vec<(i64, Phase, usize)> {
+        let mut out = Vec::new();
+        for &c in counts {
+            if let Some(t) = state.observe(clock.now(), c) {
+                out.push(((t.at - t0()).num_seconds(), t.phase, t.count));
+            }
+            clock.advance(5 * S);
+        }
+        out
+    }
+
+    #[test]
+    fn starts_only_after_dwell() {
+        let clock = ManualClock::new(t0());
+        let mut s = CrowdingState::new(params(1));
+        let got = run(&mut s, &clock, &[0, 6, 6, 6, 6]);
+        // Above from t=5; dwell 10 s → New at t=15, started_at t=5.
+        assert_eq!(got, [(15, Phase::New, 6)]);
+        assert!(s.is_active());
+    }
+
+    #[test]
+    fn new_carries_start_of_crowd() {
+        let clock = ManualClock::new(t0());
+        let mut s = CrowdingState::new(params(1));
+        s.observe(clock.now(), 7);
+        clock.advance(10 * S);
+        let t = s.observe(clock.now(), 7).unwrap();
+        assert_eq!(t.phase, Phase::New);
+        assert_eq!(t.started_at, t0());
+        assert_eq!(t.at, t0() + chrono::TimeDelta::seconds(10));
+    }
+
+    #[test]
+    fn dwell_zero_starts_at_once() {
+        let mut p = params(1);
+        p.dwell = Duration::ZERO;
+        let mut s = CrowdingState::new(p);
+        assert_eq!(s.observe(t0(), 5).unwrap().phase, Phase::New);
+    }
+
+    #[test]
+    fn dip_before_dwell_resets_it() {
+        let clock = ManualClock::new(t0());
+        let mut s = CrowdingState::new(params(1));
+        let got = run(&mut s, &clock, &[6, 6, 2, 6, 6, 6]);
+        // Restarted at t=15, New at t=25.
+        assert_eq!(got, [(25, Phase::New, 6)]);
+    }
+
+    #[test]
+    fn brief_spikes_do_not_start_it() {
+        let clock = ManualClock::new(t0());
+        let mut s = CrowdingState::new(params(5));
+        // Isolated spikes (one or two samples out of five) vanish in the median.
+        let got = run(&mut s, &clock, &[1, 30, 1, 1, 40, 2, 1, 25, 25, 1, 1, 1, 1]);
+        assert_eq!(got, []);
+        assert!(!s.is_active());
+    }
+
+    #[test]
+    fn median_smoothing() {
+        let mut s = CrowdingState::new(params(5));
+        for (i, c) in [3, 9, 4].into_iter().enumerate() {
+            s.observe(t0() + chrono::TimeDelta::seconds(i as i64), c);
+        }
+        assert_eq!(s.smoothed(), 4);
+        s.observe(t0() + chrono::TimeDelta::seconds(3), 10);
+        assert_eq!(s.smoothed(), 4, "lower median of 3 4 9 10");
+        s.observe(t0() + chrono::TimeDelta::seconds(4), 10);
+        s.observe(t0() + chrono::TimeDelta::seconds(5), 10);
+        assert_eq!(s.smoothed(), 10, "window 9 4 10 10 10");
+    }
+
+    #[test]
+    fn brief_dips_do_not_end_it() {
+        let clock = ManualClock::new(t0());
+        let mut s = CrowdingState::new(params(1));
+        // New at 10; dips of 25 s (< hold_off 30 s) twice, then steady.
+        let got = run(
+            &mut s,
+            &clock,
+            &[6, 6, 6, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 6, 6],
+        );
+        assert_eq!(got, [(10, Phase::New, 6)]);
+        assert!(s.is_active());
+    }
+
+    #[test]
+    fn ends_after_hold_off() {
+        let clock = ManualClock::new(t0());
+        let mut s = CrowdingState::new(params(1));
+        // New at 10; below from 15; End once 30 s below: at 45.
+        let got = run(&mut s, &clock, &[6, 6, 6, 1, 1, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(got, [(10, Phase::New, 6), (45, Phase::End, 1)]);
+        assert!(!s.is_active());
+        // It can start again, dwell included.
+        let got = run(&mut s, &clock, &[7, 7, 7]);
+        assert_eq!(got, [(65, Phase::New, 7)]);
+    }
+
+    #[test]
+    fn end_reports_peak_and_start() {
+        let mut p = params(1);
+        p.dwell = Duration::ZERO;
+        p.hold_off = Duration::ZERO;
+        p.update_interval = Duration::ZERO;
+        let mut s = CrowdingState::new(p);
+        let at = |n: i64| t0() + chrono::TimeDelta::seconds(n);
+        assert_eq!(s.observe(at(0), 5).unwrap().phase, Phase::New);
+        assert_eq!(s.observe(at(1), 9).unwrap().phase, Phase::Update);
+        assert_eq!(s.observe(at(2), 6).unwrap().count, 6);
+        let end = s.observe(at(3), 0).unwrap();
+        assert_eq!(
+            end,
+            Transition {
+                phase: Phase::End,
+                count: 0,
+                peak: 9,
+                started_at: at(0),
+                at: at(3)
+            }
+        );
+    }
+
+    #[test]
+    fn updates_are_throttled_and_only_on_change() {
+        let clock = ManualClock::new(t0());
+        let mut s = CrowdingState::new(params(1));
+        // New at 10 (count 6). Changes at 15, 20 are within 20 s of the New: held back.
+        // At 30 the count (8) differs from the reported 6 and 20 s passed: Update.
+        // 35..45 no change; 50: 9 but only 20 s after the update at 30 → Update at 50.
+        let got = run(
+            &mut s,
+            &clock,
+            &[6, 6, 6, 7, 8, 8, 8, 8, 8, 8, 9, 6, 6, 6, 6, 6],
+        );
+        assert_eq!(
+            got,
+            [
+                (10, Phase::New, 6),
+                (30, Phase::Update, 8),
+                (50, Phase::Update, 9),
+                (70, Phase::Update, 6),
+            ]
+        );
+    }
+
+    #[test]
+    fn same_count_never_updates() {
+        let clock = ManualClock::new(t0());
+        let mut s = CrowdingState::new(params(1));
+        let got = run(&mut s, &clock, &[6; 40]);
+        assert_eq!(got, [(10, Phase::New, 6)]);
+    }
+
+    #[test]
+    fn dip_counts_are_not_updates() {
+        let clock = ManualClock::new(t0());
+        let mut s = CrowdingState::new(params(1));
+        // New at 10; a dip to 2 for 25 s; back to 6: nothing but the New.
+        let got = run(&mut s, &clock, &[6, 6, 6, 2, 2, 2, 2, 2, 6, 6, 6, 6, 6, 6]);
+        assert_eq!(got, [(10, Phase::New, 6)]);
+    }
+
+    #[test]
+    fn schedule_off_ends_and_does_not_start() {
+        let clock = ManualClock::new(t0());
+        let mut s = CrowdingState::new(params(1));
+        run(&mut s, &clock, &[6, 6, 6]);
+        assert!(s.is_active());
+        let end = s.pause(clock.now()).unwrap();
+        assert_eq!(end.phase, Phase::End);
+        assert_eq!(end.peak, 6);
+        assert!(!s.is_active());
+        assert_eq!(s.pause(clock.now()), None, "pausing twice ends nothing");
+        // Schedule off while a crowd builds: the dwell starts over when it is back on.
+        run(&mut s, &clock, &[6, 6]);
+        assert_eq!(s.pause(clock.now()), None);
+        let got = run(&mut s, &clock, &[6, 6, 6]);
+        assert_eq!(got, [(35, Phase::New, 6)]);
+    }
+
+    #[test]
+    fn old_samples_are_ignored() {
+        let mut s = CrowdingState::new(params(1));
+        let at = |n: i64| t0() + chrono::TimeDelta::seconds(n);
+        s.observe(at(10), 6);
+        assert_eq!(s.observe(at(5), 100), None);
+        assert_eq!(s.smoothed(), 6);
+    }
+
+    fn det(class: &str, score: f32, bbox: [f32; 4]) -> Detection {
+        Detection {
+            class: class.into(),
+            class_id: if class == "person" { 0 } else { 2 },
+            score,
+            bbox,
+        }
+    }
+
+    #[test]
+    fn counts_people_by_foot_point() {
+        // Zone: the lower half of a 200×100 picture.
+        let zone = Polygon::new(vec![[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]).unwrap();
+        let objects = [
+            det("person", 0.9, [10.0, 10.0, 30.0, 80.0]), // feet at y 0.8: in
+            det("person", 0.9, [10.0, 0.0, 30.0, 40.0]),  // feet at y 0.4: out (head region)
+            det("person", 0.3, [50.0, 50.0, 60.0, 90.0]), // low score
+            det("car", 0.9, [50.0, 50.0, 90.0, 90.0]),    // not a person
+            det("person", 0.5, [100.0, 20.0, 120.0, 100.0]), // at threshold, feet on edge: in
+        ];
+        assert_eq!(count_in_zone(&zone, "person", 0.5, &objects, 200, 100), 2);
+        let p = CrowdingParams {
+            zone,
+            ..CrowdingParams::default()
+        };
+        assert_eq!(p.count(&objects, 200, 100), 2);
+        let view = DetectionsView {
+            at: t0(),
+            width: 200,
+            height: 100,
+            counts: Default::default(),
+            objects: objects.to_vec(),
+        };
+        assert_eq!(p.count_view(&view), 2);
+    }
+
+    fn cond() -> ConditionParams {
+        ConditionParams {
+            after: 60 * S,
+            hold_off: 20 * S,
+            update_interval: 30 * S,
+        }
+    }
+
+    #[test]
+    fn video_loss_lifecycle() {
+        let at = |n: i64| t0() + chrono::TimeDelta::seconds(n);
+        let mut s = LossState::new(cond());
+        assert_eq!(s.observe(at(0), true), None);
+        assert_eq!(s.observe(at(10), false), None);
+        assert_eq!(
+            s.observe(at(50), true),
+            None,
+            "a short outage starts nothing"
+        );
+        assert_eq!(s.observe(at(60), false), None);
+        let new = s.observe(at(120), false).unwrap();
+        assert_eq!(
+            (new.phase, new.started_at, new.count),
+            (Phase::New, at(60), 1)
+        );
+        assert_eq!(s.observe(at(500), false), None, "no updates while lost");
+        assert_eq!(s.observe(at(510), true), None);
+        assert_eq!(s.observe(at(520), false), None, "flap inside hold-off");
+        assert_eq!(s.observe(at(530), true), None);
+        let end = s.observe(at(550), true).unwrap();
+        assert_eq!((end.phase, end.started_at), (Phase::End, at(60)));
+        assert!(!s.is_active());
+        s.observe(at(600), false);
+        s.observe(at(700), false);
+        assert!(s.is_active());
+        assert_eq!(s.pause(at(701)).unwrap().phase, Phase::End);
+    }
+
+    #[test]
+    fn video_abnormal_lifecycle() {
+        let at = |n: i64| t0() + chrono::TimeDelta::seconds(n);
+        let mut s = AbnormalState::new(cond(), vec![Fault::TooDark, Fault::Frozen]);
+        assert_eq!(s.observe(at(0), &[Fault::Blur]), None);
+        assert_eq!(
+            s.observe(at(100), &[Fault::Blur]),
+            None,
+            "blur is not watched"
+        );
+        assert!(!s.is_active());
+        s.observe(at(100), &[Fault::TooDark]);
+        let new = s.observe(at(160), &[Fault::TooDark, Fault::Blur]).unwrap();
+        assert_eq!((new.phase, new.count), (Phase::New, 1));
+        assert_eq!(
+            s.observe(at(170), &[Fault::TooDark, Fault::Frozen]),
+            None,
+            "throttled"
+        );
+        let up = s
+            .observe(at(190), &[Fault::TooDark, Fault::Frozen])
+            .unwrap();
+        assert_eq!((up.phase, up.count, up.peak), (Phase::Update, 2, 2));
+        assert_eq!(s.observe(at(230), &[Fault::TooDark, Fault::Frozen]), None);
+        // Same number, different fault: material.
+        let up = s.observe(at(260), &[Fault::Frozen, Fault::TooDark]);
+        assert_eq!(up, None, "same set in another order");
+        let up = s.observe(at(261), &[Fault::TooDark]).unwrap();
+        assert_eq!(up.count, 1);
+        assert_eq!(s.observe(at(300), &[]), None);
+        let end = s.observe(at(320), &[Fault::Blur]).unwrap();
+        assert_eq!(
+            (end.phase, end.started_at, end.peak),
+            (Phase::End, at(100), 2)
+        );
+    }
+}
