@@ -18,7 +18,7 @@ pub mod health;
 pub mod metrics;
 pub mod redact;
 pub mod reload;
-pub mod rules;
 pub mod report;
+pub mod rules;
 pub mod sim;
 pub mod vision;
