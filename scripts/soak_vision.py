@@ -50,6 +50,8 @@ def parse_args(argv=None):
     ap.add_argument("--sample-interval", default="5", help="daemon --sample-interval")
     ap.add_argument("--no-detect", action="store_true", help="run without --detect")
     ap.add_argument("--config", type=Path, help="extra daemon --config TOML")
+    ap.add_argument("--daemon-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for the daemon only (e.g. MALLOC_ARENA_MAX=1); repeatable")
     ap.add_argument("--out", type=Path, default=Path("/tmp/soak"), help="output directory (CSV, logs, summary)")
     ap.add_argument("--grace", type=float, default=300, help="extra seconds allowed for start-up and shutdown")
     ap.add_argument("--min-free-gib", type=float, default=1.0, help="abort when MemAvailable falls below this")
@@ -100,12 +102,14 @@ def summarise(a, rows: list[dict], note: str | None) -> tuple[str, dict]:
         "sample_interval": a.sample_interval,
         "detect": not a.no_detect,
         "minutes_planned": a.minutes,
+        "daemon_env": a.daemon_env,
         "rows": len(rows),
         "note": note,
     }
     lines = [
         f"sharpeyes vision soak — {a.cameras} cameras, --sample-interval {a.sample_interval}"
         f"{'' if a.no_detect else ' --detect'}, planned {a.minutes:g} min after {a.warmup:g} s warm-up"
+        + (f"; daemon env {' '.join(a.daemon_env)}" if a.daemon_env else "")
     ]
     if note:
         lines.append(f"NOTE: {note}")
@@ -189,6 +193,9 @@ def main(argv=None) -> int:
             argv += ["--config", a.config]
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "warn")
+        for kv in a.daemon_env:
+            k, _, v = kv.partition("=")
+            env[k] = v
         logf = a.out / "sharpeyes.log"
         bh.log(f"daemon: {' '.join(str(x) for x in argv)}")
         p = bh.CHILDREN.start(argv, logf, env=env)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{Semaphore, watch};
 
+use crate::alerts::engine::{AlertEngine, Observation};
 use crate::camera::sampler::SampleQueue;
 use crate::camera::session::RetinaOpener;
 use crate::camera::supervisor::SupervisorContext;
@@ -61,6 +62,12 @@ pub struct RunArgs {
     /// Run object detection on the samples (needs ONNX Runtime).
     #[arg(long)]
     pub detect: bool,
+    /// Alert rules file (`[[rules]]`: crowding, video_loss, video_abnormal).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// MQTT broker for alerts, e.g. `mqtt://127.0.0.1:1883`.
+    #[arg(long)]
+    pub mqtt: Option<String>,
     /// Watch only the cameras this instance owns: `I/N` (rendezvous hash of the camera id), or
     /// `pod/N` to take I from a StatefulSet pod name ($POD_NAME, else $HOSTNAME).
     #[arg(long, value_parser = crate::config::shard::parse_arg)]
@@ -102,6 +109,12 @@ impl RunArgs {
         }
         if let Some(v) = self.patrol_interval {
             s.patrol.interval = v;
+        }
+        if let Some(v) = &self.rules {
+            s.alerts.rules = Some(v.clone());
+        }
+        if let Some(v) = &self.mqtt {
+            s.mqtt.url = Some(v.clone());
         }
         if self.detect {
             s.detect.enabled = true;
@@ -157,6 +170,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mqtt = start_alerts(&settings, &inv, shard, &fleet, addr)?;
     let samples = settings
         .any_sampling()
         .then(|| Arc::new(SampleQueue::new(settings.vision.queue)));
@@ -244,6 +258,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         q.close();
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
+    if let Some(sink) = mqtt {
+        sink.shutdown().await;
+    }
     let now = fleet.now();
     tokio::task::spawn_blocking(move || writer.shutdown(now)).await?;
     Ok(())
@@ -261,6 +278,18 @@ async fn ticker(fleet: Arc<Fleet>, history: Arc<dyn History>, mut shutdown: watc
         }
         fleet.tick();
         n += 1;
+        if n.is_multiple_of(4)
+            && let Some(engine) = fleet.alerts()
+        {
+            let now = fleet.now();
+            for e in fleet.entries() {
+                match e.status().state {
+                    State::Online => engine.observe(&e, now, Observation::Online(true)),
+                    State::Offline => engine.observe(&e, now, Observation::Online(false)),
+                    State::Connecting => {}
+                }
+            }
+        }
         if n.is_multiple_of(20) {
             history.heartbeat(fleet.now());
         }
@@ -286,6 +315,55 @@ impl History for LedgerSender {
     fn quality(&self, camera: &str, at: Time, ok: bool, faults: Vec<String>) {
         LedgerSender::quality(self, camera, at, ok, faults);
     }
+}
+
+/// Loads and validates the rules (errors name the line), opens the outbox and starts the MQTT
+/// sink. No rules file: no alerts.
+fn start_alerts(
+    settings: &Settings,
+    inv: &crate::config::inventory::Inventory,
+    shard: crate::config::shard::Shard,
+    fleet: &Arc<Fleet>,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<Option<crate::alerts::mqtt::MqttSink>> {
+    let Some(path) = &settings.alerts.rules else {
+        anyhow::ensure!(
+            settings.mqtt.url.is_none(),
+            "an MQTT broker is configured but no alert rules (--rules FILE)"
+        );
+        return Ok(None);
+    };
+    let rules = crate::rules::config::RulesFile::load(path)?;
+    let ids: Vec<&str> = inv.cameras.iter().map(|c| c.id.as_str()).collect();
+    rules
+        .validate(&ids)
+        .map_err(|e| anyhow::anyhow!("rules {}: {e}", path.display()))?;
+    let outbox = crate::alerts::outbox::Outbox::open_with(
+        &settings.data_dir,
+        crate::alerts::outbox::OutboxOptions {
+            source: format!("/sharpeyes/{}", shard),
+            max_pending: settings.alerts.max_pending,
+        },
+    )?;
+    let sink = match &settings.mqtt.url {
+        Some(url) => {
+            let client_id = settings
+                .mqtt
+                .client_id
+                .clone()
+                .unwrap_or_else(|| format!("sharpeyes-{}-{}", shard.index, std::process::id()));
+            let cfg =
+                crate::alerts::mqtt::MqttConfig::new(url, &settings.mqtt.topic_prefix, &client_id);
+            Some(crate::alerts::mqtt::MqttSink::start(cfg, outbox.clone())?)
+        }
+        None => None,
+    };
+    fleet.set_alerts(Arc::new(AlertEngine::new(
+        rules,
+        outbox,
+        format!("http://{addr}"),
+    )));
+    Ok(sink)
 }
 
 /// Opens the history under the data dir (recovering after a crash) and starts its writer.

@@ -193,6 +193,8 @@ pub struct Fleet {
     media_event_ms: i64,
     /// The sample queue, when sampling is on (for its metrics).
     samples: std::sync::OnceLock<Arc<crate::camera::sampler::SampleQueue>>,
+    /// The alert engine, when rules are configured.
+    alerts: std::sync::OnceLock<Arc<crate::alerts::engine::AlertEngine>>,
 }
 
 impl Fleet {
@@ -209,7 +211,18 @@ impl Fleet {
             metrics,
             media_event_ms: 200,
             samples: std::sync::OnceLock::new(),
+            alerts: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Registers the alert engine that rules observations go to.
+    pub fn set_alerts(&self, engine: Arc<crate::alerts::engine::AlertEngine>) {
+        let _ = self.alerts.set(engine);
+    }
+
+    /// The alert engine, when rules are configured.
+    pub fn alerts(&self) -> Option<&Arc<crate::alerts::engine::AlertEngine>> {
+        self.alerts.get()
     }
 
     /// Registers the sample queue so its counters show in the metrics.

@@ -159,3 +159,30 @@ fn shards_split_an_inventory_exactly_once() {
     assert_eq!(code, 2);
     assert!(err.contains("0 <= index < count"), "{err}");
 }
+
+#[test]
+fn bad_rules_stop_the_daemon_with_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("cams.csv");
+    std::fs::write(&inv, "id,url\ngate-1,rtsp://127.0.0.1:1/x\n").unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nkind = \"crowding\"\ncameras = [\"gate-*\"]\nmin_people = 5\n\n\
+         [[rules]]\nkind = \"crowding\"\ncameras = [\"square-*\"]\nmin_people = 5\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&[
+        "run",
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 8") && err.contains("square-*"), "{err}");
+}

@@ -30,6 +30,14 @@
 //! device = "cpu"            # "cuda" with a --features cuda build
 //! max_batch = 4             # samples of several cameras in one call
 //!
+//! [alerts]
+//! rules = "rules.toml"      # [[rules]] tables: crowding, video_loss, video_abnormal
+//! max_pending = 100000      # undelivered messages kept per sink; the oldest dropped beyond
+//!
+//! [mqtt]
+//! url = "mqtt://127.0.0.1:1883"
+//! topic_prefix = "sharpeyes"
+//!
 //! [[groups]]                # per-group settings; the first matching rule that sets a key wins
 //! class = "3"               # match on region / unit / class (omitted = any)
 //! mode = "patrol"           # a `mode` column in the inventory beats this
@@ -131,6 +139,47 @@ impl VisionSettings {
     }
 }
 
+/// Alerts: the rules file and where alerts go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// The rules file (`[[rules]]` tables; see `rules::config`). No file: no alerts.
+    pub rules: Option<PathBuf>,
+    /// Alert messages kept undelivered at most (per sink); the oldest are dropped beyond.
+    pub max_pending: usize,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            rules: None,
+            max_pending: 100_000,
+        }
+    }
+}
+
+/// The MQTT sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttSettings {
+    /// Broker URL (`mqtt://host:1883`); none: no MQTT sink.
+    pub url: Option<String>,
+    /// Prefix of every topic.
+    pub topic_prefix: String,
+    /// Client id (unique per broker); default `sharpeyes-<shard index>-<pid>`.
+    pub client_id: Option<String>,
+}
+
+impl Default for MqttSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            topic_prefix: "sharpeyes".into(),
+            client_id: None,
+        }
+    }
+}
+
 /// Object detection on sampled pictures.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -223,6 +272,10 @@ pub struct Settings {
     pub quality: crate::vision::quality::QualityConfig,
     /// Object detection.
     pub detect: DetectSettings,
+    /// Alert rules and the outbox.
+    pub alerts: AlertSettings,
+    /// The MQTT sink.
+    pub mqtt: MqttSettings,
 }
 
 impl Default for Settings {
@@ -241,6 +294,8 @@ impl Default for Settings {
             vision: VisionSettings::default(),
             quality: crate::vision::quality::QualityConfig::default(),
             detect: DetectSettings::default(),
+            alerts: AlertSettings::default(),
+            mqtt: MqttSettings::default(),
         }
     }
 }

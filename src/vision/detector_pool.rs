@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::alerts::engine::Observation;
 use crate::camera::sampler::DropOldest;
 use crate::clock::Time;
 use crate::fleet::{CameraEntry, Fleet};
@@ -91,12 +92,16 @@ fn run_batch(detector: &Detector, jobs: &[DetectJob], fleet: &Fleet) {
             *counts.entry(d.class.clone()).or_insert(0) += 1;
             metrics.detections.with_label_values(&[&d.class]).inc();
         }
-        job.camera.vision.lock().unwrap().detections = Some(DetectionsView {
+        let view = DetectionsView {
             at: job.at,
             width: job.frame.width,
             height: job.frame.height,
             counts,
             objects,
-        });
+        };
+        if let Some(engine) = fleet.alerts() {
+            engine.observe(&job.camera, job.at, Observation::Detections(&view));
+        }
+        job.camera.vision.lock().unwrap().detections = Some(view);
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::alerts::engine::Observation;
 use crate::camera::sampler::{Sample, SampleQueue};
 use crate::clock::Time;
 use crate::fleet::Fleet;
@@ -145,6 +146,9 @@ fn process(
             frame: frame.clone(),
             at: sample.at,
         });
+    }
+    if let Some(engine) = fleet.alerts() {
+        engine.observe(&sample.camera, sample.at, Observation::Faults(&d.faults));
     }
     let mut v = sample.camera.vision.lock().unwrap();
     if v.quality.as_ref().is_none_or(|q| q.faults != d.faults) {

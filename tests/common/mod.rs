@@ -66,6 +66,17 @@ pub fn http_get(url: &str) -> Option<(u16, String)> {
     Some((status, r.body_mut().read_to_string().ok()?))
 }
 
+/// GET a URL and return only the status and the body's length (for binary bodies).
+pub fn http_status(url: &str) -> Option<(u16, usize)> {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .new_agent();
+    let mut r = agent.get(url).call().ok()?;
+    Some((r.status().as_u16(), r.body_mut().read_to_vec().ok()?.len()))
+}
+
 /// GET a URL and parse JSON; panics on failure.
 pub fn get_json(url: &str) -> Value {
     let (status, body) = http_get(url).unwrap_or_else(|| panic!("GET {url} failed"));

@@ -1,0 +1,124 @@
+//! End to end: the simulated fleet's clip → sampled keyframes → detector → crowding rule →
+//! CloudEvents alert in the outbox → a real mosquitto → a subscriber, with every field.
+
+mod common;
+
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn a_crowding_alert_reaches_an_mqtt_subscriber() {
+    assert!(
+        std::path::Path::new("vendor/onnxruntime/libonnxruntime.so.1.31.1").exists(),
+        "ONNX Runtime is missing: run scripts/setup.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
+    let broker = Command::new("/usr/sbin/mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto installed (scripts/setup.sh)");
+    let _broker = Proc {
+        child: broker,
+        name: "mosquitto".into(),
+    };
+    wait_for(Duration::from_secs(10), "mosquitto", || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+
+    // Subscribe before anything is published.
+    let mut opts = rumqttc::MqttOptions::new("e2e-subscriber", "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut connection) = rumqttc::Client::new(opts, 64);
+    client
+        .subscribe("sharpeyes/#", rumqttc::QoS::AtLeastOnce)
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<(String, Vec<u8>)>();
+    std::thread::spawn(move || {
+        for ev in connection.iter() {
+            match ev {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    });
+
+    let sim = Sim::start(dir.path(), "k", 2, free_port(), &[]);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"path-crowding\"\nkind = \"crowding\"\ncameras = [\"k0001\"]\n\
+         zone = [[0,0],[1,0],[1,1],[0,1]]\nmin_people = 3\nmin_score = 0.3\ndwell = \"2s\"\n\
+         hold_off = \"10s\"\nsmoothing = 1\nseverity = \"major\"\n",
+    )
+    .unwrap();
+    let d = Daemon::start(
+        dir.path(),
+        &sim.inventory,
+        &[
+            "--sample-interval",
+            "1",
+            "--detect",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--mqtt",
+            &format!("mqtt://127.0.0.1:{port}"),
+        ],
+    );
+    let (topic, payload) = wait_for(Duration::from_secs(60), "a crowding alert", || {
+        while let Ok((t, p)) = rx.recv_timeout(Duration::from_millis(200)) {
+            if t == "sharpeyes/events" {
+                return Some((t, p));
+            }
+        }
+        None
+    });
+    let ev: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    println!("{topic}: {ev:#}");
+    assert_eq!(ev["specversion"], "1.0");
+    assert_eq!(ev["type"], "cn.sharpeyes.alert.crowding.new");
+    assert_eq!(ev["subject"], "k0001");
+    let data = &ev["data"];
+    let alert_id = data["alert_id"].as_str().unwrap();
+    assert_eq!(ev["id"], format!("{alert_id}-0"));
+    assert_eq!(data["camera"]["id"], "k0001");
+    assert_eq!(data["camera"]["region"], "城关镇");
+    assert_eq!(data["rule"], "path-crowding");
+    assert_eq!(data["phase"], "new");
+    assert!(data["evidence"]["count"].as_u64().unwrap() >= 3, "{data}");
+    let objects = data["evidence"]["objects"].as_array().unwrap();
+    assert!(objects.iter().all(|o| o["class"] == "person"), "{data}");
+    assert!(objects.len() >= 3);
+    let snapshot = data["snapshot_url"].as_str().unwrap();
+    assert!(
+        snapshot.ends_with("/api/cameras/k0001/snapshot.jpg"),
+        "{snapshot}"
+    );
+    let (status, len) = http_status(snapshot).unwrap();
+    assert!(
+        status == 200 && len > 10_000,
+        "the snapshot link works: {status}, {len} bytes"
+    );
+    // GB/T 28181: video alarm (method 5), density (type 10).
+    assert_eq!(data["gb28181"]["alarm_method"], 5, "{data}");
+    assert_eq!(data["gb28181"]["alarm_type"], 10, "{data}");
+    drop(d);
+}
