@@ -14,9 +14,7 @@ use crate::alerts::outbox::Outbox;
 use crate::clock::Time;
 use crate::fleet::CameraEntry;
 use crate::rules::config::{RuleConfig, RuleKind, RulesFile, Severity as RuleSeverity};
-use crate::rules::crowding::{
-    AbnormalState, CrowdingState, LossState, Phase as RulePhase, Transition,
-};
+use crate::rules::crowding::{AbnormalState, CrowdingState, LossState, Transition};
 use crate::vision::detector_pool::DetectionsView;
 use crate::vision::quality::Fault;
 
@@ -129,11 +127,7 @@ impl AlertEngine {
         evidence: Evidence,
     ) {
         let cam = &entry.camera;
-        let phase = match t.phase {
-            RulePhase::New => Phase::New,
-            RulePhase::Update => Phase::Update,
-            RulePhase::End => Phase::End,
-        };
+        let phase = t.phase;
         let open = match (phase, slot.open.as_mut()) {
             (Phase::New, _) | (_, None) => slot.open.insert(Open {
                 alert_id: alert_id_for(&cam.id, &rule.name, t.started_at),

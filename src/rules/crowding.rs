@@ -70,27 +70,7 @@ use crate::rules::zones::{Polygon, foot_point};
 use crate::vision::detect::Detection;
 use crate::vision::detector_pool::DetectionsView;
 
-/// Where in its lifecycle an alert instance is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Phase {
-    /// The alert starts.
-    New,
-    /// The evidence changed materially.
-    Update,
-    /// The alert is over.
-    End,
-}
-
-impl Phase {
-    /// `new`, `update` or `end`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::New => "new",
-            Phase::Update => "update",
-            Phase::End => "end",
-        }
-    }
-}
+pub use crate::alerts::event::Phase;
 
 /// What a state machine reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
