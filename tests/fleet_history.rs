@@ -91,11 +91,14 @@ fn daily_report_from_a_crashed_and_restarted_daemon() {
     // The crash gap (kill -9 .. restart) is not counted as online.
     assert!(up["unmonitored_s"].as_f64().unwrap() >= 1.0, "{up}");
     assert_eq!(down["uptime_pct"].as_f64(), Some(0.0), "{down}");
-    // Online all along but black: up, not 完好 (only the seconds before its first verdict count).
+    // Online all along but black: up, not 完好. Only the seconds before each run's first verdict
+    // (a random phase of the 1 s sampling interval, then the next keyframe, every 2 s) count as
+    // intact, out of ~8 s online.
     let black = cam("h0002");
     println!("h0002: {black}");
     assert!(black["uptime_pct"].as_f64().unwrap() > 95.0, "{black}");
-    assert!(black["intact_pct"].as_f64().unwrap() < 40.0, "{black}");
+    assert!(black["intact_pct"].as_f64().unwrap() < 65.0, "{black}");
+    assert!(black["picture_fault_s"].as_f64().unwrap() >= 3.0, "{black}");
     assert_eq!(black["main_fault"], "too_dark", "{black}");
     assert!(up["intact_pct"].as_f64().unwrap() > 95.0, "{up}");
     assert_eq!(down["main_reason"], "not_found");

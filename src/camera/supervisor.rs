@@ -65,7 +65,12 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
                 record_setup(ctx, entry, &info.codec, info.setup, "hold");
                 ctx.fleet.on_session_started(entry);
                 let started = Instant::now();
-                let mut next_sample = Instant::now();
+                // The first sample at a random point of the interval: cameras that (re)connect
+                // together must not sample in one burst that overflows the decode queue.
+                let mut next_sample = Instant::now()
+                    + entry
+                        .sample_interval
+                        .mul_f64(rand::thread_rng().r#gen::<f64>());
                 // One stall timer per session, pushed back at every frame (no timer per frame).
                 let stall = tokio::time::sleep(s.stall_timeout);
                 tokio::pin!(stall);
