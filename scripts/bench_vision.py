@@ -175,6 +175,9 @@ def vision_counters(s) -> dict:
     }
 
 
+_RUNS = 0  # numbers the daemon runs: each gets its own inventory, config, data dir and log
+
+
 def sample_spread_ms(base: str, period_s: float) -> float | None:
     """Width of the shortest arc (mod the sampling period) holding every camera's last sample time:
     ~0 means every camera's sample arrives at the same instant (one burst), period_s means spread."""
@@ -200,7 +203,9 @@ def run_daemon(a, sim: Fleet, guard: bh.Guard, tmp: Path, n: int, sample: str,
                label: str | None = None) -> dict:
     """Holds n cameras with --sample-interval `sample` (and --detect); measures one window."""
     window_s = a.window if window_s is None else window_s
-    tag = f"n{n}-s{sample}" + ("-detect" if detect else "") + (f"-{abs(hash(config)) % 10000}" if config else "")
+    global _RUNS
+    _RUNS += 1
+    tag = f"{_RUNS:02d}-n{n}-s{sample}" + ("-detect" if detect else "")
     label = label or f"sharpeyes {n} cams, sample {sample} s" + (" +detect" if detect else "")
     log(label)
     inv = sim.write_inventory(tmp / f"inventory-{tag}.csv", n)
@@ -720,13 +725,15 @@ def parse_args(argv=None):
     ap.add_argument("--direct", default="200,400", help="direct-check fleet sizes at --sample-interval 5 (no detection); '' skips")
     ap.add_argument("--direct-queues", default="default,fleet",
                     help="direct checks with the default queues ([vision] 64, [detect] 32) and/or with queues as long as the fleet ('fleet')")
+    ap.add_argument("--direct-workers", default="1", help="[vision] workers of the direct checks, comma-separated (default 1, the daemon's)")
     ap.add_argument("--direct-window", type=float, default=36, help="window of each direct check (s; 6 sampling rounds)")
     ap.add_argument("--direct-detect", default="auto", help="direct-check sizes with --detect ('auto': the estimate, rounded down to 10; '' skips)")
     ap.add_argument("--cameras-per-sim", type=int, default=50, help="cameras per simulator process (their keyframes are in phase)")
     ap.add_argument("--cores", type=float, default=2, help="cores of the machine the estimate is for")
     ap.add_argument("--headroom", type=float, default=0.25, help="share of the cores kept for ingest and the rest")
     ap.add_argument("--target-interval", type=float, default=5, help="sample interval the estimate is for (s)")
-    ap.add_argument("--parts", default="cpu,detect,capacity", help="which parts run")
+    ap.add_argument("--parts", default="cpu,detect,capacity",
+                    help="which parts run: cpu, detect, capacity (estimate + direct checks); 'direct' runs the direct checks alone")
     ap.add_argument("--json", type=Path, help="write every raw figure here")
     ap.add_argument("--timeout", type=float, default=2400, help="wall-clock limit of the whole run (s)")
     ap.add_argument("--min-free-gib", type=float, default=1.5, help="abort when MemAvailable falls below this")
@@ -735,6 +742,7 @@ def parse_args(argv=None):
     a.detect_threads = [int(x) for x in a.detect_threads.split(",") if x.strip()]
     a.direct = [int(x) for x in a.direct.split(",") if x.strip()]
     a.parts = {x.strip() for x in a.parts.split(",") if x.strip()}
+    a.direct_workers = [int(x) for x in a.direct_workers.split(",") if x.strip()]
     a.direct_queues = [x.strip() for x in a.direct_queues.split(",") if x.strip() in ("default", "fleet")]
     return a
 
@@ -769,7 +777,7 @@ def main(argv=None) -> int:
             need = max(need, a.cameras)
         if "detect" in a.parts:
             need = max(need, a.detect_cameras)
-        if "capacity" in a.parts:
+        if "capacity" in a.parts or "direct" in a.parts:
             need = max(need, *a.direct, 0)
         if need:
             log(f"starting simulators for {need} cameras, {a.cameras_per_sim} per process")
@@ -796,14 +804,20 @@ def main(argv=None) -> int:
                     label=f"sharpeyes {a.detect_cameras} cams, sample 1 s +detect threads={t}",
                 )
         derive(a, res)
-        if "capacity" in a.parts:
-            for q in a.direct_queues:
-                for n in a.direct:
-                    R[f"direct_{n}_q{q}"] = run_daemon(
-                        a, sim, guard, tmp, n, "5", window_s=a.direct_window,
-                        config="" if q == "default" else f"[vision]\nqueue = {n}\n",
-                        label=f"sharpeyes {n} cams, sample 5 s, " + ("default queue" if q == "default" else f"queue {n}"))
+        if "capacity" in a.parts or "direct" in a.parts:
+            for wk in a.direct_workers:
+                for q in a.direct_queues:
+                    for n in a.direct:
+                        toml = (f"queue = {n}\n" if q == "fleet" else "") + (f"workers = {wk}\n" if wk != 1 else "")
+                        R[f"direct_{n}_q{q}_w{wk}"] = run_daemon(
+                            a, sim, guard, tmp, n, "5", window_s=a.direct_window,
+                            config=f"[vision]\n{toml}" if toml else "",
+                            label=f"sharpeyes {n} cams, sample 5 s, "
+                            + ("default queue" if q == "default" else f"queue {n}")
+                            + (f", {wk} workers" if wk != 1 else ""))
             dd = a.direct_detect
+            if dd == "auto" and "cameras_detect" not in res["derived"]:
+                dd = []  # no estimate without the part-1 runs
             if dd == "auto":
                 D = res["derived"]
                 ests = [D.get("cameras_detect")]
@@ -811,7 +825,7 @@ def main(argv=None) -> int:
                     ests.append(D.get("cameras_detect_throughput"))
                 est = min((e for e in ests if e), default=None)
                 dd = [max(10, int(est // 10 * 10))] if est else []
-            else:
+            elif isinstance(dd, str):
                 dd = [int(x) for x in dd.split(",") if x.strip()]
             for q in a.direct_queues:
                 for n in dd:

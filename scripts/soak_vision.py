@@ -9,10 +9,12 @@ One `sharpeyes sim` serves --cameras cameras on loopback; `sharpeyes run --mode 
 --sample-interval 5 --detect` holds them all. Once every camera is online, the script waits
 --warmup seconds (default 60), takes the start RSS, then samples the daemon every --every
 seconds (default 60) for --minutes minutes into <out>/rss.csv (one row per sample, flushed):
-VmRSS, Pss, threads, CPU seconds, and the vision counters from /metrics (samples taken,
+VmRSS (at the row, and the min / max of polls every --poll seconds since the last row), Pss,
+threads, CPU seconds, and the vision counters from /metrics (samples taken,
 processed, dropped; frames detected). At the end it prints start / end / max RSS, the slope of
 RSS over time (least squares, KiB/min, over the whole run and over its second half), and the
-samples processed and dropped, and writes the same to <out>/summary.txt and <out>/summary.json.
+RSS floor (the lowest poll of each interval: what stays allocated when the queues are empty) and
+its slope, the samples processed and dropped, and writes the same to <out>/summary.txt and <out>/summary.json.
 
 Bounded: the whole run stops after warm-up + --minutes + --grace (default 300 s) whatever
 happens. Every child runs in its own process group with PR_SET_PDEATHSIG and is stopped (TERM,
@@ -47,6 +49,7 @@ def parse_args(argv=None):
     ap.add_argument("--minutes", type=float, default=30, help="length of the measured part")
     ap.add_argument("--warmup", type=float, default=60, help="seconds after all cameras are online before the start RSS")
     ap.add_argument("--every", type=float, default=60, help="seconds between RSS samples")
+    ap.add_argument("--poll", type=float, default=2, help="seconds between RSS polls (min/max per row)")
     ap.add_argument("--sample-interval", default="5", help="daemon --sample-interval")
     ap.add_argument("--no-detect", action="store_true", help="run without --detect")
     ap.add_argument("--config", type=Path, help="extra daemon --config TOML")
@@ -87,7 +90,7 @@ def counters(base: str) -> dict:
 
 
 FIELDS = [
-    "t_min", "wall", "rss_kib", "pss_kib", "threads", "cpu_s", "online", "samples", "processed",
+    "t_min", "wall", "rss_kib", "rss_min_kib", "rss_max_kib", "pss_kib", "threads", "cpu_s", "online", "samples", "processed",
     "dropped", "sample_errors", "detected_frames", "detect_calls", "reconnects", "sim_rss_kib",
 ]
 
@@ -117,9 +120,12 @@ def summarise(a, rows: list[dict], note: str | None) -> tuple[str, dict]:
         lines.append("no RSS sample was taken")
         return "\n".join(lines), res
     first, last = rows[0], rows[-1]
-    rss_max = max(r["rss_kib"] for r in rows)
+    rss_max = max(r["rss_max_kib"] for r in rows)
     pts = [(r["t_min"], r["rss_kib"]) for r in rows]
     half = [p for p in pts if p[0] >= last["t_min"] / 2]
+    # The floor: the lowest RSS polled in each interval (row 0 has no interval before it).
+    floor = [(r["t_min"], r["rss_min_kib"]) for r in rows[1:]]
+    floor_half = [p for p in floor if p[0] >= last["t_min"] / 2]
     d = lambda k: last[k] - first[k]  # noqa: E731
     minutes = last["t_min"] - first["t_min"]
     res.update(
@@ -131,6 +137,10 @@ def summarise(a, rows: list[dict], note: str | None) -> tuple[str, dict]:
         pss_end_kib=last["pss_kib"],
         slope_kib_per_min=slope_kib_per_min(pts),
         slope_second_half_kib_per_min=slope_kib_per_min(half),
+        floor_first_kib=floor[0][1] if floor else None,
+        floor_last_kib=floor[-1][1] if floor else None,
+        floor_slope_kib_per_min=slope_kib_per_min(floor),
+        floor_slope_second_half_kib_per_min=slope_kib_per_min(floor_half),
         samples=d("samples"),
         processed=d("processed"),
         dropped=d("dropped"),
@@ -147,11 +157,17 @@ def summarise(a, rows: list[dict], note: str | None) -> tuple[str, dict]:
         f"measured {minutes:.1f} min, {len(rows)} RSS samples (every {a.every:g} s)",
         f"RSS start  {fmt_kib(first['rss_kib'])}   PSS {fmt_kib(first['pss_kib'])}",
         f"RSS end    {fmt_kib(last['rss_kib'])}   PSS {fmt_kib(last['pss_kib'])}",
-        f"RSS max    {fmt_kib(rss_max)}",
+        f"RSS max    {fmt_kib(rss_max)} (polled every {a.poll:g} s)",
         f"RSS change {last['rss_kib'] - first['rss_kib']:+,.0f} KiB",
         "RSS slope  " + ("-" if sl is None else f"{sl:+.1f} KiB/min")
         + " (least squares, whole run); "
         + ("-" if sl2 is None else f"{sl2:+.1f} KiB/min") + " over the second half",
+        "RSS floor  (lowest RSS of each interval) first " + fmt_kib(res["floor_first_kib"]) + ", last "
+        + fmt_kib(res["floor_last_kib"]) + "; slope "
+        + ("-" if res["floor_slope_kib_per_min"] is None else f"{res['floor_slope_kib_per_min']:+.1f} KiB/min")
+        + ", second half "
+        + ("-" if res["floor_slope_second_half_kib_per_min"] is None
+           else f"{res['floor_slope_second_half_kib_per_min']:+.1f} KiB/min"),
         f"samples    taken {res['samples']:.0f} ({per_min(res['samples'])}), processed "
         f"{res['processed']:.0f}, dropped {res['dropped']:.0f}, errors {res['sample_errors']:.0f}",
         f"detection  {res['detected_frames']:.0f} frames detected ({per_min(res['detected_frames'])}) "
@@ -220,12 +236,25 @@ def main(argv=None) -> int:
             w.writeheader()
             for i in range(n_samples):
                 target = start + i * a.every
-                guard.sleep(max(0.0, target - time.monotonic()), watch)
+                # Between rows, RSS every --poll seconds: its min and max over the interval. The
+                # point value swings with the frames waiting in the queues; the minimum (floor)
+                # is what stays allocated, the better leak indicator.
+                lo, hi = None, None
+                while True:
+                    v = bh.status_kib(p.pid, "VmRSS") or 0
+                    lo, hi = (v if lo is None else min(lo, v)), (v if hi is None else max(hi, v))
+                    left = target - time.monotonic()
+                    if left <= 0:
+                        break
+                    guard.sleep(min(a.poll, left), watch)
                 c = counters(base)
+                rss = bh.status_kib(p.pid, "VmRSS") or 0
                 row = {
                     "t_min": round((time.monotonic() - start) / 60, 3),
                     "wall": time.strftime("%H:%M:%S"),
-                    "rss_kib": bh.status_kib(p.pid, "VmRSS") or 0,
+                    "rss_kib": rss,
+                    "rss_min_kib": min(lo, rss),
+                    "rss_max_kib": max(hi, rss),
                     "pss_kib": bh.pss_kib(p.pid) or 0,
                     "threads": bh.threads(p.pid) or 0,
                     "cpu_s": (bh.cpu_ticks(p.pid) or 0) / bh.CLK_TCK,
