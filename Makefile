@@ -2,9 +2,10 @@
 #   make demo   install what is missing, start a simulated fleet and the daemon against it
 #   make test   install what is missing, then fmt, clippy and every test
 #   make bench  hold N sessions with sharpeyes, ffmpeg and GStreamer side by side
+#   make bench-vision / make soak   vision cost and a 30-minute memory soak
 
 CAMERAS ?= 36
-.PHONY: setup demo test lint bench image
+.PHONY: setup demo test lint bench bench-vision soak image
 
 setup:
 	scripts/setup.sh
@@ -23,6 +24,14 @@ test: lint
 bench: setup
 	cargo build --release
 	scripts/bench-hold.sh
+
+bench-vision: setup
+	cargo build --release
+	python3 scripts/bench_vision.py
+
+soak: setup
+	cargo build --release
+	python3 scripts/soak_vision.py --minutes 30
 
 image:
 	docker build -f deploy/Dockerfile -t sharpeyes:dev .
