@@ -528,10 +528,11 @@ def report(a, res: dict) -> str:
     out = [
         f"sharpeyes vision benchmark — {m.get('cpu')}, {m.get('cpus')} CPUs, {m.get('mem_gib')} GiB, "
         f"Linux {m.get('kernel')}",
-        f"binary {m.get('bin')} (commit {m.get('commit')}); clip 768x576 {FPS} fps, IDR every {GOP} frames; "
+        f"binary {m.get('bin')} (built {m.get('bin_mtime')}; the tree was at {m.get('commit')} when the run began); "
+        f"clip 768x576 {FPS} fps, IDR every {GOP} frames; "
         f"window {a.window:g} s; {m.get('sim_processes')} sim processes x <= {a.cameras_per_sim} cameras",
         f"other load before the run: {100 * m.get('busy_cores_before_run', 0):.0f}% of a core"
-        + (" — OTHER LOAD PRESENT: CPU-time figures hold, latency figures are disturbed"
+        + (" — OTHER LOAD PRESENT: latencies are disturbed, and CPU times too (less so: shared caches and cores)"
            if m.get("busy_cores_before_run", 0) > 0.2 else ""),
         "",
         "1. CPU PER CAMERA-HOUR — keyframe sampling vs decoding every frame (CPU % is of one core)",
@@ -762,7 +763,7 @@ def main(argv=None) -> int:
     busy_before = (b1[0] - b0[0]) / max(1, b1[1] - b0[1]) * (os.cpu_count() or 1)
     if busy_before > 0.2:
         log(f"WARNING: the machine is busy before the run ({100 * busy_before:.0f}% of a core); "
-            "CPU-time figures hold, latencies will be disturbed")
+            "latencies will be disturbed, CPU times less so")
     tmp = Path(tempfile.mkdtemp(prefix="sharpeyes-bench-vision-"))
     res: dict = {"meta": meta(a), "runs": {}, "notes": []}
     res["meta"]["busy_cores_before_run"] = busy_before
