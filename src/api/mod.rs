@@ -23,6 +23,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+pub mod actor;
+
 use crate::config::inventory::GroupBy;
 use crate::fleet::Fleet;
 use crate::health::status::Mode;
