@@ -375,7 +375,7 @@ fn start_alerts(
         outbox,
         format!("http://{addr}"),
         snapshots,
-    )));
+    )?));
     Ok(sink)
 }
 

@@ -89,6 +89,7 @@ fn make_event(i: u32) -> AlertEvent {
                 class: "person".into(),
                 score: 0.75,
                 bbox: [10.0, 20.0, 110.0, 320.0],
+                uncovered: None,
             }],
         },
     }

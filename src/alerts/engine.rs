@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use crate::alerts::event::{
     AlertCamera, AlertEvent, AlertKind, Evidence, EvidenceObject, Phase, Severity, alert_id_for,
 };
@@ -18,11 +20,15 @@ use crate::clock::Time;
 use crate::fleet::CameraEntry;
 use crate::rules::config::{RuleConfig, RuleKind, RulesFile, Severity as RuleSeverity};
 use crate::rules::crowding::{AbnormalState, CrowdingState, LossState, Transition};
+use crate::rules::truck::{ClassifierChoice, JudgedTruck, TruckState};
+use crate::vision::cover::{BaselineCover, CoverClassifier, OnnxCover};
 use crate::vision::detector_pool::DetectionsView;
+use crate::vision::frame::RgbFrame;
 use crate::vision::quality::Fault;
 
 enum RuleState {
     Crowding(CrowdingState),
+    Truck(TruckState),
     Loss(LossState),
     Abnormal(AbnormalState),
 }
@@ -61,6 +67,8 @@ pub struct AlertEngine {
     api_base: String,
     /// Where alert snapshots are stored; `None`: no snapshots.
     snapshots: Option<PathBuf>,
+    /// Cover classifiers of the `uncovered_truck` rules, by rule name.
+    classifiers: HashMap<String, std::sync::Arc<dyn CoverClassifier>>,
     /// Messages written to the outbox by (kind, phase), and enqueue failures.
     counts: Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
 }
@@ -71,8 +79,10 @@ pub enum Observation<'a> {
     Detections {
         /// What the detector found.
         view: &'a DetectionsView,
-        /// The picture the boxes refer to.
+        /// The picture the boxes refer to, as JPEG (for the alert's snapshot).
         picture: Option<&'a [u8]>,
+        /// The decoded picture (for rules that look closer, e.g. a truck's cargo area).
+        frame: Option<&'a RgbFrame>,
     },
     /// Whether the camera is online (sent periodically). An alert raised on it keeps the
     /// camera's last sampled picture.
@@ -88,22 +98,49 @@ pub enum Observation<'a> {
 
 impl AlertEngine {
     /// An engine over validated rules writing to `outbox`; `snapshots` is the directory for
-    /// the picture each alert is raised on (`None`: none kept).
+    /// the picture each alert is raised on (`None`: none kept). Loads the cover classifiers of
+    /// `uncovered_truck` rules (one per distinct manifest); fails if one cannot be loaded.
     pub fn new(
         rules: RulesFile,
         outbox: Outbox,
         api_base: String,
         snapshots: Option<PathBuf>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
+        let mut classifiers: HashMap<String, std::sync::Arc<dyn CoverClassifier>> = HashMap::new();
+        let mut by_model: HashMap<PathBuf, std::sync::Arc<dyn CoverClassifier>> = HashMap::new();
+        for rule in &rules.rules {
+            if let RuleKind::UncoveredTruck(p) = &rule.kind {
+                let c: std::sync::Arc<dyn CoverClassifier> = match &p.classifier {
+                    ClassifierChoice::Baseline => std::sync::Arc::new(BaselineCover::new()),
+                    ClassifierChoice::Model(m) => match by_model.get(m) {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c: std::sync::Arc<dyn CoverClassifier> =
+                                std::sync::Arc::new(OnnxCover::new(m).with_context(|| {
+                                    format!(
+                                        "rule {:?} (line {}): cover classifier",
+                                        rule.name, rule.line
+                                    )
+                                })?);
+                            by_model.insert(m.clone(), c.clone());
+                            c
+                        }
+                    },
+                };
+                tracing::info!(rule = %rule.name, classifier = c.name(), "uncovered-truck rule ready");
+                classifiers.insert(rule.name.clone(), c);
+            }
+        }
         let slots = restore(&rules, &outbox);
-        Self {
+        Ok(Self {
             rules,
             outbox,
             slots: Mutex::new(slots),
             api_base,
             snapshots,
+            classifiers,
             counts: Mutex::default(),
-        }
+        })
     }
 
     /// Messages enqueued since start by (kind, phase); phase `failed` counts messages the
@@ -201,6 +238,7 @@ impl AlertEngine {
             let fits = matches!(
                 (&rule.kind, &obs),
                 (RuleKind::Crowding(_), Observation::Detections { .. })
+                    | (RuleKind::UncoveredTruck(_), Observation::Detections { .. })
                     | (RuleKind::VideoLoss(_), Observation::Online(_))
                     | (RuleKind::VideoAbnormal { .. }, Observation::Faults { .. })
             );
@@ -213,6 +251,7 @@ impl AlertEngine {
                     state: new_state(rule),
                     open: None,
                 });
+            let mut trucks: Vec<(JudgedTruck, bool)> = Vec::new();
             let t = if !rule.active(at) {
                 pause(&mut slot.state, at)
             } else {
@@ -224,6 +263,19 @@ impl AlertEngine {
                         };
                         s.observe(at, n)
                     }
+                    (
+                        RuleState::Truck(s),
+                        Observation::Detections {
+                            view,
+                            frame: Some(frame),
+                            ..
+                        },
+                    ) => {
+                        let judged = self.judge_trucks(rule, view, frame);
+                        let n = judged.iter().filter(|j| j.1).count();
+                        trucks = judged;
+                        s.observe(at, n)
+                    }
                     (RuleState::Loss(s), Observation::Online(on)) => s.observe(at, *on),
                     (RuleState::Abnormal(s), Observation::Faults { faults: f, .. }) => {
                         s.observe(at, f)
@@ -233,7 +285,18 @@ impl AlertEngine {
             };
             if let Some(t) = t {
                 let (evidence, picture) = match &obs {
-                    Observation::Detections { view, picture } => {
+                    Observation::Detections { .. } if !trucks.is_empty() || is_truck(rule) => {
+                        let (picture, w, h) = match &obs {
+                            Observation::Detections { picture, view, .. } => {
+                                (*picture, view.width, view.height)
+                            }
+                            _ => (None, 0, 0),
+                        };
+                        let mut e = truck_evidence(&trucks, t.count);
+                        (e.frame_width, e.frame_height) = (w, h);
+                        (e, picture)
+                    }
+                    Observation::Detections { view, picture, .. } => {
                         (evidence_of(rule, view, t.count), *picture)
                     }
                     Observation::Faults { picture, .. } => (count_only(t.count), *picture),
@@ -251,6 +314,27 @@ impl AlertEngine {
                 self.emit(entry, rule, slot, &t, evidence, picture);
             }
         }
+    }
+
+    /// Stage one and two of an uncovered-truck rule: each truck in the zone, and whether its
+    /// cover classifier judged it uncovered.
+    fn judge_trucks(
+        &self,
+        rule: &RuleConfig,
+        view: &DetectionsView,
+        frame: &RgbFrame,
+    ) -> Vec<(JudgedTruck, bool)> {
+        let (RuleKind::UncoveredTruck(p), Some(c)) = (&rule.kind, self.classifiers.get(&rule.name))
+        else {
+            return Vec::new();
+        };
+        p.judge(frame, &view.objects, c.as_ref())
+            .into_iter()
+            .map(|j| {
+                let bad = j.uncovered >= c.threshold();
+                (j, bad)
+            })
+            .collect()
     }
 
     fn emit(
@@ -339,6 +423,8 @@ pub const RESTORE_GRACE: Duration = Duration::from_secs(30);
 fn raise_delay(rule: &RuleConfig) -> Duration {
     match &rule.kind {
         RuleKind::Crowding(p) => p.dwell,
+        // Confirmation takes `k` samples; a sample every few seconds.
+        RuleKind::UncoveredTruck(p) => Duration::from_secs(10 * p.confirm_n as u64),
         RuleKind::VideoLoss(p) => p.after,
         RuleKind::VideoAbnormal { params, .. } => params.after,
     }
@@ -346,6 +432,7 @@ fn raise_delay(rule: &RuleConfig) -> Duration {
 
 fn is_active(state: &RuleState) -> bool {
     match state {
+        RuleState::Truck(s) => s.is_active(),
         RuleState::Crowding(s) => s.is_active(),
         RuleState::Loss(s) => s.is_active(),
         RuleState::Abnormal(s) => s.is_active(),
@@ -406,6 +493,7 @@ fn restore(rules: &RulesFile, outbox: &Outbox) -> HashMap<(String, String), Slot
 fn new_state(rule: &RuleConfig) -> RuleState {
     match &rule.kind {
         RuleKind::Crowding(p) => RuleState::Crowding(CrowdingState::new(p.clone())),
+        RuleKind::UncoveredTruck(p) => RuleState::Truck(TruckState::new(p)),
         RuleKind::VideoLoss(p) => RuleState::Loss(LossState::new(*p)),
         RuleKind::VideoAbnormal { params, faults } => {
             RuleState::Abnormal(AbnormalState::new(*params, faults.clone()))
@@ -415,6 +503,7 @@ fn new_state(rule: &RuleConfig) -> RuleState {
 
 fn pause(state: &mut RuleState, at: Time) -> Option<Transition> {
     match state {
+        RuleState::Truck(s) => s.pause(at),
         RuleState::Crowding(s) => s.pause(at),
         RuleState::Loss(s) => s.pause(at),
         RuleState::Abnormal(s) => s.pause(at),
@@ -424,6 +513,7 @@ fn pause(state: &mut RuleState, at: Time) -> Option<Transition> {
 fn kind_of(rule: &RuleConfig) -> AlertKind {
     match rule.kind {
         RuleKind::Crowding(_) => AlertKind::Crowding,
+        RuleKind::UncoveredTruck(_) => AlertKind::UncoveredTruck,
         RuleKind::VideoLoss(_) => AlertKind::VideoLoss,
         RuleKind::VideoAbnormal { .. } => AlertKind::VideoAbnormal,
     }
@@ -436,6 +526,34 @@ fn severity_of(s: RuleSeverity) -> Severity {
         RuleSeverity::Info => Severity::Info,
         RuleSeverity::Warning | RuleSeverity::Minor => Severity::Warning,
         RuleSeverity::Major | RuleSeverity::Critical => Severity::Critical,
+    }
+}
+
+fn is_truck(rule: &RuleConfig) -> bool {
+    matches!(rule.kind, RuleKind::UncoveredTruck(_))
+}
+
+/// Evidence of an uncovered-truck message: the trucks judged uncovered (else every truck
+/// judged), each with the classifier's score.
+fn truck_evidence(trucks: &[(JudgedTruck, bool)], count: usize) -> Evidence {
+    let uncovered: Vec<&(JudgedTruck, bool)> = trucks.iter().filter(|t| t.1).collect();
+    let shown: Vec<&(JudgedTruck, bool)> = if uncovered.is_empty() {
+        trucks.iter().collect()
+    } else {
+        uncovered
+    };
+    Evidence {
+        count: count as u32,
+        frame_width: 0,
+        frame_height: 0,
+        objects: shown
+            .iter()
+            .map(|(t, _)| {
+                let mut o = EvidenceObject::from(&t.detection);
+                o.uncovered = Some(t.uncovered);
+                o
+            })
+            .collect(),
     }
 }
 
@@ -506,6 +624,7 @@ mod tests {
             "http://x".into(),
             None,
         )
+        .unwrap()
     }
 
     fn messages(ob: &Outbox) -> Vec<(String, String)> {

@@ -191,6 +191,9 @@ pub struct EvidenceObject {
     /// `[x1, y1, x2, y2]` in pixels of the evidence frame (written with 2 decimals).
     #[serde(rename = "box", serialize_with = "ser_box")]
     pub bbox: [f32; 4],
+    /// For trucks: the cover classifier's uncovered score, 0..1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncovered: Option<f32>,
 }
 
 /// `f32` as the shortest `f64` with `decimals` digits: `0.91`, not `0.9100000262260437`.
@@ -213,6 +216,7 @@ impl From<&crate::vision::detect::Detection> for EvidenceObject {
             class: d.class.clone(),
             score: d.score,
             bbox: d.bbox,
+            uncovered: None,
         }
     }
 }
@@ -375,11 +379,13 @@ mod tests {
                         class: "person".into(),
                         score: 0.5,
                         bbox: [10.0, 20.0, 110.0, 320.0],
+                        uncovered: None,
                     },
                     EvidenceObject {
                         class: "person".into(),
                         score: 0.91,
                         bbox: [200.3, 20.0, 260.7, 300.0],
+                        uncovered: None,
                     },
                 ],
             },

@@ -383,6 +383,7 @@ mod tests {
                     class: "person".into(),
                     score: 0.5,
                     bbox: [seq as f32, 0.0, 10.0, 10.0],
+                    uncovered: None,
                 }],
             },
             snapshot_url: snapshot.then(|| "http://x/snap".into()),

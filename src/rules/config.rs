@@ -44,7 +44,7 @@
 //! required key is missing).
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::FixedOffset;
@@ -53,6 +53,7 @@ use toml::Spanned;
 
 use crate::clock::Time;
 use crate::rules::crowding::{ConditionParams, CrowdingParams};
+use crate::rules::truck::{ClassifierChoice, TruckParams};
 use crate::rules::zones::{Polygon, PolygonError, Schedule, Window, parse_days, parse_utc_offset};
 use crate::vision::quality::Fault;
 
@@ -132,16 +133,24 @@ pub enum RuleKind {
         /// Faults that count; empty means every fault.
         faults: Vec<Fault>,
     },
+    /// A truck with an uncovered load in a zone (two stages, k of n samples).
+    UncoveredTruck(TruckParams),
 }
 
 impl RuleKind {
     /// Every kind name, as written in `kind = ...`.
-    pub const NAMES: [&'static str; 3] = ["crowding", "video_loss", "video_abnormal"];
+    pub const NAMES: [&'static str; 4] = [
+        "crowding",
+        "uncovered_truck",
+        "video_loss",
+        "video_abnormal",
+    ];
 
-    /// `crowding`, `video_loss` or `video_abnormal`.
+    /// `crowding`, `uncovered_truck`, `video_loss` or `video_abnormal`.
     pub fn name(&self) -> &'static str {
         match self {
             RuleKind::Crowding(_) => "crowding",
+            RuleKind::UncoveredTruck(_) => "uncovered_truck",
             RuleKind::VideoLoss(_) => "video_loss",
             RuleKind::VideoAbnormal { .. } => "video_abnormal",
         }
@@ -243,7 +252,19 @@ impl RulesFile {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read rules {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| anyhow::anyhow!("rules {}: {e}", path.display()))
+        let mut file =
+            Self::parse(&text).map_err(|e| anyhow::anyhow!("rules {}: {e}", path.display()))?;
+        // Classifier manifests are named relative to the rules file.
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for rule in &mut file.rules {
+            if let RuleKind::UncoveredTruck(p) = &mut rule.kind
+                && let ClassifierChoice::Model(m) = &mut p.classifier
+                && m.is_relative()
+            {
+                *m = dir.join(&*m);
+            }
+        }
+        Ok(file)
     }
 
     /// Parses rules text; checks everything but the cameras (see [`RulesFile::validate`]).
@@ -353,6 +374,10 @@ struct RawRule {
     // video_loss, video_abnormal
     after: S<RawDuration>,
     faults: S<Vec<Spanned<String>>>,
+    // uncovered_truck
+    classifier: S<String>,
+    cargo: S<Vec<f64>>,
+    confirm: S<Vec<i64>>,
 }
 
 impl RawRule {
@@ -372,6 +397,9 @@ impl RawRule {
             k("update_interval", &self.update_interval),
             k("after", &self.after),
             k("faults", &self.faults),
+            k("classifier", &self.classifier),
+            k("cargo", &self.cargo),
+            k("confirm", &self.confirm),
         ]
         .into_iter()
         .flatten()
@@ -388,6 +416,16 @@ fn keys_of(kind: &str) -> &'static [&'static str] {
             "min_people",
             "dwell",
             "smoothing",
+            "hold_off",
+            "update_interval",
+        ],
+        "uncovered_truck" => &[
+            "zone",
+            "class",
+            "min_score",
+            "classifier",
+            "cargo",
+            "confirm",
             "hold_off",
             "update_interval",
         ],
@@ -524,37 +562,58 @@ fn build_rule(
             }
         };
 
-    let kind = match kind_name {
-        "crowding" => {
-            let zone = match &r.zone {
-                None => Polygon::whole_frame(),
-                Some(z) => {
-                    let mut points = Vec::new();
-                    for p in z.get_ref() {
-                        match p.get_ref().as_slice() {
-                            &[x, y] => points.push([x, y]),
-                            other => {
-                                return Err(err(
-                                    lines.line(p),
-                                    format!(
-                                        "`zone` point has {} coordinates, expected [x, y]",
-                                        other.len()
-                                    ),
-                                ));
-                            }
+    let zone = || -> Result<Polygon, RuleError> {
+        Ok(match &r.zone {
+            None => Polygon::whole_frame(),
+            Some(z) => {
+                let mut points = Vec::new();
+                for p in z.get_ref() {
+                    match p.get_ref().as_slice() {
+                        &[x, y] => points.push([x, y]),
+                        other => {
+                            return Err(err(
+                                lines.line(p),
+                                format!(
+                                    "`zone` point has {} coordinates, expected [x, y]",
+                                    other.len()
+                                ),
+                            ));
                         }
                     }
-                    Polygon::new(points).map_err(|e| {
-                        let at = match e {
-                            PolygonError::OutOfRange { index, .. } => {
-                                lines.line(&z.get_ref()[index])
-                            }
-                            _ => lines.line(z),
-                        };
-                        err(at, format!("`zone`: {e}"))
-                    })?
                 }
-            };
+                Polygon::new(points).map_err(|e| {
+                    let at = match e {
+                        PolygonError::OutOfRange { index, .. } => lines.line(&z.get_ref()[index]),
+                        _ => lines.line(z),
+                    };
+                    err(at, format!("`zone`: {e}"))
+                })?
+            }
+        })
+    };
+    let min_score = |default: f32| -> Result<f32, RuleError> {
+        match &r.min_score {
+            None => Ok(default),
+            Some(s) if !(0.0..=1.0).contains(s.get_ref()) => Err(err(
+                lines.line(s),
+                format!("`min_score` must be in 0..=1, got {}", s.get_ref()),
+            )),
+            Some(s) => Ok(*s.get_ref() as f32),
+        }
+    };
+    let class = |default: &str| -> Result<String, RuleError> {
+        match &r.class {
+            None => Ok(default.to_string()),
+            Some(c) if c.get_ref().trim().is_empty() => {
+                Err(err(lines.line(c), "`class` is empty".into()))
+            }
+            Some(c) => Ok(c.get_ref().clone()),
+        }
+    };
+
+    let kind = match kind_name {
+        "crowding" => {
+            let zone = zone()?;
             let min_people = match &r.min_people {
                 None => {
                     return Err(err(
@@ -580,23 +639,8 @@ fn build_rule(
                 }
                 Some(n) => *n.get_ref() as usize,
             };
-            let min_score = match &r.min_score {
-                None => 0.5,
-                Some(s) if !(0.0..=1.0).contains(s.get_ref()) => {
-                    return Err(err(
-                        lines.line(s),
-                        format!("`min_score` must be in 0..=1, got {}", s.get_ref()),
-                    ));
-                }
-                Some(s) => *s.get_ref() as f32,
-            };
-            let class = match &r.class {
-                None => "person".to_string(),
-                Some(c) if c.get_ref().trim().is_empty() => {
-                    return Err(err(lines.line(c), "`class` is empty".into()));
-                }
-                Some(c) => c.get_ref().clone(),
-            };
+            let min_score = min_score(0.5)?;
+            let class = class("person")?;
             RuleKind::Crowding(CrowdingParams {
                 zone,
                 class,
@@ -605,6 +649,67 @@ fn build_rule(
                 dwell: dur("dwell", &r.dwell, Some(Duration::from_secs(10)))?,
                 hold_off: dur("hold_off", &r.hold_off, Some(Duration::from_secs(30)))?,
                 smoothing,
+                update_interval: dur(
+                    "update_interval",
+                    &r.update_interval,
+                    Some(Duration::from_secs(30)),
+                )?,
+            })
+        }
+        "uncovered_truck" => {
+            let classifier = match &r.classifier {
+                None => ClassifierChoice::Baseline,
+                Some(c) if c.get_ref() == "baseline" => ClassifierChoice::Baseline,
+                Some(c) if c.get_ref().trim().is_empty() => {
+                    return Err(err(
+                        lines.line(c),
+                        "`classifier` is empty (\"baseline\" or a classifier manifest path)".into(),
+                    ));
+                }
+                Some(c) => ClassifierChoice::Model(PathBuf::from(c.get_ref())),
+            };
+            let cargo = match &r.cargo {
+                None => [0.0, 0.0, 1.0, 0.5],
+                Some(c) => match c.get_ref().as_slice() {
+                    &[x1, y1, x2, y2]
+                        if [x1, y1, x2, y2].iter().all(|v| (0.0..=1.0).contains(v))
+                            && x1 < x2
+                            && y1 < y2 =>
+                    {
+                        [x1 as f32, y1 as f32, x2 as f32, y2 as f32]
+                    }
+                    _ => {
+                        return Err(err(
+                            lines.line(c),
+                            "`cargo` must be [x1, y1, x2, y2], fractions of the truck box in \
+                             0..1 with x1 < x2 and y1 < y2"
+                                .into(),
+                        ));
+                    }
+                },
+            };
+            let (confirm_k, confirm_n) = match &r.confirm {
+                None => (3, 5),
+                Some(c) => match c.get_ref().as_slice() {
+                    &[k, n] if k >= 1 && n >= k && n <= 100 => (k as usize, n as usize),
+                    _ => {
+                        return Err(err(
+                            lines.line(c),
+                            "`confirm` must be [k, n]: k of the last n samples, 1 <= k <= n <= 100"
+                                .into(),
+                        ));
+                    }
+                },
+            };
+            RuleKind::UncoveredTruck(TruckParams {
+                zone: zone()?,
+                class: class("truck")?,
+                min_score: min_score(0.4)?,
+                classifier,
+                cargo,
+                confirm_k,
+                confirm_n,
+                hold_off: dur("hold_off", &r.hold_off, Some(Duration::from_secs(30)))?,
                 update_interval: dur(
                     "update_interval",
                     &r.update_interval,

@@ -109,6 +109,7 @@ fn run_batch(detector: &Detector, jobs: &[DetectJob], fleet: &Fleet) {
                 Observation::Detections {
                     view: &view,
                     picture,
+                    frame: Some(&job.frame),
                 },
             );
         }

@@ -1,5 +1,6 @@
 //! Vision: sampled frames, picture-quality diagnosis (完好率) and object detection.
 
+pub mod cover;
 pub mod decode;
 pub mod detect;
 pub mod detector_pool;
