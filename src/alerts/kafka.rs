@@ -14,8 +14,9 @@
 //! timeout) but always with the same CloudEvent `id`. After a retry an older message can
 //! follow a newer one of the same camera; consumers order by the CloudEvent `time`.
 //!
-//! When librdkafka reports a fatal error (an idempotent producer whose state the broker lost,
-//! e.g. a broker restarted with empty storage), the producer is rebuilt before the next try.
+//! After a failed attempt the producer is replaced by a fresh one before the next try: in the
+//! tests, a producer whose broker restarted with empty storage (so without the idempotent
+//! producer's state) timed out for ever otherwise.
 //!
 //! ## Library
 //!
@@ -130,19 +131,17 @@ impl KafkaSink {
             .clone()
     }
 
-    /// After a failure: a producer in a fatal state is replaced.
-    fn heal(&self) {
-        let p = self.producer();
-        if let Some((code, reason)) = p.client().fatal_error() {
-            tracing::warn!(sink = %self.config.sink_name, ?code, %reason, "kafka producer fatal error; creating a new producer");
-            match create(&self.config) {
-                Ok(fresh) => {
-                    *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
-                }
-                Err(e) => {
-                    tracing::error!(sink = %self.config.sink_name, "kafka producer: {e:#}")
-                }
-            }
+    /// After a failed attempt (every report in: nothing is in flight), the producer is
+    /// replaced by a fresh one — new connections, metadata and idempotent-producer id —
+    /// whether or not librdkafka declared it fatally broken: in the tests, a producer whose
+    /// broker restarted with empty storage kept timing out until it was replaced.
+    fn renew(&self) {
+        if let Some((code, reason)) = self.producer().client().fatal_error() {
+            tracing::warn!(sink = %self.config.sink_name, ?code, %reason, "kafka producer fatal error");
+        }
+        match create(&self.config) {
+            Ok(fresh) => *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = fresh,
+            Err(e) => tracing::error!(sink = %self.config.sink_name, "kafka producer: {e:#}"),
         }
     }
 }
@@ -209,7 +208,7 @@ impl Sink for KafkaSink {
             }
         }
         if attempt.error.is_some() {
-            self.heal();
+            self.renew();
         }
         attempt
     }
