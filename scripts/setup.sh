@@ -11,7 +11,7 @@ PKGS=(
   gstreamer1.0-libav gstreamer1.0-tools
   ffmpeg curl ca-certificates python3
   prometheus mosquitto
-  cmake libcurl4-openssl-dev
+  cmake g++ make libcurl4-openssl-dev
 )
 
 missing=()

@@ -140,6 +140,7 @@ fn a_video_loss_alert_reaches_every_sink() {
     std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
     #[cfg(feature = "kafka")]
     let (_broker, brokers) = start_kafka(dir.path());
+    #[cfg_attr(not(feature = "kafka"), allow(unused_mut))]
     let mut config = format!(
         "[webhook]\nurl = \"{url}\"\ntimeout = \"2s\"\nsecret_file = \"{}\"\n\
          [log_sink]\nenabled = true\n",
