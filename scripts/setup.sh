@@ -11,6 +11,7 @@ PKGS=(
   gstreamer1.0-libav gstreamer1.0-tools
   ffmpeg curl ca-certificates python3
   prometheus mosquitto
+  cmake g++ make libcurl4-openssl-dev
 )
 
 missing=()
@@ -38,6 +39,9 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 
 # ONNX Runtime for the detector (load-dynamic): the library from the PyPI wheel, into vendor/.
 "$(dirname "$0")/fetch-onnxruntime.sh" >/dev/null
+
+# The Kafka-compatible broker the Kafka sink's tests run against (test-only; see the script).
+"$(dirname "$0")/fetch-tansu.sh" >/dev/null
 
 # Verify the media and models we ship are what we say they are.
 "$(dirname "$0")/check-assets.sh"

@@ -68,6 +68,15 @@ pub struct RunArgs {
     /// MQTT broker for alerts, e.g. `mqtt://127.0.0.1:1883`.
     #[arg(long)]
     pub mqtt: Option<String>,
+    /// HTTP webhook for alerts, e.g. `http://127.0.0.1:8080/alerts` (`[webhook]` for more).
+    #[arg(long)]
+    pub webhook: Option<String>,
+    /// Kafka brokers for alerts, e.g. `127.0.0.1:9092` (`[kafka]` for the topic and more).
+    #[arg(long)]
+    pub kafka: Option<String>,
+    /// Append every alert message as a JSON line to `<data_dir>/alerts.jsonl`.
+    #[arg(long)]
+    pub alert_log: bool,
     /// Watch only the cameras this instance owns: `I/N` (rendezvous hash of the camera id), or
     /// `pod/N` to take I from a StatefulSet pod name ($POD_NAME, else $HOSTNAME).
     #[arg(long, value_parser = crate::config::shard::parse_arg)]
@@ -115,6 +124,15 @@ impl RunArgs {
         }
         if let Some(v) = &self.mqtt {
             s.mqtt.url = Some(v.clone());
+        }
+        if let Some(v) = &self.webhook {
+            s.webhook.url = Some(v.clone());
+        }
+        if let Some(v) = &self.kafka {
+            s.kafka.brokers = Some(v.clone());
+        }
+        if self.alert_log {
+            s.log_sink.enabled = true;
         }
         if self.detect {
             s.detect.enabled = true;
@@ -170,7 +188,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mqtt = start_alerts(&settings, &inv, shard, &fleet, addr)?;
+    let (mqtt, sinks) = start_alerts(&settings, &inv, shard, &fleet, addr, &shutdown_rx)?;
     let samples = settings
         .any_sampling()
         .then(|| Arc::new(SampleQueue::new(settings.vision.queue)));
@@ -261,6 +279,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(sink) = mqtt {
         sink.shutdown().await;
     }
+    if let Some(sinks) = sinks {
+        sinks.shutdown().await;
+    }
     let now = fleet.now();
     tokio::task::spawn_blocking(move || writer.shutdown(now)).await?;
     Ok(())
@@ -319,20 +340,25 @@ impl History for LedgerSender {
 }
 
 /// Loads and validates the rules (errors name the line), opens the outbox and starts the MQTT
-/// sink. No rules file: no alerts.
+/// sink and the other configured sinks (`alerts::sinks`). No rules file: no alerts.
 fn start_alerts(
     settings: &Settings,
     inv: &crate::config::inventory::Inventory,
     shard: crate::config::shard::Shard,
     fleet: &Arc<Fleet>,
     addr: std::net::SocketAddr,
-) -> anyhow::Result<Option<crate::alerts::mqtt::MqttSink>> {
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<(
+    Option<crate::alerts::mqtt::MqttSink>,
+    Option<crate::alerts::sinks::SinkSet>,
+)> {
     let Some(path) = &settings.alerts.rules else {
         anyhow::ensure!(
-            settings.mqtt.url.is_none(),
-            "an MQTT broker is configured but no alert rules (--rules FILE)"
+            !crate::alerts::sinks::any_configured(settings),
+            "an alert sink (MQTT, webhook, Kafka or log) is configured but no alert rules \
+             (--rules FILE)"
         );
-        return Ok(None);
+        return Ok((None, None));
     };
     let rules = crate::rules::config::RulesFile::load(path)?;
     let ids: Vec<&str> = inv.cameras.iter().map(|c| c.id.as_str()).collect();
@@ -370,13 +396,17 @@ fn start_alerts(
         snapshots.clone(),
         settings.alerts.retention,
     ));
+    let sinks = crate::alerts::sinks::start_configured(settings, &outbox, shutdown.clone())?;
+    fleet
+        .metrics()
+        .register_collector(Box::new(sinks.collector()))?;
     fleet.set_alerts(Arc::new(AlertEngine::new(
         rules,
         outbox,
         format!("http://{addr}"),
         snapshots,
     )?));
-    Ok(sink)
+    Ok((sink, Some(sinks)))
 }
 
 /// Deletes ended alerts (with their snapshots) and delivered messages older than `keep`, at

@@ -175,6 +175,14 @@ impl Metrics {
         }
     }
 
+    /// Adds a collector whose series are built at scrape time (e.g. the alert sinks').
+    pub fn register_collector(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> prometheus::Result<()> {
+        self.registry.register(collector)
+    }
+
     /// The text exposition of every metric, fleet series included.
     pub fn render(&self, fleet: &Fleet) -> String {
         let mut families = self.registry.gather();

@@ -40,6 +40,22 @@
 //! url = "mqtt://127.0.0.1:1883"
 //! topic_prefix = "sharpeyes"
 //!
+//! [webhook]                 # HTTP POST of every alert message (see docs/alerts.md)
+//! url = "http://127.0.0.1:8080/alerts"
+//! timeout = "10s"
+//! secret_env = "SHARPEYES_WEBHOOK_SECRET"   # or secret_file = "/run/secrets/webhook"
+//! headers = { "X-Tenant" = "county-7" }
+//!
+//! [kafka]                   # needs a build with the `kafka` feature (the default)
+//! brokers = "127.0.0.1:9092"
+//! topic = "sharpeyes.alerts"
+//! delivery_timeout = "30s"
+//! options = { "compression.type" = "lz4" }  # further librdkafka producer properties
+//!
+//! [log_sink]                # every alert message as one JSON line
+//! enabled = true
+//! path = "/var/log/sharpeyes/alerts.jsonl"  # default <data_dir>/alerts.jsonl
+//!
 //! [[groups]]                # per-group settings; the first matching rule that sets a key wins
 //! class = "3"               # match on region / unit / class (omitted = any)
 //! mode = "patrol"           # a `mode` column in the inventory beats this
@@ -189,6 +205,71 @@ impl Default for MqttSettings {
     }
 }
 
+/// The HTTP webhook sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Receiver URL (`http://host:port/path`); none: no webhook sink.
+    pub url: Option<String>,
+    /// Whole-request timeout.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Extra request headers.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Environment variable holding the HMAC-SHA256 signing secret.
+    pub secret_env: Option<String>,
+    /// File holding the signing secret (trailing newline ignored).
+    pub secret_file: Option<PathBuf>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout: Duration::from_secs(10),
+            headers: Default::default(),
+            secret_env: None,
+            secret_file: None,
+        }
+    }
+}
+
+/// The Kafka sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers (`host:port,...`); none: no Kafka sink.
+    pub brokers: Option<String>,
+    /// Topic of the alert messages.
+    pub topic: String,
+    /// How long one message may take to be acknowledged before it is retried.
+    #[serde(deserialize_with = "duration")]
+    pub delivery_timeout: Duration,
+    /// Further librdkafka producer properties.
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: None,
+            topic: "sharpeyes.alerts".into(),
+            delivery_timeout: Duration::from_secs(30),
+            options: Default::default(),
+        }
+    }
+}
+
+/// The JSON-lines log sink.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSinkSettings {
+    /// Append every alert message to a file.
+    pub enabled: bool,
+    /// The file; default `<data_dir>/alerts.jsonl`.
+    pub path: Option<PathBuf>,
+}
+
 /// Object detection on sampled pictures.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -285,6 +366,12 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// The MQTT sink.
     pub mqtt: MqttSettings,
+    /// The HTTP webhook sink.
+    pub webhook: WebhookSettings,
+    /// The Kafka sink.
+    pub kafka: KafkaSettings,
+    /// The JSON-lines log sink.
+    pub log_sink: LogSinkSettings,
 }
 
 impl Default for Settings {
@@ -305,6 +392,9 @@ impl Default for Settings {
             detect: DetectSettings::default(),
             alerts: AlertSettings::default(),
             mqtt: MqttSettings::default(),
+            webhook: WebhookSettings::default(),
+            kafka: KafkaSettings::default(),
+            log_sink: LogSinkSettings::default(),
         }
     }
 }
@@ -458,5 +548,24 @@ mod tests {
         assert!(e.starts_with("line 3"), "{e}");
         let e = Settings::parse("stal_timeout = 3\n").unwrap_err();
         assert!(e.contains("line 1") && e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn sink_sections() {
+        let s = Settings::parse(
+            "[webhook]\nurl = \"http://h/x\"\ntimeout = \"2s\"\nsecret_env = \"S\"\n\
+             headers = { \"X-A\" = \"1\" }\n[kafka]\nbrokers = \"k:9092\"\n\
+             options = { \"linger.ms\" = \"5\" }\n[log_sink]\nenabled = true\n",
+        )
+        .unwrap();
+        assert_eq!(s.webhook.url.as_deref(), Some("http://h/x"));
+        assert_eq!(s.webhook.timeout, Duration::from_secs(2));
+        assert_eq!(s.webhook.headers["X-A"], "1");
+        assert_eq!(s.kafka.brokers.as_deref(), Some("k:9092"));
+        assert_eq!(s.kafka.topic, "sharpeyes.alerts");
+        assert_eq!(s.kafka.options["linger.ms"], "5");
+        assert!(s.log_sink.enabled && s.log_sink.path.is_none());
+        let e = Settings::parse("[webhook]\nsecret = \"x\"\n").unwrap_err();
+        assert!(e.contains("unknown field"), "{e}");
     }
 }
