@@ -168,6 +168,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let app = crate::api::app(fleet.clone(), &crate::web::WebContext::from_settings(&settings, addr))?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mqtt = start_alerts(&settings, &inv, shard, &fleet, addr)?;
@@ -240,7 +241,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         held + patrolled,
         inv.rejected.len(),
     );
-    axum::serve(listener, crate::api::router(fleet.clone()))
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
         .with_graceful_shutdown(stop_signal())
         .await
         .context("HTTP server failed")?;

@@ -276,6 +276,10 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// The MQTT sink.
     pub mqtt: MqttSettings,
+    /// The ops page (`[web]`, see `web::config`).
+    pub web: crate::web::config::WebSettings,
+    /// Access control (`[auth]`, see `web::config`).
+    pub auth: crate::web::config::AuthSettings,
 }
 
 impl Default for Settings {
@@ -296,6 +300,8 @@ impl Default for Settings {
             detect: DetectSettings::default(),
             alerts: AlertSettings::default(),
             mqtt: MqttSettings::default(),
+            web: Default::default(),
+            auth: Default::default(),
         }
     }
 }
