@@ -293,6 +293,7 @@ async fn ticker(fleet: Arc<Fleet>, history: Arc<dyn History>, mut shutdown: watc
                     State::Connecting => {}
                 }
             }
+            engine.sweep(now);
         }
         if n.is_multiple_of(20) {
             history.heartbeat(fleet.now());
@@ -362,12 +363,47 @@ fn start_alerts(
         }
         None => None,
     };
+    let snapshots = settings
+        .alerts
+        .snapshots
+        .then(|| crate::alerts::store::snapshot_dir(&settings.data_dir));
+    tokio::spawn(retention(
+        outbox.clone(),
+        snapshots.clone(),
+        settings.alerts.retention,
+    ));
     fleet.set_alerts(Arc::new(AlertEngine::new(
         rules,
         outbox,
         format!("http://{addr}"),
+        snapshots,
     )));
     Ok(sink)
+}
+
+/// Deletes ended alerts (with their snapshots) and delivered messages older than `keep`, at
+/// start and then hourly.
+async fn retention(
+    outbox: crate::alerts::outbox::Outbox,
+    snapshots: Option<std::path::PathBuf>,
+    keep: Duration,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let (outbox, snapshots) = (outbox.clone(), snapshots.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let cutoff = chrono::Utc::now()
+                - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+            outbox.purge_alerts_before(cutoff, snapshots.as_deref())
+        })
+        .await;
+        match done {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("alert retention failed: {e:#}"),
+            Err(e) => tracing::warn!("alert retention task failed: {e}"),
+        }
+    }
 }
 
 /// Opens the history under the data dir (recovering after a crash) and starts its writer.

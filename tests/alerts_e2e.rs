@@ -107,18 +107,93 @@ fn a_crowding_alert_reaches_an_mqtt_subscriber() {
     let objects = data["evidence"]["objects"].as_array().unwrap();
     assert!(objects.iter().all(|o| o["class"] == "person"), "{data}");
     assert!(objects.len() >= 3);
+    // The snapshot is the very picture the boxes were found on, stored with the alert.
     let snapshot = data["snapshot_url"].as_str().unwrap();
-    assert!(
-        snapshot.ends_with("/api/cameras/k0001/snapshot.jpg"),
-        "{snapshot}"
+    assert_eq!(
+        snapshot,
+        format!("{}/api/alerts/{alert_id}/snapshot.jpg", d.base),
+        "{data}"
     );
     let (status, len) = http_status(snapshot).unwrap();
     assert!(
         status == 200 && len > 10_000,
         "the snapshot link works: {status}, {len} bytes"
     );
+    let file = dir.path().join(format!("data/snapshots/{alert_id}.jpg"));
+    let jpeg = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert_eq!(jpeg.len(), len, "served from the data dir");
+    assert_eq!(
+        jpeg_size(&jpeg),
+        Some((
+            data["evidence"]["frame_width"].as_u64().unwrap() as u32,
+            data["evidence"]["frame_height"].as_u64().unwrap() as u32
+        )),
+        "the boxes' frame is the snapshot's size"
+    );
+
+    // The review API: the record, filters, acknowledgement.
+    let rec = get_json(&format!("{}/api/alerts/{alert_id}", d.base));
+    assert_eq!(rec["id"], alert_id);
+    assert_eq!(rec["kind"], "crowding");
+    assert_eq!(rec["camera"]["id"], "k0001");
+    assert_eq!(
+        rec["snapshot_url"],
+        format!("/api/alerts/{alert_id}/snapshot.jpg")
+    );
+    assert_eq!(
+        rec["evidence"], data["evidence"],
+        "the boxes of the stored picture"
+    );
+    assert!(rec["acked_at"].is_null());
+    let list = get_json(&format!("{}/api/alerts?camera=k0001&kind=crowding", d.base));
+    assert!(
+        list.as_array().unwrap().iter().any(|r| r["id"] == alert_id),
+        "{list}"
+    );
+    let none = get_json(&format!("{}/api/alerts?camera=k0002", d.base));
+    assert_eq!(none.as_array().unwrap().len(), 0, "{none}");
+    let (status, body) = http_get(&format!("{}/api/alerts?state=bogus", d.base)).unwrap();
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = http_post_json(
+        &format!("{}/api/alerts/{alert_id}/ack", d.base),
+        r#"{"note": "patrol sent"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let rec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(rec["acked_by"], "anonymous", "open loopback mode: no login");
+    assert_eq!(rec["ack_note"], "patrol sent");
+    assert!(rec["acked_at"].is_string());
+    let unacked = get_json(&format!("{}/api/alerts?acked=false&kind=crowding", d.base));
+    assert!(
+        !unacked
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == alert_id)
+    );
+    let (status, _) = http_post_json(&format!("{}/api/alerts/0000000000000000/ack", d.base), "");
+    assert_eq!(status, 404);
     // GB/T 28181: video alarm (method 5), density (type 10).
     assert_eq!(data["gb28181"]["alarm_method"], 5, "{data}");
     assert_eq!(data["gb28181"]["alarm_type"], 10, "{data}");
     drop(d);
+}
+
+/// Width and height from a JPEG's start-of-frame marker.
+fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
+    let mut i = 2;
+    while i + 9 < b.len() {
+        if b[i] != 0xff {
+            return None;
+        }
+        let marker = b[i + 1];
+        let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
+        if (0xc0..=0xc3).contains(&marker) {
+            let h = u16::from_be_bytes([b[i + 5], b[i + 6]]) as u32;
+            let w = u16::from_be_bytes([b[i + 7], b[i + 8]]) as u32;
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
 }

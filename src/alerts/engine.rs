@@ -5,12 +5,15 @@
 //! is stable across its lifecycle and across redelivery; `seq` counts its messages.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::alerts::event::{
     AlertCamera, AlertEvent, AlertKind, Evidence, EvidenceObject, Phase, Severity, alert_id_for,
 };
 use crate::alerts::outbox::Outbox;
+use crate::alerts::store::{AlertQuery, AlertRecord};
 use crate::clock::Time;
 use crate::fleet::CameraEntry;
 use crate::rules::config::{RuleConfig, RuleKind, RulesFile, Severity as RuleSeverity};
@@ -27,6 +30,21 @@ enum RuleState {
 struct Open {
     alert_id: String,
     seq: u32,
+    /// When the alert started.
+    started_at: Time,
+    /// Whether a snapshot of this alert is stored.
+    has_snapshot: bool,
+    /// Set for an alert still open when the process last stopped: it continues (same id,
+    /// `update`) if its rule raises again within the grace, and is ended otherwise.
+    restored: Option<Restored>,
+}
+
+/// An open alert found in the outbox at start-up.
+struct Restored {
+    /// When this process took it over (its first sweep).
+    since: Option<Time>,
+    /// Its record, for the `end` message if its rule no longer exists.
+    record: AlertRecord,
 }
 
 struct Slot {
@@ -41,27 +59,105 @@ pub struct AlertEngine {
     slots: Mutex<HashMap<(String, String), Slot>>,
     /// Base URL of this instance's API, for snapshot links (e.g. `http://10.0.0.5:9090`).
     api_base: String,
+    /// Where alert snapshots are stored; `None`: no snapshots.
+    snapshots: Option<PathBuf>,
 }
 
 /// What a rule observes.
 pub enum Observation<'a> {
-    /// The latest detections of a sampled picture.
-    Detections(&'a DetectionsView),
-    /// Whether the camera is online (sent periodically).
+    /// The latest detections of a sampled picture, and that picture as JPEG.
+    Detections {
+        /// What the detector found.
+        view: &'a DetectionsView,
+        /// The picture the boxes refer to.
+        picture: Option<&'a [u8]>,
+    },
+    /// Whether the camera is online (sent periodically). An alert raised on it keeps the
+    /// camera's last sampled picture.
     Online(bool),
-    /// The faults of the latest diagnosed picture.
-    Faults(&'a [Fault]),
+    /// The faults of the latest diagnosed picture, and that picture as JPEG.
+    Faults {
+        /// The picture's faults.
+        faults: &'a [Fault],
+        /// The picture.
+        picture: Option<&'a [u8]>,
+    },
 }
 
 impl AlertEngine {
-    /// An engine over validated rules writing to `outbox`.
-    pub fn new(rules: RulesFile, outbox: Outbox, api_base: String) -> Self {
+    /// An engine over validated rules writing to `outbox`; `snapshots` is the directory for
+    /// the picture each alert is raised on (`None`: none kept).
+    pub fn new(
+        rules: RulesFile,
+        outbox: Outbox,
+        api_base: String,
+        snapshots: Option<PathBuf>,
+    ) -> Self {
+        let slots = restore(&rules, &outbox);
         Self {
             rules,
             outbox,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(slots),
             api_base,
+            snapshots,
         }
+    }
+
+    /// Ends the alerts restored at start-up whose rule has not raised them again within its
+    /// grace (the rule's `dwell`/`after` plus [`RESTORE_GRACE`]), or whose rule or camera is
+    /// gone. Called periodically (the daemon: every second).
+    pub fn sweep(&self, at: Time) {
+        let mut slots = self.slots.lock().unwrap();
+        for ((rule_name, _camera), slot) in slots.iter_mut() {
+            let Some(open) = &mut slot.open else { continue };
+            let Some(r) = &mut open.restored else {
+                continue;
+            };
+            let since = *r.since.get_or_insert(at);
+            let rule = self.rules.rules.iter().find(|x| &x.name == rule_name);
+            let grace = rule.map_or(Duration::ZERO, |x| raise_delay(x) + RESTORE_GRACE);
+            let waited = (at - since).to_std().unwrap_or_default();
+            if waited < grace || is_active(&slot.state) {
+                continue;
+            }
+            let r = &r.record;
+            let event = AlertEvent {
+                alert_id: open.alert_id.clone(),
+                seq: open.seq + 1,
+                phase: Phase::End,
+                kind: AlertKind::parse(&r.kind).unwrap_or(AlertKind::VideoAbnormal),
+                severity: match r.severity.as_str() {
+                    "info" => Severity::Info,
+                    "critical" => Severity::Critical,
+                    _ => Severity::Warning,
+                },
+                rule: r.rule.clone(),
+                camera: r.camera.clone(),
+                started_at: open.started_at,
+                updated_at: at,
+                ended_at: Some(at),
+                evidence: Evidence::default(),
+                snapshot_url: open.has_snapshot.then(|| {
+                    format!(
+                        "{}/api/alerts/{}/snapshot.jpg",
+                        self.api_base, open.alert_id
+                    )
+                }),
+            };
+            tracing::info!(
+                alert = %event.alert_id, camera = %r.camera.id, rule = %r.rule,
+                "alert open before the restart not raised again: ended"
+            );
+            if let Err(e) = self.outbox.enqueue(&event) {
+                tracing::error!(alert = %event.alert_id, "alert not written to the outbox: {e:#}");
+            }
+            slot.open = None;
+        }
+    }
+
+    /// Where alert snapshots are stored.
+    pub fn snapshot_dir(&self) -> Option<&Path> {
+        self.snapshots.as_deref()
     }
 
     /// The outbox alerts go to.
@@ -76,9 +172,9 @@ impl AlertEngine {
         for rule in self.rules.rules_for(id) {
             let fits = matches!(
                 (&rule.kind, &obs),
-                (RuleKind::Crowding(_), Observation::Detections(_))
+                (RuleKind::Crowding(_), Observation::Detections { .. })
                     | (RuleKind::VideoLoss(_), Observation::Online(_))
-                    | (RuleKind::VideoAbnormal { .. }, Observation::Faults(_))
+                    | (RuleKind::VideoAbnormal { .. }, Observation::Faults { .. })
             );
             if !fits {
                 continue;
@@ -93,7 +189,7 @@ impl AlertEngine {
                 pause(&mut slot.state, at)
             } else {
                 match (&mut slot.state, &obs) {
-                    (RuleState::Crowding(s), Observation::Detections(v)) => {
+                    (RuleState::Crowding(s), Observation::Detections { view: v, .. }) => {
                         let n = match &rule.kind {
                             RuleKind::Crowding(p) => p.count_view(v),
                             _ => 0,
@@ -101,19 +197,30 @@ impl AlertEngine {
                         s.observe(at, n)
                     }
                     (RuleState::Loss(s), Observation::Online(on)) => s.observe(at, *on),
-                    (RuleState::Abnormal(s), Observation::Faults(f)) => s.observe(at, f),
+                    (RuleState::Abnormal(s), Observation::Faults { faults: f, .. }) => {
+                        s.observe(at, f)
+                    }
                     _ => None,
                 }
             };
             if let Some(t) = t {
-                let evidence = match &obs {
-                    Observation::Detections(v) => evidence_of(rule, v, t.count),
-                    _ => Evidence {
-                        count: t.count as u32,
-                        ..Evidence::default()
-                    },
+                let (evidence, picture) = match &obs {
+                    Observation::Detections { view, picture } => {
+                        (evidence_of(rule, view, t.count), *picture)
+                    }
+                    Observation::Faults { picture, .. } => (count_only(t.count), *picture),
+                    Observation::Online(_) => (count_only(t.count), None),
                 };
-                self.emit(entry, rule, slot, &t, evidence);
+                let last;
+                let picture = match (picture, &obs) {
+                    (Some(p), _) => Some(p),
+                    (None, Observation::Online(_)) => {
+                        last = entry.vision.lock().unwrap().snapshot.clone();
+                        last.as_deref().map(|v| v.as_slice())
+                    }
+                    (None, _) => None,
+                };
+                self.emit(entry, rule, slot, &t, evidence, picture);
             }
         }
     }
@@ -125,19 +232,40 @@ impl AlertEngine {
         slot: &mut Slot,
         t: &Transition,
         evidence: Evidence,
+        picture: Option<&[u8]>,
     ) {
         let cam = &entry.camera;
-        let phase = t.phase;
+        let mut phase = t.phase;
         let open = match (phase, slot.open.as_mut()) {
+            // Raised again after a restart: the alert goes on.
+            (Phase::New, Some(o)) if o.restored.is_some() => {
+                o.restored = None;
+                o.seq += 1;
+                phase = Phase::Update;
+                o
+            }
             (Phase::New, _) | (_, None) => slot.open.insert(Open {
                 alert_id: alert_id_for(&cam.id, &rule.name, t.started_at),
                 seq: 0,
+                started_at: t.started_at,
+                has_snapshot: false,
+                restored: None,
             }),
             (_, Some(o)) => {
                 o.seq += 1;
                 o
             }
         };
+        // The picture is written before the message that links it is enqueued.
+        if !open.has_snapshot
+            && phase != Phase::End
+            && let (Some(dir), Some(jpeg)) = (&self.snapshots, picture)
+        {
+            match crate::alerts::store::write_snapshot(dir, &open.alert_id, jpeg) {
+                Ok(()) => open.has_snapshot = true,
+                Err(e) => tracing::warn!(alert = %open.alert_id, "snapshot not stored: {e:#}"),
+            }
+        }
         let event = AlertEvent {
             alert_id: open.alert_id.clone(),
             seq: open.seq,
@@ -152,14 +280,18 @@ impl AlertEngine {
                 unit: cam.groups.unit.clone(),
                 class: cam.groups.class.clone(),
             },
-            started_at: t.started_at,
+            started_at: open.started_at,
             updated_at: t.at,
             ended_at: (phase == Phase::End).then_some(t.at),
             evidence,
-            snapshot_url: Some(format!(
-                "{}/api/cameras/{}/snapshot.jpg",
-                self.api_base, cam.id
-            )),
+            // The alert's picture, from the first message that had one on: the boxes drawn
+            // on it are that first message's evidence (the API record keeps them).
+            snapshot_url: open.has_snapshot.then(|| {
+                format!(
+                    "{}/api/alerts/{}/snapshot.jpg",
+                    self.api_base, open.alert_id
+                )
+            }),
         };
         if phase == Phase::End {
             slot.open = None;
@@ -172,6 +304,77 @@ impl AlertEngine {
             tracing::error!(alert = %event.alert_id, "alert not written to the outbox: {e:#}");
         }
     }
+}
+
+/// How long past a rule's own delay a restored alert waits to be raised again.
+pub const RESTORE_GRACE: Duration = Duration::from_secs(30);
+
+/// How long a rule needs to raise an alert from a fresh state.
+fn raise_delay(rule: &RuleConfig) -> Duration {
+    match &rule.kind {
+        RuleKind::Crowding(p) => p.dwell,
+        RuleKind::VideoLoss(p) => p.after,
+        RuleKind::VideoAbnormal { params, .. } => params.after,
+    }
+}
+
+fn is_active(state: &RuleState) -> bool {
+    match state {
+        RuleState::Crowding(s) => s.is_active(),
+        RuleState::Loss(s) => s.is_active(),
+        RuleState::Abnormal(s) => s.is_active(),
+    }
+}
+
+/// Slots for the alerts still open in the outbox (a restart, even after `kill -9`).
+fn restore(rules: &RulesFile, outbox: &Outbox) -> HashMap<(String, String), Slot> {
+    let open = match outbox.alerts(&AlertQuery {
+        open: Some(true),
+        limit: Some(100_000),
+        ..AlertQuery::default()
+    }) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!("open alerts not restored: {e:#}");
+            return HashMap::new();
+        }
+    };
+    if !open.is_empty() {
+        tracing::info!(
+            open = open.len(),
+            "alerts open before the restart taken over; they continue if raised again"
+        );
+    }
+    let mut slots = HashMap::new();
+    for record in open {
+        let state = match rules.rules.iter().find(|r| r.name == record.rule) {
+            Some(rule) => new_state(rule),
+            // The rule is gone: the sweep ends the alert at once (any state that is never
+            // active will do).
+            None => RuleState::Loss(LossState::new(crate::rules::crowding::ConditionParams {
+                after: Duration::ZERO,
+                hold_off: Duration::ZERO,
+                update_interval: Duration::MAX,
+            })),
+        };
+        slots.insert(
+            (record.rule.clone(), record.camera.id.clone()),
+            Slot {
+                state,
+                open: Some(Open {
+                    alert_id: record.id.clone(),
+                    seq: record.seq,
+                    started_at: record.started_at,
+                    has_snapshot: record.snapshot_url.is_some(),
+                    restored: Some(Restored {
+                        since: None,
+                        record,
+                    }),
+                }),
+            },
+        );
+    }
+    slots
 }
 
 fn new_state(rule: &RuleConfig) -> RuleState {
@@ -210,6 +413,13 @@ fn severity_of(s: RuleSeverity) -> Severity {
     }
 }
 
+fn count_only(count: usize) -> Evidence {
+    Evidence {
+        count: count as u32,
+        ..Evidence::default()
+    }
+}
+
 fn evidence_of(rule: &RuleConfig, v: &DetectionsView, count: usize) -> Evidence {
     let objects = match &rule.kind {
         RuleKind::Crowding(p) => v
@@ -225,5 +435,129 @@ fn evidence_of(rule: &RuleConfig, v: &DetectionsView, count: usize) -> Evidence 
         frame_width: v.width,
         frame_height: v.height,
         objects,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use crate::clock::{Clock, ManualClock};
+    use crate::fleet::Fleet;
+    use crate::health::status::{Mode, StatusConfig};
+
+    const RULES: &str = "[[rules]]\nname = \"loss\"\nkind = \"video_loss\"\ncameras = [\"*\"]\n\
+                         after = \"10s\"\n";
+
+    fn setup(dir: &Path) -> (Fleet, Arc<CameraEntry>, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(crate::clock::parse_time(
+            "2026-11-23T01:00:00Z",
+        )));
+        let fleet = Fleet::new(
+            clock.clone(),
+            Arc::new(crate::metrics::Metrics::new()),
+            None,
+        );
+        let inv = crate::config::inventory::parse_csv(
+            "id,name,url,region\nc1,东门,rtsp://127.0.0.1:1/x,城关镇\n",
+        )
+        .unwrap();
+        let e = fleet.add(
+            inv.cameras[0].clone(),
+            Mode::Hold,
+            Duration::ZERO,
+            StatusConfig::default(),
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        (fleet, e, clock)
+    }
+
+    fn engine(dir: &Path) -> AlertEngine {
+        AlertEngine::new(
+            RulesFile::parse(RULES).unwrap(),
+            Outbox::open(dir).unwrap(),
+            "http://x".into(),
+            None,
+        )
+    }
+
+    fn messages(ob: &Outbox) -> Vec<(String, String)> {
+        ob.register_sink("t").ok();
+        let conn = ob.conn();
+        let mut st = conn
+            .prepare("SELECT event_id, payload FROM events ORDER BY seq")
+            .unwrap();
+        st.query_map([], |r| {
+            let p: String = r.get(1)?;
+            let v: serde_json::Value = serde_json::from_str(&p).unwrap();
+            Ok((r.get(0)?, v["data"]["phase"].as_str().unwrap().to_string()))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn an_alert_open_at_a_crash_continues_when_raised_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_fleet, e, clock) = setup(dir.path());
+        let first = engine(dir.path());
+        for _ in 0..12 {
+            first.observe(&e, clock.now(), Observation::Online(false));
+            clock.advance(Duration::from_secs(1));
+        }
+        let id = messages(first.outbox())[0].0.clone();
+        drop(first); // the crash: no end was sent
+        let second = engine(dir.path());
+        for _ in 0..12 {
+            second.observe(&e, clock.now(), Observation::Online(false));
+            second.sweep(clock.now());
+            clock.advance(Duration::from_secs(1));
+        }
+        for _ in 0..3 {
+            second.observe(&e, clock.now(), Observation::Online(true));
+            clock.advance(Duration::from_secs(1));
+        }
+        let alert = id.trim_end_matches("-0");
+        let got = messages(second.outbox());
+        let want: Vec<(String, String)> = [("0", "new"), ("1", "update"), ("2", "end")]
+            .iter()
+            .map(|(s, p)| (format!("{alert}-{s}"), p.to_string()))
+            .collect();
+        assert_eq!(got, want, "one alert, one id, across the restart");
+        let rec = second.outbox().alert(alert).unwrap().unwrap();
+        assert_eq!(rec.state, "ended");
+    }
+
+    #[test]
+    fn an_alert_open_at_a_crash_ends_when_not_raised_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_fleet, e, clock) = setup(dir.path());
+        let first = engine(dir.path());
+        for _ in 0..12 {
+            first.observe(&e, clock.now(), Observation::Online(false));
+            clock.advance(Duration::from_secs(1));
+        }
+        drop(first);
+        let second = engine(dir.path());
+        let back = clock.now();
+        // Online again after the restart: the alert ends after the rule's 10 s + the grace.
+        let mut ended_after = None;
+        for i in 0..60 {
+            second.observe(&e, clock.now(), Observation::Online(true));
+            second.sweep(clock.now());
+            if ended_after.is_none() && messages(second.outbox()).len() == 2 {
+                ended_after = Some(i);
+            }
+            clock.advance(Duration::from_secs(1));
+        }
+        let got = messages(second.outbox());
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[1].1, "end");
+        assert_eq!(ended_after, Some(40), "10 s after + 30 s grace");
+        let rec = second.outbox().alert(&got[0].0[..16]).unwrap().unwrap();
+        assert_eq!(rec.state, "ended");
+        assert!(rec.ended_at.unwrap() >= back + chrono::Duration::seconds(40));
     }
 }

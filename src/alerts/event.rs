@@ -94,6 +94,11 @@ impl AlertKind {
         }
     }
 
+    /// The kind named `s` ([`AlertKind::as_str`]).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// GB/T 28181 alarm notification `(AlarmMethod, AlarmType)`.
     ///
     /// Method 2 is a device alarm, 5 a video (analytics) alarm. The type is `None` where the

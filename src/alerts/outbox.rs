@@ -46,7 +46,7 @@
 //! `<data_dir>/alerts.db` (its own file, apart from the availability ledger), WAL mode,
 //! `synchronous=FULL`. Tables: `meta` (`schema_version`), `events` (`seq`, `event_id` unique,
 //! `alert_id`, `severity`, `payload` JSON, `created_ms`), `sinks` (`name`), `pending`
-//! (`sink`, `seq`).
+//! (`sink`, `seq`), `alerts` (one row per alert for review; see [`store`](crate::alerts::store)).
 //!
 //! ## Threads
 //!
@@ -72,7 +72,7 @@ use crate::clock::Time;
 pub const DB_FILE: &str = "alerts.db";
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Default for [`OutboxOptions::max_pending`].
 pub const DEFAULT_MAX_PENDING: usize = 100_000;
@@ -241,7 +241,7 @@ impl Outbox {
         &self.inner.options
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.inner.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -305,12 +305,13 @@ impl Outbox {
     /// [`AlertEvent::event_id`] is already stored does nothing and returns `false`.
     pub fn enqueue(&self, event: &AlertEvent) -> anyhow::Result<bool> {
         let payload = event.to_cloudevent(&self.inner.options.source).to_string();
-        self.enqueue_payload(
+        self.enqueue_inner(
             &event.event_id(),
             &event.alert_id,
             event.severity.as_str(),
             &payload,
             chrono::Utc::now(),
+            Some(event),
         )
     }
 
@@ -323,6 +324,19 @@ impl Outbox {
         severity: &str,
         payload: &str,
         created: Time,
+    ) -> anyhow::Result<bool> {
+        self.enqueue_inner(event_id, alert_id, severity, payload, created, None)
+    }
+
+    /// Stores a message and, with `record`, upserts its alert's row in the same transaction.
+    fn enqueue_inner(
+        &self,
+        event_id: &str,
+        alert_id: &str,
+        severity: &str,
+        payload: &str,
+        created: Time,
+        record: Option<&AlertEvent>,
     ) -> anyhow::Result<bool> {
         let max = self.inner.options.max_pending as u64;
         let mut conn = self.conn();
@@ -347,6 +361,9 @@ impl Outbox {
             return Ok(false);
         }
         let seq = tx.last_insert_rowid();
+        if let Some(event) = record {
+            crate::alerts::store::upsert(&tx, event)?;
+        }
         let sinks = tx.execute(
             "INSERT INTO pending (sink, seq) SELECT name, ?1 FROM sinks",
             params![seq],
@@ -559,6 +576,7 @@ fn init(conn: &mut Connection) -> anyhow::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     let tx = conn.transaction()?;
     tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(crate::alerts::store::SCHEMA)?;
     let version: Option<i64> = tx
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -570,10 +588,11 @@ fn init(conn: &mut Connection) -> anyhow::Result<()> {
         Some(v) if v > SCHEMA_VERSION => {
             bail!("alert outbox schema version {v} is newer than this build's ({SCHEMA_VERSION})")
         }
-        Some(_) => {}
-        None => {
+        Some(v) if v == SCHEMA_VERSION => {}
+        // Version 1 had no alerts table; it was created above and fills from new messages.
+        Some(_) | None => {
             tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
                 params![SCHEMA_VERSION],
             )?;
         }

@@ -8,6 +8,7 @@
 //! | `GET /api/groups[?by=region]` | live online rate and 完好率 of the fleet and every group |
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /healthz` | 200 while the process serves |
+//! | `/api/alerts...` | alert review: list, one, snapshot, acknowledge (see [`alerts`]) |
 //! | `GET /readyz` | 200 once every held camera has been tried at least once (patrol cameras wait for their round), else 503 |
 //! | `GET /api/wall`, `GET /api/events` | the status wall's rows and their live updates (SSE), see `web::wall` |
 //! | `GET /api/cameras/{id}/history`, `GET /api/report` | ledger history and daily report, see `web::history` |
@@ -30,6 +31,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 pub mod actor;
+pub mod alerts;
 
 use crate::config::inventory::GroupBy;
 use crate::fleet::Fleet;
@@ -58,6 +60,7 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .merge(alerts::routes())
         .with_state(fleet)
 }
 

@@ -33,6 +33,8 @@
 //! [alerts]
 //! rules = "rules.toml"      # [[rules]] tables: crowding, video_loss, video_abnormal
 //! max_pending = 100000      # undelivered messages kept per sink; the oldest dropped beyond
+//! retention = "30d"         # ended alerts, their snapshots and delivered messages kept this long
+//! snapshots = true          # keep the picture each alert was raised on
 //!
 //! [mqtt]
 //! url = "mqtt://127.0.0.1:1883"
@@ -147,6 +149,11 @@ pub struct AlertSettings {
     pub rules: Option<PathBuf>,
     /// Alert messages kept undelivered at most (per sink); the oldest are dropped beyond.
     pub max_pending: usize,
+    /// How long ended alerts, their snapshots and delivered messages are kept.
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+    /// Store a JPEG of the picture each alert was raised on (`<data_dir>/snapshots/`).
+    pub snapshots: bool,
 }
 
 impl Default for AlertSettings {
@@ -154,6 +161,8 @@ impl Default for AlertSettings {
         Self {
             rules: None,
             max_pending: 100_000,
+            retention: Duration::from_secs(30 * 86_400),
+            snapshots: true,
         }
     }
 }
@@ -378,7 +387,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("bad duration unit in {s:?} (ms, s, m, h)")),
+        "d" => n * 86_400.0,
+        _ => return Err(format!("bad duration unit in {s:?} (ms, s, m, h, d)")),
     };
     if !(secs.is_finite() && secs >= 0.0) {
         return Err(format!("bad duration {s:?}"));

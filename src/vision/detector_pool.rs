@@ -23,6 +23,8 @@ pub struct DetectJob {
     pub frame: Arc<RgbFrame>,
     /// When it was sampled.
     pub at: Time,
+    /// The same picture as JPEG (what an alert raised on it stores).
+    pub snapshot: Option<Arc<Vec<u8>>>,
 }
 
 /// The queue in front of the detector.
@@ -100,7 +102,15 @@ fn run_batch(detector: &Detector, jobs: &[DetectJob], fleet: &Fleet) {
             objects,
         };
         if let Some(engine) = fleet.alerts() {
-            engine.observe(&job.camera, job.at, Observation::Detections(&view));
+            let picture = job.snapshot.as_deref().map(|v| v.as_slice());
+            engine.observe(
+                &job.camera,
+                job.at,
+                Observation::Detections {
+                    view: &view,
+                    picture,
+                },
+            );
         }
         job.camera.vision.lock().unwrap().detections = Some(view);
     }

@@ -145,10 +145,18 @@ fn process(
             camera: sample.camera.clone(),
             frame: frame.clone(),
             at: sample.at,
+            snapshot: snapshot.clone(),
         });
     }
     if let Some(engine) = fleet.alerts() {
-        engine.observe(&sample.camera, sample.at, Observation::Faults(&d.faults));
+        engine.observe(
+            &sample.camera,
+            sample.at,
+            Observation::Faults {
+                faults: &d.faults,
+                picture: snapshot.as_deref().map(|v| v.as_slice()),
+            },
+        );
     }
     let mut v = sample.camera.vision.lock().unwrap();
     if v.quality.as_ref().is_none_or(|q| q.faults != d.faults) {

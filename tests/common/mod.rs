@@ -84,6 +84,22 @@ pub fn get_json(url: &str) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// POST a JSON body; returns the status and the body.
+pub fn http_post_json(url: &str, body: &str) -> (u16, String) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .new_agent();
+    match agent.post(url).content_type("application/json").send(body) {
+        Ok(mut r) => (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        ),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
 /// PUT a plain-text body; returns the status.
 pub fn http_put(url: &str, body: &str) -> u16 {
     let agent = ureq::Agent::config_builder()
