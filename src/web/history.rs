@@ -3,7 +3,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /api/cameras/{id}/history[?hours=24]` | the camera's status intervals (with reasons) and picture verdicts over the last hours |
-//! | `GET /api/report[?days=7][&by=region][&format=json\|csv]` | each day's time-weighted online rate and 完好率 (fleet, groups; CSV adds cameras) |
+//! | `GET /api/report[?days=7][&by=region][&format=json\|csv][&target=0.98]` | each day's time-weighted online rate and 完好率 (fleet, groups; CSV adds cameras, as `sharpeyes report --format csv`) |
 //!
 //! The ledger is opened read-only per request on a blocking thread (SQLite in WAL mode, the
 //! daemon's writer is not disturbed); before the first write there is nothing to read and the
@@ -295,7 +295,8 @@ pub async fn report(
     .into_response()
 }
 
-/// The reports as one CSV table: `sharpeyes report --format csv` with a leading `date` column.
+/// The reports as one CSV table: `sharpeyes report --format csv` of each day (it has a `date`
+/// column), one header.
 fn csv_of(reports: &[report::DayReport]) -> anyhow::Result<String> {
     let mut out = String::new();
     for (i, r) in reports.iter().enumerate() {
@@ -303,22 +304,11 @@ fn csv_of(reports: &[report::DayReport]) -> anyhow::Result<String> {
         report::write(r, report::Format::Csv, &mut buf)?;
         let text = String::from_utf8(buf)?;
         for (n, line) in text.lines().enumerate() {
-            if n == 0 {
-                if i == 0 {
-                    out.push_str("date,");
-                    out.push_str(line);
-                    out.push('\n');
-                }
-                continue;
+            if n > 0 || i == 0 {
+                out.push_str(line);
+                out.push('\n');
             }
-            out.push_str(&r.date.to_string());
-            out.push(',');
-            out.push_str(line);
-            out.push('\n');
         }
-    }
-    if out.is_empty() {
-        out.push_str("date\n");
     }
     Ok(out)
 }
