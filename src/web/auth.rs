@@ -406,3 +406,51 @@ pub async fn session(
         None => json_error(StatusCode::UNAUTHORIZED, "login required"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_users_is_open_only_on_loopback() {
+        let s = AuthSettings::default();
+        let open = Auth::new(&s, "127.0.0.1:9090".parse().unwrap()).unwrap();
+        assert_eq!(open.mode(), Effective::Open);
+        assert_eq!(
+            Auth::new(&s, "[::1]:9090".parse().unwrap()).unwrap().mode(),
+            Effective::Open
+        );
+        let err = Auth::new(&s, "0.0.0.0:9090".parse().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("refusing to listen"), "{err}");
+        let err = Auth::new(&s, "10.1.2.3:9090".parse().unwrap()).err().unwrap();
+        assert!(err.to_string().contains("[[auth.users]]"));
+    }
+
+    #[test]
+    fn proxy_mode_needs_trusted_addresses() {
+        let s = AuthSettings {
+            mode: AuthMode::Proxy,
+            ..Default::default()
+        };
+        assert!(Auth::new(&s, "0.0.0.0:9090".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn cross_site_detection() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        assert!(!cross_site(&h(&[])));
+        assert!(!cross_site(&h(&[("host", "a:1"), ("origin", "http://a:1")])));
+        assert!(cross_site(&h(&[("host", "a:1"), ("origin", "http://b:1")])));
+        assert!(cross_site(&h(&[("sec-fetch-site", "cross-site")])));
+        assert!(!cross_site(&h(&[("sec-fetch-site", "same-origin")])));
+    }
+}
