@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::{Extension, Json};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -196,9 +196,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
         headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
         headers.get(header::HOST).and_then(|v| v.to_str().ok()),
     ) {
-        (Some(origin), Some(host)) => {
-            origin.split_once("://").map(|(_, h)| h) != Some(host)
-        }
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
         (Some(_), None) => true,
         _ => false,
     }
@@ -425,7 +423,9 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("refusing to listen"), "{err}");
-        let err = Auth::new(&s, "10.1.2.3:9090".parse().unwrap()).err().unwrap();
+        let err = Auth::new(&s, "10.1.2.3:9090".parse().unwrap())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("[[auth.users]]"));
     }
 
@@ -448,7 +448,10 @@ mod tests {
             m
         };
         assert!(!cross_site(&h(&[])));
-        assert!(!cross_site(&h(&[("host", "a:1"), ("origin", "http://a:1")])));
+        assert!(!cross_site(&h(&[
+            ("host", "a:1"),
+            ("origin", "http://a:1")
+        ])));
         assert!(cross_site(&h(&[("host", "a:1"), ("origin", "http://b:1")])));
         assert!(cross_site(&h(&[("sec-fetch-site", "cross-site")])));
         assert!(!cross_site(&h(&[("sec-fetch-site", "same-origin")])));

@@ -207,7 +207,9 @@ impl IpNet {
         };
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(i)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(i) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(i)) => {
@@ -234,7 +236,11 @@ mod tests {
         let one = IpNet::parse("127.0.0.1").unwrap();
         assert!(one.contains("127.0.0.1".parse().unwrap()));
         assert!(!one.contains("127.0.0.2".parse().unwrap()));
-        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
         assert!(IpNet::parse("10.0.0.0/33").is_err());
         assert!(IpNet::parse("host").is_err());
     }

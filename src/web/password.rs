@@ -3,8 +3,8 @@
 use std::io::BufRead;
 
 use anyhow::Context;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 
 /// Hashes a password with Argon2id (the crate's defaults: 19 MiB, 2 passes) and a random salt.
@@ -27,8 +27,11 @@ pub fn check_phc(phc: &str) -> Result<(), String> {
 
 /// Whether `password` matches the PHC string (false on a malformed string).
 pub fn verify(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// Arguments of `sharpeyes hash-password`.

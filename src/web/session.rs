@@ -132,7 +132,10 @@ impl Throttle {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap();
         if map.len() > 100_000 {
-            map.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < self.window));
+            map.retain(|_, v| {
+                v.last()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
         }
         map.entry(key.to_string()).or_default().push(now);
     }

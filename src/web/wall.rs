@@ -132,7 +132,11 @@ pub async fn events(
             }
             let ids: std::collections::HashSet<&str> =
                 now_rows.iter().map(|r| r.id.as_str()).collect();
-            let removed: Vec<&String> = c.last.keys().filter(|k| !ids.contains(k.as_str())).collect();
+            let removed: Vec<&String> = c
+                .last
+                .keys()
+                .filter(|k| !ids.contains(k.as_str()))
+                .collect();
             if !removed.is_empty() {
                 out.push(json_event("removed", &removed));
             }
