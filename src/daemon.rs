@@ -168,7 +168,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let app = crate::api::app(fleet.clone(), &crate::web::WebContext::from_settings(&settings, addr))?;
+    let app = crate::api::app(
+        fleet.clone(),
+        &crate::web::WebContext::from_settings(&settings, addr),
+    )?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mqtt = start_alerts(&settings, &inv, shard, &fleet, addr)?;
@@ -245,9 +248,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-        .with_graceful_shutdown(stop_signal())
-        .await
-        .context("HTTP server failed")?;
+    .with_graceful_shutdown(stop_signal())
+    .await
+    .context("HTTP server failed")?;
 
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);

@@ -73,7 +73,11 @@ fn hash_password(password: &str) -> String {
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(password));
@@ -133,8 +137,14 @@ fn users_mode_login_roles_csrf_logout() {
     let a = request("GET", &format!("{base}/api/cameras"), &[], None);
     assert_eq!(a.status, 401);
     assert_eq!(a.json()["error"], "login required");
-    assert_eq!(request("GET", &format!("{base}/metrics"), &[], None).status, 401);
-    assert_eq!(request("GET", &format!("{base}/healthz"), &[], None).status, 200);
+    assert_eq!(
+        request("GET", &format!("{base}/metrics"), &[], None).status,
+        401
+    );
+    assert_eq!(
+        request("GET", &format!("{base}/healthz"), &[], None).status,
+        200
+    );
     let page = request("GET", &format!("{base}/"), &[], None);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("login-form"), "{}", page.body);
@@ -231,7 +241,11 @@ fn users_mode_login_roles_csrf_logout() {
         &[("Cookie", &op_cookie), ("X-CSRF-Token", &op_csrf)],
         None,
     );
-    assert_eq!(ok.status, 404, "past access control to the handler: {}", ok.body);
+    assert_eq!(
+        ok.status, 404,
+        "past access control to the handler: {}",
+        ok.body
+    );
 
     let (view_cookie, view_csrf) = login(base, "view", "view-pass-1");
     assert_ne!(view_csrf, op_csrf);
@@ -309,10 +323,21 @@ fn sessions_expire_and_failed_logins_are_throttled() {
     assert!(set.contains("Secure"), "{set}");
     assert!(set.contains("Max-Age=2"), "{set}");
     let cookie = set.split(';').next().unwrap().to_string();
-    let get = || request("GET", &format!("{base}/api/wall"), &[("Cookie", &cookie)], None);
+    let get = || {
+        request(
+            "GET",
+            &format!("{base}/api/wall"),
+            &[("Cookie", &cookie)],
+            None,
+        )
+    };
     assert_eq!(get().status, 200);
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(get().status, 401, "expired on the server, whatever the client keeps");
+    assert_eq!(
+        get().status,
+        401,
+        "expired on the server, whatever the client keeps"
+    );
 
     for _ in 0..3 {
         let r = request(
@@ -329,7 +354,11 @@ fn sessions_expire_and_failed_logins_are_throttled() {
         &[],
         Some(r#"{"user":"op","password":"op-pass-1"}"#),
     );
-    assert_eq!(r.status, 429, "blocked even with the right password: {}", r.body);
+    assert_eq!(
+        r.status, 429,
+        "blocked even with the right password: {}",
+        r.body
+    );
 }
 
 #[test]
@@ -359,7 +388,11 @@ fn proxy_header_mode_trusts_only_configured_proxies() {
     assert_eq!(request("POST", &ack_url, &with, None).status, 404);
     let viewer = [("X-Remote-User", "li"), ("X-Remote-Role", "viewer")];
     let vs = request("GET", &format!("{base}/api/session"), &viewer, None).json();
-    let with = [viewer[0], viewer[1], ("X-CSRF-Token", vs["csrf"].as_str().unwrap())];
+    let with = [
+        viewer[0],
+        viewer[1],
+        ("X-CSRF-Token", vs["csrf"].as_str().unwrap()),
+    ];
     assert_eq!(request("POST", &ack_url, &with, None).status, 403);
     let bogus = [("X-Remote-User", "li"), ("X-Remote-Role", "root")];
     assert_eq!(
@@ -410,12 +443,7 @@ fn open_loopback_mode_serves_anonymous_and_refuses_cross_site_writes() {
     let ack_url = format!("{base}/api/alerts/none/ack");
     // Local scripts (no Origin) post as before; browsers from another site are refused.
     assert_eq!(request("POST", &ack_url, &[], None).status, 404);
-    let evil = request(
-        "POST",
-        &ack_url,
-        &[("Origin", "http://evil.example")],
-        None,
-    );
+    let evil = request("POST", &ack_url, &[("Origin", "http://evil.example")], None);
     assert_eq!(evil.status, 403);
     let site = request("POST", &ack_url, &[("Sec-Fetch-Site", "cross-site")], None);
     assert_eq!(site.status, 403);
