@@ -85,6 +85,10 @@ function setRows(rows) {
   app.order = rows.map((r) => r.id).sort();
   fillFilters();
   refilter();
+  if (window.sharpeyes.firstViewMs == null) {
+    paintWall();
+    window.sharpeyes.firstViewMs = performance.now();
+  }
 }
 function updateRows(rows) {
   let added = false;
