@@ -362,7 +362,9 @@ fn start_alerts(
                 .unwrap_or_else(|| format!("sharpeyes-{}-{}", shard.index, std::process::id()));
             let cfg =
                 crate::alerts::mqtt::MqttConfig::new(url, &settings.mqtt.topic_prefix, &client_id);
-            Some(crate::alerts::mqtt::MqttSink::start(cfg, outbox.clone())?)
+            let sink = crate::alerts::mqtt::MqttSink::start(cfg, outbox.clone())?;
+            fleet.add_metric_source(sink.metric_source());
+            Some(sink)
         }
         None => None,
     };

@@ -195,7 +195,13 @@ pub struct Fleet {
     samples: std::sync::OnceLock<Arc<crate::camera::sampler::SampleQueue>>,
     /// The alert engine, when rules are configured.
     alerts: std::sync::OnceLock<Arc<crate::alerts::engine::AlertEngine>>,
+    /// More metric families rendered at scrape time (alert sinks, ...).
+    metric_sources: Mutex<Vec<MetricSource>>,
 }
+
+/// A function that renders metric families at scrape time.
+pub type MetricSource =
+    Arc<dyn Fn() -> Vec<prometheus::proto::MetricFamily> + Send + Sync + 'static>;
 
 impl Fleet {
     /// An empty fleet.
@@ -212,7 +218,18 @@ impl Fleet {
             media_event_ms: 200,
             samples: std::sync::OnceLock::new(),
             alerts: std::sync::OnceLock::new(),
+            metric_sources: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds families rendered at every scrape of `/metrics`.
+    pub fn add_metric_source(&self, source: MetricSource) {
+        self.metric_sources.lock().unwrap().push(source);
+    }
+
+    /// The extra metric sources.
+    pub fn metric_sources(&self) -> Vec<MetricSource> {
+        self.metric_sources.lock().unwrap().clone()
     }
 
     /// Registers the alert engine that rules observations go to.

@@ -179,7 +179,22 @@ impl Metrics {
     pub fn render(&self, fleet: &Fleet) -> String {
         let mut families = self.registry.gather();
         families.extend(fleet_families(fleet));
+        if let Some(engine) = fleet.alerts() {
+            families.extend(crate::alerts::metrics::families(engine));
+        }
+        for source in fleet.metric_sources() {
+            families.extend(source());
+        }
         families.sort_by(|a, b| a.name().cmp(b.name()));
+        // Sources may each render part of one family (a sink each): one family per name.
+        families.dedup_by(|later, first| {
+            if later.name() != first.name() {
+                return false;
+            }
+            let extra = later.take_metric();
+            first.mut_metric().extend(extra);
+            true
+        });
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&families, &mut out)
@@ -188,7 +203,12 @@ impl Metrics {
     }
 }
 
-fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+pub(crate) fn family(
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    metrics: Vec<Metric>,
+) -> MetricFamily {
     let mut f = MetricFamily::default();
     f.set_name(name.to_string());
     f.set_help(help.to_string());
@@ -197,7 +217,7 @@ fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> Met
     f
 }
 
-fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
     pairs
         .iter()
         .map(|(k, v)| {
@@ -209,7 +229,7 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
         .collect()
 }
 
-fn gauge(pairs: &[(&str, &str)], v: f64) -> Metric {
+pub(crate) fn gauge(pairs: &[(&str, &str)], v: f64) -> Metric {
     let mut g = Gauge::default();
     g.set_value(v);
     let mut m = Metric::default();
@@ -218,7 +238,7 @@ fn gauge(pairs: &[(&str, &str)], v: f64) -> Metric {
     m
 }
 
-fn counter(pairs: &[(&str, &str)], v: f64) -> Metric {
+pub(crate) fn counter(pairs: &[(&str, &str)], v: f64) -> Metric {
     let mut c = Counter::default();
     c.set_value(v);
     let mut m = Metric::default();

@@ -171,6 +171,19 @@ fn a_crowding_alert_reaches_an_mqtt_subscriber() {
             .iter()
             .any(|r| r["id"] == alert_id)
     );
+    // Alert and sink figures on /metrics.
+    let m = d.metrics();
+    for want in [
+        "sharpeyes_alerts_open{kind=\"crowding\"} 1",
+        "sharpeyes_alerts_unacknowledged{kind=\"crowding\"} 0",
+        "sharpeyes_alert_sink_connected{sink=\"mqtt\"} 1",
+        "sharpeyes_alert_outbox_dropped_total 0",
+        "sharpeyes_alert_messages_total{kind=\"crowding\",phase=\"new\"} 1",
+    ] {
+        assert!(m.contains(want), "/metrics lacks {want}:\n{m}");
+    }
+    assert!(m.contains("sharpeyes_alert_sink_delivered_total{sink=\"mqtt\"}"));
+    assert!(m.contains("sharpeyes_alert_outbox_oldest_pending_seconds{sink=\"mqtt\"}"));
     let (status, _) = http_post_json(&format!("{}/api/alerts/0000000000000000/ack", d.base), "");
     assert_eq!(status, 404);
     // GB/T 28181: video alarm (method 5), density (type 10).

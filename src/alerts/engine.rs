@@ -61,6 +61,8 @@ pub struct AlertEngine {
     api_base: String,
     /// Where alert snapshots are stored; `None`: no snapshots.
     snapshots: Option<PathBuf>,
+    /// Messages written to the outbox by (kind, phase), and enqueue failures.
+    counts: Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 /// What a rule observes.
@@ -100,7 +102,35 @@ impl AlertEngine {
             slots: Mutex::new(slots),
             api_base,
             snapshots,
+            counts: Mutex::default(),
         }
+    }
+
+    /// Messages enqueued since start by (kind, phase); phase `failed` counts messages the
+    /// outbox could not store.
+    pub fn message_counts(&self) -> Vec<((&'static str, &'static str), u64)> {
+        self.counts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect()
+    }
+
+    fn enqueue(&self, event: &AlertEvent) {
+        let phase = match self.outbox.enqueue(event) {
+            Ok(_) => event.phase.as_str(),
+            Err(e) => {
+                tracing::error!(alert = %event.alert_id, "alert not written to the outbox: {e:#}");
+                "failed"
+            }
+        };
+        *self
+            .counts
+            .lock()
+            .unwrap()
+            .entry((event.kind.as_str(), phase))
+            .or_default() += 1;
     }
 
     /// Ends the alerts restored at start-up whose rule has not raised them again within its
@@ -148,9 +178,7 @@ impl AlertEngine {
                 alert = %event.alert_id, camera = %r.camera.id, rule = %r.rule,
                 "alert open before the restart not raised again: ended"
             );
-            if let Err(e) = self.outbox.enqueue(&event) {
-                tracing::error!(alert = %event.alert_id, "alert not written to the outbox: {e:#}");
-            }
+            self.enqueue(&event);
             slot.open = None;
         }
     }
@@ -300,9 +328,7 @@ impl AlertEngine {
             alert = %event.alert_id, camera = %cam.id, rule = %rule.name,
             phase = ?phase, count = event.evidence.count, "alert"
         );
-        if let Err(e) = self.outbox.enqueue(&event) {
-            tracing::error!(alert = %event.alert_id, "alert not written to the outbox: {e:#}");
-        }
+        self.enqueue(&event);
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod event;
+pub mod metrics;
 pub mod mqtt;
 pub mod outbox;
 pub mod store;

@@ -340,6 +340,53 @@ impl MqttSink {
         }
     }
 
+    /// Renders this sink's figures as `sharpeyes_alert_sink_*{sink="mqtt"}` at scrape time.
+    pub fn metric_source(&self) -> crate::fleet::MetricSource {
+        use crate::metrics::{counter, family, gauge};
+        use prometheus::proto::MetricType;
+        let shared = self.shared.clone();
+        Arc::new(move || {
+            let s = &shared;
+            let l = [("sink", "mqtt")];
+            let c = |name: &str, help: &str, v: &AtomicU64| {
+                family(
+                    name,
+                    help,
+                    MetricType::COUNTER,
+                    vec![counter(&l, v.load(Ordering::Relaxed) as f64)],
+                )
+            };
+            vec![
+                family(
+                    "sharpeyes_alert_sink_connected",
+                    "Whether the sink's connection to its receiver is up.",
+                    MetricType::GAUGE,
+                    vec![gauge(&l, s.connected.load(Ordering::Relaxed) as u8 as f64)],
+                ),
+                c(
+                    "sharpeyes_alert_sink_delivered_total",
+                    "Alert messages the receiver acknowledged (marked delivered in the outbox).",
+                    &s.delivered_total,
+                ),
+                c(
+                    "sharpeyes_alert_sink_published_total",
+                    "Alert messages sent to the receiver, redeliveries included.",
+                    &s.published_total,
+                ),
+                c(
+                    "sharpeyes_alert_sink_connection_errors_total",
+                    "Failed connection attempts and lost connections.",
+                    &s.connection_errors_total,
+                ),
+                c(
+                    "sharpeyes_mqtt_status_published_total",
+                    "Camera statuses the MQTT broker acknowledged.",
+                    &s.status_published_total,
+                ),
+            ]
+        })
+    }
+
     /// Stops cleanly: publishes `offline` (retained), waits up to 3 s for the broker to
     /// acknowledge it and what was in flight before it, disconnects, and returns when the
     /// task has ended. Messages not acknowledged stay pending for the next start.
