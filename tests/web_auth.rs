@@ -148,6 +148,11 @@ fn users_mode_login_roles_csrf_logout() {
     let page = request("GET", &format!("{base}/"), &[], None);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("login-form"), "{}", page.body);
+    let csp = request("GET", &format!("{base}/"), &[], None);
+    assert!(
+        csp.body.contains("/assets/login.js"),
+        "no inline script: the CSP allows none"
+    );
     assert!(!page.body.contains("wall-scroll"));
     let ack = request("POST", &format!("{base}/api/alerts/x/ack"), &[], None);
     assert_eq!(ack.status, 401);

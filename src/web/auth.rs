@@ -232,6 +232,7 @@ pub async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
         } else {
             (
                 StatusCode::OK,
+                super::assets::HTML_HEADERS,
                 [(header::CACHE_CONTROL, "no-store")],
                 Html(super::assets::LOGIN_HTML),
             )

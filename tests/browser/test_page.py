@@ -84,7 +84,8 @@ def main():
 
         with sync_playwright() as p:
             browser = harness.launch(p)
-            ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+            # The page's CSP forbids eval; Playwright's polling predicates need it (test side only).
+            ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, bypass_csp=True)
             page = ctx.new_page()
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
@@ -122,6 +123,9 @@ def _(s):
     assert r.status == 401, r.status
     assert r.json()["error"] == "login required"
     assert s["ctx"].request.get(f.base + "/api/events").status == 401
+    csp = s["ctx"].request.get(f.base + "/", headers={"Cookie": f.op_cookie}).headers
+    assert "script-src 'self'" in csp["content-security-policy"], csp
+    assert csp["x-frame-options"] == "DENY"
     page.goto(f.base + "/")
     page.wait_for_selector("#login-form")
     assert page.locator("#wall-scroll").count() == 0
