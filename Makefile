@@ -3,9 +3,10 @@
 #   make test   install what is missing, then fmt, clippy and every test
 #   make bench  hold N sessions with sharpeyes, ffmpeg and GStreamer side by side
 #   make bench-vision / make soak   vision cost and a 30-minute memory soak
+#   make bench-page / make screenshots   the ops page: 10,000-camera first view; docs/screenshots
 
 CAMERAS ?= 36
-.PHONY: setup demo test lint bench bench-vision soak image
+.PHONY: setup demo test lint bench bench-vision bench-page screenshots soak image
 
 setup:
 	scripts/setup.sh
@@ -28,6 +29,14 @@ bench: setup
 bench-vision: setup
 	cargo build --release
 	python3 scripts/bench_vision.py
+
+bench-page: setup
+	cargo build
+	target/browser-venv/bin/python scripts/bench_page.py
+
+screenshots: setup
+	cargo build
+	target/browser-venv/bin/python scripts/screenshots.py
 
 soak: setup
 	cargo build --release

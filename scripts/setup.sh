@@ -12,6 +12,7 @@ PKGS=(
   ffmpeg curl ca-certificates python3
   prometheus mosquitto
   cmake g++ make libcurl4-openssl-dev
+  chromium fonts-wqy-microhei python3-venv
 )
 
 missing=()
@@ -42,6 +43,14 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 
 # The Kafka-compatible broker the Kafka sink's tests run against (test-only; see the script).
 "$(dirname "$0")/fetch-tansu.sh" >/dev/null
+# Playwright for Python drives the system chromium in the browser tests (never a downloaded
+# browser); Debian 12's pip refuses system installs, so it lives in a venv under target/.
+VENV="$(dirname "$0")/../target/browser-venv"
+if ! "$VENV/bin/python" -c "import playwright" 2>/dev/null; then
+  echo "setup: installing Playwright into $VENV"
+  /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "playwright==1.65.2"
+fi
 
 # Verify the media and models we ship are what we say they are.
 "$(dirname "$0")/check-assets.sh"

@@ -186,6 +186,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let app = crate::api::app(
+        fleet.clone(),
+        &crate::web::WebContext::from_settings(&settings, addr),
+    )?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (mqtt, sinks) = start_alerts(&settings, &inv, shard, &fleet, addr, &shutdown_rx)?;
@@ -258,10 +262,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         held + patrolled,
         inv.rejected.len(),
     );
-    axum::serve(listener, crate::api::router(fleet.clone()))
-        .with_graceful_shutdown(stop_signal())
-        .await
-        .context("HTTP server failed")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop_signal())
+    .await
+    .context("HTTP server failed")?;
 
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);

@@ -22,3 +22,4 @@ pub mod report;
 pub mod rules;
 pub mod sim;
 pub mod vision;
+pub mod web;

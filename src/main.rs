@@ -1,4 +1,4 @@
-//! The `sharpeyes` command line: `run`, `sim`, `check`, `report`.
+//! The `sharpeyes` command line: `run`, `sim`, `check`, `report`, `hash-password`.
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +24,8 @@ enum Command {
     Diagnose(sharpeyes::vision::diagnose_cli::DiagnoseArgs),
     /// Run the object detector on image files (the daemon's code path).
     Detect(sharpeyes::vision::detect::DetectArgs),
+    /// Print the Argon2id hash of a password read from stdin, for `[[auth.users]]`.
+    HashPassword(sharpeyes::web::password::HashPasswordArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Sim(args) => sharpeyes::sim::run(args).map(|()| 0),
         Command::Diagnose(args) => sharpeyes::vision::diagnose_cli::run(&args),
         Command::Detect(args) => sharpeyes::vision::detect::run_cli(&args).map(|()| 0),
+        Command::HashPassword(args) => sharpeyes::web::password::run(&args).map(|()| 0),
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),

@@ -10,9 +10,15 @@
 //! | `GET /healthz` | 200 while the process serves |
 //! | `/api/alerts...` | alert review: list, one, snapshot, acknowledge (see [`alerts`]) |
 //! | `GET /readyz` | 200 once every held camera has been tried at least once (patrol cameras wait for their round), else 503 |
+//! | `GET /api/wall`, `GET /api/events` | the status wall's rows and their live updates (SSE), see `web::wall` |
+//! | `GET /api/cameras/{id}/history`, `GET /api/report` | ledger history and daily report, see `web::history` |
+//! | `POST /api/login`, `POST /api/logout`, `GET /api/session`, `GET /api/settings` | access control and the page's settings, see `web::auth` |
+//! | `GET /` | the ops page (login form without a session) |
 //!
-//! Binds 127.0.0.1 by default: camera names and locations are sensitive, and access control
-//! comes with the status page.
+//! [`app`] puts everything behind the access layer (`web::auth::layer`): sessions or trusted
+//! proxy headers, roles, CSRF. Without users on a loopback listener it serves everyone as
+//! [`actor::Actor::anonymous`] and says so loudly in the log; without users on another address
+//! the daemon refuses to start.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -31,7 +37,20 @@ use crate::config::inventory::GroupBy;
 use crate::fleet::Fleet;
 use crate::health::status::Mode;
 
-/// Builds the router over a fleet.
+/// The daemon's whole HTTP service: [`router`], the ops page and its endpoints, behind the
+/// access layer. Fails when the access-control settings are unusable (no users on a
+/// non-loopback address, a malformed password hash).
+pub fn app(fleet: Arc<Fleet>, ctx: &crate::web::WebContext) -> anyhow::Result<Router> {
+    let auth = Arc::new(crate::web::auth::Auth::new(&ctx.auth, ctx.addr)?);
+    Ok(router(fleet.clone())
+        .merge(crate::web::routes(fleet, ctx, auth.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::web::auth::layer,
+        )))
+}
+
+/// Builds the router over a fleet (no access control: see [`app`]).
 pub fn router(fleet: Arc<Fleet>) -> Router {
     Router::new()
         .route("/api/cameras", get(cameras))

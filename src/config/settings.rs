@@ -372,6 +372,10 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     /// The JSON-lines log sink.
     pub log_sink: LogSinkSettings,
+    /// The ops page (`[web]`, see `web::config`).
+    pub web: crate::web::config::WebSettings,
+    /// Access control (`[auth]`, see `web::config`).
+    pub auth: crate::web::config::AuthSettings,
 }
 
 impl Default for Settings {
@@ -395,6 +399,8 @@ impl Default for Settings {
             webhook: WebhookSettings::default(),
             kafka: KafkaSettings::default(),
             log_sink: LogSinkSettings::default(),
+            web: Default::default(),
+            auth: Default::default(),
         }
     }
 }

@@ -1,0 +1,260 @@
+//! `[web]` and `[auth]` settings: the ops page and who may use it.
+//!
+//! ```toml
+//! [web]
+//! target = 0.98             # the online-rate and 完好率 target the page measures the gap to
+//! report_days = 7           # days of trend on the rates view
+//!
+//! [auth]
+//! mode = "users"            # "users" (login form, [[auth.users]]) or "proxy" (trusted header)
+//! session_ttl = "12h"       # a session ends this long after login, whatever happens
+//! secure_cookie = false     # set true behind HTTPS: the cookie gets `Secure`
+//! metrics = "open"          # /metrics: "open" or "login"
+//! health = "open"           # /healthz and /readyz: "open" or "login"
+//! max_failures = 5          # failed logins per client address and per user name …
+//! failure_window = "5m"     # … within this window, then 429 until it passes
+//!
+//! [[auth.users]]
+//! name = "zhangwei"
+//! role = "operator"         # or "viewer"
+//! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$…"   # `sharpeyes hash-password`
+//!
+//! [auth.proxy]              # mode = "proxy"
+//! user_header = "X-Forwarded-User"
+//! role_header = "X-Forwarded-Role"   # optional; its value "operator" or "viewer"
+//! default_role = "viewer"
+//! trusted = ["127.0.0.1", "10.1.2.0/24"]   # only requests from these addresses are believed
+//! ```
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::api::actor::Role;
+use crate::config::settings::parse_duration;
+
+/// `[web]`: the ops page.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    /// Online-rate and 完好率 target, a fraction (0.98).
+    pub target: f64,
+    /// Days of trend the rates view shows.
+    pub report_days: u32,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            target: crate::health::availability::DEFAULT_TARGET,
+            report_days: 7,
+        }
+    }
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Users in the config log in with a password.
+    #[default]
+    Users,
+    /// A reverse proxy in front authenticates and names the user in a header.
+    Proxy,
+}
+
+/// Whether an endpoint needs a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Exposure {
+    /// Served to anyone who reaches the listener.
+    #[default]
+    Open,
+    /// Needs a session (or a trusted proxy header), like `/api`.
+    Login,
+}
+
+/// One user of the page.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    /// Login name.
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+    /// Argon2 PHC string (`sharpeyes hash-password`).
+    pub password_hash: String,
+}
+
+/// `[auth.proxy]`: trusted reverse-proxy headers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySettings {
+    /// Header naming the authenticated user.
+    pub user_header: String,
+    /// Optional header carrying the role (`operator` or `viewer`).
+    pub role_header: Option<String>,
+    /// Role when there is no role header.
+    pub default_role: Role,
+    /// Proxy addresses (IPs or CIDR blocks) whose headers are believed.
+    pub trusted: Vec<String>,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            user_header: "X-Forwarded-User".into(),
+            role_header: None,
+            default_role: Role::Viewer,
+            trusted: Vec::new(),
+        }
+    }
+}
+
+/// `[auth]`: access control for the page, `/api`, `/metrics` and health checks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Users or proxy.
+    pub mode: AuthMode,
+    /// Users (mode `users`).
+    pub users: Vec<UserEntry>,
+    /// Proxy headers (mode `proxy`).
+    pub proxy: ProxySettings,
+    /// Absolute session lifetime.
+    #[serde(deserialize_with = "duration")]
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` (HTTPS in front).
+    pub secure_cookie: bool,
+    /// `/metrics` open or behind login.
+    pub metrics: Exposure,
+    /// `/healthz` and `/readyz` open or behind login.
+    pub health: Exposure,
+    /// Failed logins allowed per client address and per user name within `failure_window`.
+    pub max_failures: u32,
+    /// The window failed logins are counted in.
+    #[serde(deserialize_with = "duration")]
+    pub failure_window: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Users,
+            users: Vec::new(),
+            proxy: ProxySettings::default(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookie: false,
+            metrics: Exposure::Open,
+            health: Exposure::Open,
+            max_failures: 5,
+            failure_window: Duration::from_secs(300),
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(f64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(n) if n.is_finite() && n >= 0.0 => Ok(Duration::from_secs_f64(n)),
+        Raw::Secs(n) => Err(serde::de::Error::custom(format!("bad duration {n}"))),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+/// An IP address or a CIDR block (`10.1.2.0/24`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `a.b.c.d`, `a.b.c.d/n` or the IPv6 forms.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("{s:?}: bad prefix length"))?,
+            None => max,
+        };
+        Ok(Self { addr, prefix })
+    }
+
+    /// Whether `ip` lies in the block (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(i) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(i) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_blocks() {
+        let n = IpNet::parse("10.1.2.0/24").unwrap();
+        assert!(n.contains("10.1.2.77".parse().unwrap()));
+        assert!(!n.contains("10.1.3.1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.2.9".parse().unwrap()));
+        let one = IpNet::parse("127.0.0.1").unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(IpNet::parse("10.0.0.0/33").is_err());
+        assert!(IpNet::parse("host").is_err());
+    }
+
+    #[test]
+    fn auth_section_parses() {
+        let s = crate::config::settings::Settings::parse(
+            "[auth]\nsession_ttl = \"2s\"\nmetrics = \"login\"\n[[auth.users]]\nname = \"a\"\n\
+             role = \"operator\"\npassword_hash = \"x\"\n[web]\ntarget = 0.95\n",
+        )
+        .unwrap();
+        assert_eq!(s.auth.session_ttl, Duration::from_secs(2));
+        assert_eq!(s.auth.metrics, Exposure::Login);
+        assert_eq!(s.auth.users[0].role, Role::Operator);
+        assert_eq!(s.web.target, 0.95);
+    }
+}

@@ -1,0 +1,485 @@
+//! Access control of the page and `/api`, against the real daemon on loopback: login, logout,
+//! session expiry, CSRF, roles, login throttling, trusted proxy headers and the open loopback
+//! mode. (The camera is a closed port: these tests need no simulator.)
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Daemon, bin};
+use serde_json::Value;
+
+/// One HTTP answer.
+struct Answer {
+    status: u16,
+    set_cookie: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    let result = match method {
+        "GET" => {
+            let mut r = agent.get(url);
+            for (k, v) in headers {
+                r = r.header(*k, *v);
+            }
+            r.call()
+        }
+        _ => {
+            let mut r = agent.post(url);
+            for (k, v) in headers {
+                r = r.header(*k, *v);
+            }
+            match body {
+                Some(b) => r.content_type("application/json").send(b),
+                None => r.send_empty(),
+            }
+        }
+    };
+    let mut r = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    Answer {
+        status: r.status().as_u16(),
+        set_cookie: r
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+/// `sharpeyes hash-password` with the password on stdin.
+fn hash_password(password: &str) -> String {
+    let mut child = Command::new(bin())
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(password));
+    hash
+}
+
+fn inventory(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("cams.csv");
+    std::fs::write(
+        &p,
+        "id,name,url,region,unit,class\nc1,北门,rtsp://127.0.0.1:1/c1,城关镇,交警大队,1\n",
+    )
+    .unwrap();
+    p
+}
+
+fn daemon_with(dir: &Path, config: &str) -> Daemon {
+    let cfg = dir.join("sharpeyes.toml");
+    std::fs::write(&cfg, config).unwrap();
+    Daemon::start(
+        dir,
+        &inventory(dir),
+        &["--config", cfg.to_str().unwrap(), "--sample-interval", "0"],
+    )
+}
+
+fn users_config(extra: &str) -> String {
+    format!(
+        "[auth]\n{extra}\n[[auth.users]]\nname = \"op\"\nrole = \"operator\"\npassword_hash = \"{}\"\n\
+         [[auth.users]]\nname = \"view\"\nrole = \"viewer\"\npassword_hash = \"{}\"\n",
+        hash_password("op-pass-1"),
+        hash_password("view-pass-1"),
+    )
+}
+
+/// Logs in; returns the `Cookie` header value and the CSRF token.
+fn login(base: &str, user: &str, password: &str) -> (String, String) {
+    let a = request(
+        "POST",
+        &format!("{base}/api/login"),
+        &[],
+        Some(&format!(r#"{{"user":"{user}","password":"{password}"}}"#)),
+    );
+    assert_eq!(a.status, 200, "login {user}: {}", a.body);
+    let set = a.set_cookie.clone().expect("a session cookie");
+    let pair = set.split(';').next().unwrap().to_string();
+    (pair, a.json()["csrf"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn users_mode_login_roles_csrf_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon_with(dir.path(), &users_config("metrics = \"login\""));
+    let base = &d.base;
+
+    // Nobody logged in: JSON 401 for the API and metrics, the login form for the page.
+    let a = request("GET", &format!("{base}/api/cameras"), &[], None);
+    assert_eq!(a.status, 401);
+    assert_eq!(a.json()["error"], "login required");
+    assert_eq!(
+        request("GET", &format!("{base}/metrics"), &[], None).status,
+        401
+    );
+    assert_eq!(
+        request("GET", &format!("{base}/healthz"), &[], None).status,
+        200
+    );
+    let page = request("GET", &format!("{base}/"), &[], None);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("login-form"), "{}", page.body);
+    let csp = request("GET", &format!("{base}/"), &[], None);
+    assert!(
+        csp.body.contains("/assets/login.js"),
+        "no inline script: the CSP allows none"
+    );
+    assert!(!page.body.contains("wall-scroll"));
+    let ack = request("POST", &format!("{base}/api/alerts/x/ack"), &[], None);
+    assert_eq!(ack.status, 401);
+
+    // A wrong password is refused the same way as an unknown user.
+    let bad = request(
+        "POST",
+        &format!("{base}/api/login"),
+        &[],
+        Some(r#"{"user":"op","password":"nope"}"#),
+    );
+    assert_eq!(bad.status, 401);
+    assert!(bad.set_cookie.is_none());
+    let unknown = request(
+        "POST",
+        &format!("{base}/api/login"),
+        &[],
+        Some(r#"{"user":"ghost","password":"nope"}"#),
+    );
+    assert_eq!(unknown.status, 401);
+    assert_eq!(unknown.body, bad.body);
+
+    // The cookie: a 256-bit random id, HttpOnly, SameSite=Strict, bounded lifetime.
+    let a = request(
+        "POST",
+        &format!("{base}/api/login"),
+        &[],
+        Some(r#"{"user":"op","password":"op-pass-1"}"#),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let set = a.set_cookie.clone().unwrap();
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Strict"), "{set}");
+    assert!(set.contains("Max-Age=43200"), "{set}");
+    assert!(!set.contains("Secure"), "secure_cookie is off: {set}");
+    let id = set.split(';').next().unwrap().split_once('=').unwrap().1;
+    assert_eq!(id.len(), 64);
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    let info = a.json();
+    assert_eq!(info["user"], "op");
+    assert_eq!(info["role"], "operator");
+    let op_csrf = info["csrf"].as_str().unwrap().to_string();
+    assert_eq!(op_csrf.len(), 64);
+    let op_cookie = set.split(';').next().unwrap().to_string();
+    assert!(!a.body.contains("op-pass-1"));
+
+    let cams = request(
+        "GET",
+        &format!("{base}/api/cameras"),
+        &[("Cookie", &op_cookie)],
+        None,
+    );
+    assert_eq!(cams.status, 200);
+    assert_eq!(cams.json()[0]["id"], "c1");
+    let page = request("GET", &format!("{base}/"), &[("Cookie", &op_cookie)], None);
+    assert!(page.body.contains("wall-scroll"));
+    assert_eq!(
+        request(
+            "GET",
+            &format!("{base}/metrics"),
+            &[("Cookie", &op_cookie)],
+            None
+        )
+        .status,
+        200
+    );
+    let s = request(
+        "GET",
+        &format!("{base}/api/session"),
+        &[("Cookie", &op_cookie)],
+        None,
+    )
+    .json();
+    assert_eq!(s["csrf"], op_csrf.as_str());
+
+    // Unsafe methods: operator + the session's CSRF token, nothing less.
+    let ack_url = format!("{base}/api/alerts/no-such-alert/ack");
+    let no_token = request("POST", &ack_url, &[("Cookie", &op_cookie)], None);
+    assert_eq!(no_token.status, 403);
+    assert!(no_token.body.contains("CSRF"), "{}", no_token.body);
+    let wrong = request(
+        "POST",
+        &ack_url,
+        &[("Cookie", &op_cookie), ("X-CSRF-Token", &"0".repeat(64))],
+        None,
+    );
+    assert_eq!(wrong.status, 403);
+    let ok = request(
+        "POST",
+        &ack_url,
+        &[("Cookie", &op_cookie), ("X-CSRF-Token", &op_csrf)],
+        None,
+    );
+    assert_eq!(
+        ok.status, 404,
+        "past access control to the handler: {}",
+        ok.body
+    );
+
+    let (view_cookie, view_csrf) = login(base, "view", "view-pass-1");
+    assert_ne!(view_csrf, op_csrf);
+    let viewer = request(
+        "POST",
+        &ack_url,
+        &[("Cookie", &view_cookie), ("X-CSRF-Token", &view_csrf)],
+        None,
+    );
+    assert_eq!(viewer.status, 403);
+    assert!(viewer.body.contains("operator"), "{}", viewer.body);
+    // Another session's token does not work.
+    let crossed = request(
+        "POST",
+        &ack_url,
+        &[("Cookie", &op_cookie), ("X-CSRF-Token", &view_csrf)],
+        None,
+    );
+    assert_eq!(crossed.status, 403);
+
+    // Logout needs the token, ends the session server-side and clears the cookie.
+    let lo = request(
+        "POST",
+        &format!("{base}/api/logout"),
+        &[("Cookie", &view_cookie)],
+        None,
+    );
+    assert_eq!(lo.status, 403);
+    let lo = request(
+        "POST",
+        &format!("{base}/api/logout"),
+        &[("Cookie", &view_cookie), ("X-CSRF-Token", &view_csrf)],
+        None,
+    );
+    assert_eq!(lo.status, 204);
+    assert!(lo.set_cookie.unwrap().contains("Max-Age=0"));
+    let after = request(
+        "GET",
+        &format!("{base}/api/cameras"),
+        &[("Cookie", &view_cookie)],
+        None,
+    );
+    assert_eq!(after.status, 401, "the old cookie is dead on the server");
+    let still = request(
+        "GET",
+        &format!("{base}/api/cameras"),
+        &[("Cookie", &op_cookie)],
+        None,
+    );
+    assert_eq!(still.status, 200, "other sessions live on");
+
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    for secret in ["op-pass-1", "view-pass-1", &op_csrf, id] {
+        assert!(!log.contains(secret), "the log leaks {secret}");
+    }
+}
+
+#[test]
+fn sessions_expire_and_failed_logins_are_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon_with(
+        dir.path(),
+        &users_config(
+            "session_ttl = \"2s\"\nsecure_cookie = true\nmax_failures = 3\nfailure_window = \"1m\"",
+        ),
+    );
+    let base = &d.base;
+    let a = request(
+        "POST",
+        &format!("{base}/api/login"),
+        &[],
+        Some(r#"{"user":"view","password":"view-pass-1"}"#),
+    );
+    let set = a.set_cookie.unwrap();
+    assert!(set.contains("Secure"), "{set}");
+    assert!(set.contains("Max-Age=2"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+    let get = || {
+        request(
+            "GET",
+            &format!("{base}/api/wall"),
+            &[("Cookie", &cookie)],
+            None,
+        )
+    };
+    assert_eq!(get().status, 200);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        get().status,
+        401,
+        "expired on the server, whatever the client keeps"
+    );
+
+    for _ in 0..3 {
+        let r = request(
+            "POST",
+            &format!("{base}/api/login"),
+            &[],
+            Some(r#"{"user":"op","password":"guess"}"#),
+        );
+        assert_eq!(r.status, 401);
+    }
+    let r = request(
+        "POST",
+        &format!("{base}/api/login"),
+        &[],
+        Some(r#"{"user":"op","password":"op-pass-1"}"#),
+    );
+    assert_eq!(
+        r.status, 429,
+        "blocked even with the right password: {}",
+        r.body
+    );
+}
+
+#[test]
+fn proxy_header_mode_trusts_only_configured_proxies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon_with(
+        dir.path(),
+        "[auth]\nmode = \"proxy\"\n[auth.proxy]\nuser_header = \"X-Remote-User\"\n\
+         role_header = \"X-Remote-Role\"\ntrusted = [\"127.0.0.0/8\"]\n",
+    );
+    let base = &d.base;
+    assert_eq!(
+        request("GET", &format!("{base}/api/wall"), &[], None).status,
+        401
+    );
+    let op = [("X-Remote-User", "li"), ("X-Remote-Role", "operator")];
+    let s = request("GET", &format!("{base}/api/session"), &op, None);
+    assert_eq!(s.status, 200, "{}", s.body);
+    let s = s.json();
+    assert_eq!(s["user"], "li");
+    assert_eq!(s["role"], "operator");
+    assert_eq!(s["mode"], "proxy");
+    let csrf = s["csrf"].as_str().unwrap().to_string();
+    let ack_url = format!("{base}/api/alerts/none/ack");
+    assert_eq!(request("POST", &ack_url, &op, None).status, 403);
+    let with = [op[0], op[1], ("X-CSRF-Token", csrf.as_str())];
+    assert_eq!(request("POST", &ack_url, &with, None).status, 404);
+    let viewer = [("X-Remote-User", "li"), ("X-Remote-Role", "viewer")];
+    let vs = request("GET", &format!("{base}/api/session"), &viewer, None).json();
+    let with = [
+        viewer[0],
+        viewer[1],
+        ("X-CSRF-Token", vs["csrf"].as_str().unwrap()),
+    ];
+    assert_eq!(request("POST", &ack_url, &with, None).status, 403);
+    let bogus = [("X-Remote-User", "li"), ("X-Remote-Role", "root")];
+    assert_eq!(
+        request("GET", &format!("{base}/api/wall"), &bogus, None).status,
+        401
+    );
+    // No login form in proxy mode.
+    assert_eq!(
+        request(
+            "POST",
+            &format!("{base}/api/login"),
+            &[],
+            Some(r#"{"user":"li","password":"x"}"#)
+        )
+        .status,
+        404
+    );
+    drop(d);
+
+    // The same headers from an address that is not a trusted proxy are ignored.
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon_with(
+        dir.path(),
+        "[auth]\nmode = \"proxy\"\n[auth.proxy]\nuser_header = \"X-Remote-User\"\n\
+         trusted = [\"10.9.9.9\"]\n",
+    );
+    let r = request(
+        "GET",
+        &format!("{}/api/wall", d.base),
+        &[("X-Remote-User", "li")],
+        None,
+    );
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn open_loopback_mode_serves_anonymous_and_refuses_cross_site_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon_with(dir.path(), "");
+    let base = &d.base;
+    let s = request("GET", &format!("{base}/api/session"), &[], None);
+    assert_eq!(s.status, 200);
+    let s = s.json();
+    assert_eq!(s["mode"], "open");
+    assert_eq!(s["user"], "anonymous");
+    let page = request("GET", &format!("{base}/"), &[], None);
+    assert!(page.body.contains("wall-scroll"));
+    let ack_url = format!("{base}/api/alerts/none/ack");
+    // Local scripts (no Origin) post as before; browsers from another site are refused.
+    assert_eq!(request("POST", &ack_url, &[], None).status, 404);
+    let evil = request("POST", &ack_url, &[("Origin", "http://evil.example")], None);
+    assert_eq!(evil.status, 403);
+    let site = request("POST", &ack_url, &[("Sec-Fetch-Site", "cross-site")], None);
+    assert_eq!(site.status, 403);
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    assert!(log.contains("NO LOGIN"), "a loud warning in the log");
+}
+
+#[test]
+fn a_bad_password_hash_stops_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[[auth.users]]\nname = \"op\"\nrole = \"operator\"\npassword_hash = \"plaintext\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args([
+            "run",
+            "--inventory",
+            inventory(dir.path()).to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hash-password"), "{err}");
+}
