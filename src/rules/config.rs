@@ -20,6 +20,16 @@
 //! severity = "major"             # info, warning, minor, major (default), critical
 //!
 //! [[rules]]
+//! kind = "uncovered_truck"       # see rules::truck and docs/alerts.md
+//! cameras = ["road-*"]
+//! zone = [[0,0.4],[1,0.4],[1,1],[0,1]]   # default the whole frame
+//! min_score = 0.4                # default 0.4; class default "truck"
+//! classifier = "baseline"        # default; or a classifier manifest path (relative to this file)
+//! cargo = [0.0, 0.0, 1.0, 0.5]   # cargo area as fractions of the truck box; default upper half
+//! confirm = [3, 5]               # k of the last n samples; default [3, 5]
+//! hold_off = "30s"               # default 30s
+//!
+//! [[rules]]
 //! kind = "video_loss"
 //! cameras = ["*"]
 //! after = "5m"                   # required: offline this long
