@@ -91,10 +91,9 @@ impl JpegEncoder {
                     self.quality
                 )
             })?;
-        let sample = self
-            .sink
-            .try_pull_sample(gst::ClockTime::from_seconds(2))
-            .ok_or_else(|| anyhow!("jpegenc produced nothing"))?;
+        let sample = self.sink.try_pull_sample(gst::ClockTime::from_seconds(2));
+        crate::vision::decode::drain_bus(&self.pipeline, "jpeg");
+        let sample = sample.ok_or_else(|| anyhow!("jpegenc produced nothing"))?;
         let buf = sample
             .buffer()
             .ok_or_else(|| anyhow!("empty JPEG sample"))?;
