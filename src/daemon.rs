@@ -193,6 +193,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (mqtt, sinks) = start_alerts(&settings, &inv, shard, &fleet, addr, &shutdown_rx)?;
+    if let Some(sink) = &mqtt {
+        tokio::spawn(publish_statuses(
+            fleet.clone(),
+            sink.status_publisher(),
+            shutdown_rx.clone(),
+        ));
+    }
     let samples = settings
         .any_sampling()
         .then(|| Arc::new(SampleQueue::new(settings.vision.queue)));
@@ -414,6 +421,44 @@ fn start_alerts(
         snapshots,
     )?));
     Ok((sink, Some(sinks)))
+}
+
+/// Publishes each camera's status (retained, `<prefix>/cameras/<id>/status`) when it changes:
+/// state, reason, since and 完好. Checked every second; the sink re-publishes every camera's
+/// latest status after each reconnection.
+async fn publish_statuses(
+    fleet: Arc<Fleet>,
+    publisher: crate::alerts::mqtt::StatusPublisher,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut sent: std::collections::HashMap<String, serde_json::Value> =
+        std::collections::HashMap::new();
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        for e in fleet.entries() {
+            let v = fleet.view(&e);
+            let status = serde_json::json!({
+                "id": v.id,
+                "name": v.name,
+                "region": v.region,
+                "unit": v.unit,
+                "class": v.class,
+                "state": v.state,
+                "reason": v.reason,
+                "since": v.since,
+                "intact": v.intact,
+                "faults": v.quality.as_ref().map(|q| &q.faults),
+            });
+            if sent.get(&v.id) != Some(&status) {
+                publisher.publish(&v.id, &status);
+                sent.insert(v.id.clone(), status);
+            }
+        }
+    }
 }
 
 /// Deletes ended alerts (with their snapshots) and delivered messages older than `keep`, at

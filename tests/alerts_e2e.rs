@@ -83,14 +83,25 @@ fn a_crowding_alert_reaches_an_mqtt_subscriber() {
             &format!("mqtt://127.0.0.1:{port}"),
         ],
     );
+    let mut statuses = std::collections::BTreeMap::new();
     let (topic, payload) = wait_for(Duration::from_secs(60), "a crowding alert", || {
         while let Ok((t, p)) = rx.recv_timeout(Duration::from_millis(200)) {
             if t == "sharpeyes/events" {
                 return Some((t, p));
             }
+            if let Some(id) = t.strip_prefix("sharpeyes/cameras/") {
+                statuses.insert(id.to_string(), p);
+            }
         }
         None
     });
+    // Retained camera statuses on <prefix>/cameras/<id>/status.
+    let status: serde_json::Value =
+        serde_json::from_slice(&statuses["k0001/status"]).expect("k0001's status published");
+    assert_eq!(status["id"], "k0001");
+    assert_eq!(status["state"], "online", "{status}");
+    assert!(status["since"].is_string());
+    assert!(statuses.contains_key("k0002/status"));
     let ev: serde_json::Value = serde_json::from_slice(&payload).unwrap();
     println!("{topic}: {ev:#}");
     assert_eq!(ev["specversion"], "1.0");

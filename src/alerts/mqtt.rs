@@ -340,6 +340,14 @@ impl MqttSink {
         }
     }
 
+    /// A handle that publishes camera statuses from another task (see
+    /// [`MqttSink::publish_status`]).
+    pub fn status_publisher(&self) -> StatusPublisher {
+        StatusPublisher {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Renders this sink's figures as `sharpeyes_alert_sink_*{sink="mqtt"}` at scrape time.
     pub fn metric_source(&self) -> crate::fleet::MetricSource {
         use crate::metrics::{counter, family, gauge};
@@ -395,6 +403,25 @@ impl MqttSink {
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(STOP_TIMEOUT + Duration::from_secs(2), task).await;
         }
+    }
+}
+
+/// Publishes retained camera statuses through a running [`MqttSink`].
+#[derive(Debug, Clone)]
+pub struct StatusPublisher {
+    shared: Arc<Shared>,
+}
+
+impl StatusPublisher {
+    /// Same as [`MqttSink::publish_status`].
+    pub fn publish(&self, camera_id: &str, status: &serde_json::Value) {
+        let payload = status.to_string().into_bytes();
+        self.shared
+            .statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set(camera_id.to_string(), payload);
+        self.shared.status_changed.notify_one();
     }
 }
 
