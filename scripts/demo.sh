@@ -24,6 +24,33 @@ echo "bad-row,broken,ftp://127.0.0.1/x,,,城关镇,交警大队,1" >> "$DIR/inve
 
 echo "demo: simulated fleet of $N cameras on rtsp://127.0.0.1:$RTSP_PORT.. (control http://127.0.0.1:18555/cameras)"
 echo "demo: switch a fault live:  curl -X PUT --data stall http://127.0.0.1:18555/cameras/cam0001/fault"
+cat > "$DIR/rules.toml" <<'RULES'
+[[rules]]
+name = "path-crowding"
+kind = "crowding"
+cameras = ["cam0001", "cam0005"]
+min_people = 4
+min_score = 0.3
+dwell = "5s"
+hold_off = "20s"
+smoothing = 3
+
+[[rules]]
+name = "lost"
+kind = "video_loss"
+cameras = ["*"]
+after = "30s"
+severity = "critical"
+
+[[rules]]
+name = "picture"
+kind = "video_abnormal"
+cameras = ["*"]
+after = "30s"
+RULES
+echo "demo: the ops page: http://127.0.0.1:9090/  (no users configured: open on loopback only)"
+echo "demo: alerts: http://127.0.0.1:9090/api/alerts, also written to $DIR/data/alerts.jsonl"
 "$BIN" check --inventory "$DIR/inventory.csv" || true
 "$BIN" run --inventory "$DIR/inventory.csv" --data-dir "$DIR/data" --listen 127.0.0.1:9090 \
-  --stall-timeout 5 --recovery-hold 5 --sample-interval 5 --detect
+  --stall-timeout 5 --recovery-hold 5 --sample-interval 5 --detect \
+  --rules "$DIR/rules.toml" --alert-log
