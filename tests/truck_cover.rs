@@ -50,6 +50,10 @@ fn paint(frame: &RgbFrame, area: [u32; 4], spoil: bool) -> RgbFrame {
 }
 
 fn alerts_for(frame: &RgbFrame, view: &DetectionsView) -> Vec<serde_json::Value> {
+    alerts_with(RULES, frame, view)
+}
+
+fn alerts_with(rules: &str, frame: &RgbFrame, view: &DetectionsView) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(sharpeyes::clock::parse_time(
         "2026-11-23T03:15:00Z",
@@ -70,7 +74,7 @@ fn alerts_for(frame: &RgbFrame, view: &DetectionsView) -> Vec<serde_json::Value>
         StatusConfig::default(),
     );
     let engine = AlertEngine::new(
-        RulesFile::parse(RULES).unwrap(),
+        RulesFile::parse(rules).unwrap(),
         Outbox::open(dir.path()).unwrap(),
         "http://127.0.0.1:9090".into(),
         Some(dir.path().join("snapshots")),
@@ -151,4 +155,53 @@ fn spoil_raises_an_uncovered_truck_alert_and_a_green_net_does_not() {
 
     let net = alerts_for(&paint(&photo, area, false), &view);
     assert!(net.is_empty(), "a green dust net is a cover: {net:#?}");
+
+    // The same two stages with an ONNX classifier named by a manifest: a config change. The
+    // model is a hand-set test fixture (tests/data/cover_fixture), not a trained classifier.
+    let manifest = std::fs::canonicalize("tests/data/cover_fixture/cover_fixture.toml").unwrap();
+    let onnx_rules = RULES.replace(
+        "confirm",
+        &format!("classifier = {:?}\nconfirm", manifest.display().to_string()),
+    );
+    let spoil = alerts_with(&onnx_rules, &paint(&photo, area, true), &view);
+    assert_eq!(spoil.len(), 1, "{spoil:#?}");
+    let score = spoil[0]["evidence"]["objects"][0]["uncovered"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (0.5..1.0).contains(&score),
+        "softmax of the fixture: {score}"
+    );
+    let net = alerts_with(&onnx_rules, &paint(&photo, area, false), &view);
+    assert!(net.is_empty(), "{net:#?}");
+}
+
+#[test]
+fn a_damaged_classifier_stops_the_engine_naming_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = std::fs::read_to_string("tests/data/cover_fixture/cover_fixture.toml").unwrap();
+    std::fs::copy(
+        "tests/data/cover_fixture/cover_fixture.onnx",
+        dir.path().join("cover_fixture.onnx"),
+    )
+    .unwrap();
+    let bad = m.replace("sha256 = \"f3", "sha256 = \"00");
+    std::fs::write(dir.path().join("cover.toml"), bad).unwrap();
+    let rules = format!(
+        "{RULES}classifier = {:?}\n",
+        dir.path().join("cover.toml").display().to_string()
+    );
+    let err = AlertEngine::new(
+        RulesFile::parse(&rules).unwrap(),
+        Outbox::open(dir.path()).unwrap(),
+        "http://x".into(),
+        None,
+    )
+    .err()
+    .expect("a damaged model is refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("rule \"spoil\" (line 1)") && msg.contains("sha256"),
+        "{msg}"
+    );
 }
