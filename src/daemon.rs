@@ -431,8 +431,13 @@ async fn publish_statuses(
     publisher: crate::alerts::mqtt::StatusPublisher,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut sent: std::collections::HashMap<String, serde_json::Value> =
-        std::collections::HashMap::new();
+    type Key = (
+        State,
+        Option<&'static str>,
+        Time,
+        Option<Vec<crate::vision::quality::Fault>>,
+    );
+    let mut sent: std::collections::HashMap<String, Key> = std::collections::HashMap::new();
     let mut every = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -440,23 +445,35 @@ async fn publish_statuses(
             _ = shutdown.wait_for(|s| *s) => return,
         }
         for e in fleet.entries() {
-            let v = fleet.view(&e);
-            let status = serde_json::json!({
-                "id": v.id,
-                "name": v.name,
-                "region": v.region,
-                "unit": v.unit,
-                "class": v.class,
-                "state": v.state,
-                "reason": v.reason,
-                "since": v.since,
-                "intact": v.intact,
-                "faults": v.quality.as_ref().map(|q| &q.faults),
-            });
-            if sent.get(&v.id) != Some(&status) {
-                publisher.publish(&v.id, &status);
-                sent.insert(v.id.clone(), status);
+            // Compare the few fields that make the status; build the JSON only on a change.
+            let s = e.status();
+            let (faults, intact) = {
+                let v = e.vision.lock().unwrap();
+                let q = v.quality.as_ref();
+                (
+                    q.map(|q| q.faults.clone()),
+                    crate::fleet::is_intact(s.state, q),
+                )
+            };
+            let key: Key = (s.state, s.reason.map(|r| r.as_str()), s.since, faults);
+            let cam = &e.camera;
+            if sent.get(&cam.id) == Some(&key) {
+                continue;
             }
+            let status = serde_json::json!({
+                "id": cam.id,
+                "name": cam.name,
+                "region": cam.groups.region,
+                "unit": cam.groups.unit,
+                "class": cam.groups.class,
+                "state": key.0,
+                "reason": key.1,
+                "since": key.2,
+                "intact": intact,
+                "faults": key.3,
+            });
+            publisher.publish(&cam.id, &status);
+            sent.insert(cam.id.clone(), key);
         }
     }
 }

@@ -193,11 +193,7 @@ impl AlertEngine {
                 seq: open.seq + 1,
                 phase: Phase::End,
                 kind: AlertKind::parse(&r.kind).unwrap_or(AlertKind::VideoAbnormal),
-                severity: match r.severity.as_str() {
-                    "info" => Severity::Info,
-                    "critical" => Severity::Critical,
-                    _ => Severity::Warning,
-                },
+                severity: Severity::parse(&r.severity).unwrap_or(Severity::Warning),
                 rule: r.rule.clone(),
                 camera: r.camera.clone(),
                 started_at: open.started_at,

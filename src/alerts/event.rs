@@ -132,6 +132,13 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The severity named `s` ([`Severity::as_str`]).
+    pub fn parse(s: &str) -> Option<Self> {
+        [Severity::Info, Severity::Warning, Severity::Critical]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
     /// The snake_case name used in JSON.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -302,13 +302,7 @@ impl MqttSink {
     /// Best effort and latest wins: a status replaced before it could be sent is not sent;
     /// every camera's latest status is published again after each reconnection.
     pub fn publish_status(&self, camera_id: &str, status: &serde_json::Value) {
-        let payload = status.to_string().into_bytes();
-        self.shared
-            .statuses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .set(camera_id.to_string(), payload);
-        self.shared.status_changed.notify_one();
+        self.status_publisher().publish(camera_id, status);
     }
 
     /// Whether a connection to the broker is up.

@@ -109,10 +109,20 @@ async fn list(
         until,
         limit: q.limit,
     };
-    match tokio::task::spawn_blocking(move || engine.outbox().alerts(&query)).await {
-        Ok(Ok(rows)) => Json(rows).into_response(),
-        Ok(Err(e)) => internal(e),
-        Err(e) => internal(e.into()),
+    match blocking(move || engine.outbox().alerts(&query)).await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Runs a blocking outbox query off the async runtime; errors become a 500.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(internal(e)),
+        Err(e) => Err(internal(e.into())),
     }
 }
 
@@ -125,11 +135,10 @@ async fn one(State(fleet): State<Arc<Fleet>>, Path(id): Path<String>) -> Respons
         return unknown(&id);
     };
     let key = id.clone();
-    match tokio::task::spawn_blocking(move || engine.outbox().alert(&key)).await {
-        Ok(Ok(Some(r))) => Json(r).into_response(),
-        Ok(Ok(None)) => unknown(&id),
-        Ok(Err(e)) => internal(e),
-        Err(e) => internal(e.into()),
+    match blocking(move || engine.outbox().alert(&key)).await {
+        Ok(Some(r)) => Json(r).into_response(),
+        Ok(None) => unknown(&id),
+        Err(r) => r,
     }
 }
 
@@ -195,16 +204,15 @@ async fn ack(
     };
     let actor = actor.map(|Extension(a)| a).unwrap_or_else(Actor::anonymous);
     let key = id.clone();
-    let done = tokio::task::spawn_blocking(move || {
+    let done = blocking(move || {
         engine
             .outbox()
             .acknowledge(&key, &actor.user, body.note.as_deref(), chrono::Utc::now())
     })
     .await;
     match done {
-        Ok(Ok(Some(r))) => Json(r).into_response(),
-        Ok(Ok(None)) => unknown(&id),
-        Ok(Err(e)) => internal(e),
-        Err(e) => internal(e.into()),
+        Ok(Some(r)) => Json(r).into_response(),
+        Ok(None) => unknown(&id),
+        Err(r) => r,
     }
 }
