@@ -7,7 +7,7 @@
 //! - `kind = "detector"` — boxes, scores and class ids per image (see `models/centernet_coco.toml`):
 //!   input tensor, output rows `[x1, y1, x2, y2, score, class_id]`, class names, score threshold
 //!   and NMS IoU.
-//! - `kind = "classifier"` — one label per crop (the planned cover classifier for dump trucks):
+//! - `kind = "classifier"` — one label per crop (the cover classifier of the `uncovered_truck` rule):
 //!   input tensor with mean/std normalisation, output activation, labels, threshold.
 //!
 //! Paths in a manifest (`file`, `classes.file`, `labels.file`) are relative to the manifest's
