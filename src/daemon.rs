@@ -152,7 +152,9 @@ impl RunArgs {
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let settings = Arc::new(args.settings()?);
+    let mut settings = args.settings()?;
+    crate::web::first_login::apply(&mut settings.auth, &settings.data_dir)?;
+    let settings = Arc::new(settings);
     let inv = inventory::load(&args.inventory)?;
     for r in &inv.rejected {
         tracing::warn!(inventory = %args.inventory.display(), "skipped row: {r}");
@@ -258,6 +260,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let mut reconciler = Reconciler::new(ctx, shard, status_cfg, writer.sender().clone());
     reconciler.apply(&inv.cameras);
+    reconciler.set_rejected(inv.rejected.len());
     let (held, patrolled) = reconciler.counts();
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(reconciler.run(args.inventory.clone(), shutdown_rx.clone()));

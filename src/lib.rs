@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod fdlimit;
 pub mod fleet;
 pub mod health;
+pub mod install;
 pub mod metrics;
 pub mod redact;
 pub mod reload;

@@ -184,7 +184,12 @@ impl Metrics {
     }
 
     /// The text exposition of every metric, fleet series included.
-    pub fn render(&self, fleet: &Fleet) -> String {
+    ///
+    /// Families without a sample (a sink's counters before it has one, the outbox figures when
+    /// rules run without a sink) are left out: the text encoder refuses them, and one refused
+    /// family must never cost Prometheus the whole instance. An encoding error, should another
+    /// one appear, is returned, not panicked on.
+    pub fn render(&self, fleet: &Fleet) -> Result<String, prometheus::Error> {
         let mut families = self.registry.gather();
         families.extend(fleet_families(fleet));
         if let Some(engine) = fleet.alerts() {
@@ -203,11 +208,10 @@ impl Metrics {
             first.mut_metric().extend(extra);
             true
         });
+        families.retain(|f| !f.get_metric().is_empty());
         let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&families, &mut out)
-            .expect("text encoding cannot fail");
-        String::from_utf8(out).expect("text exposition is UTF-8")
+        TextEncoder::new().encode(&families, &mut out)?;
+        String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
 }
 

@@ -3,7 +3,14 @@
 //! status history of unchanged cameras is untouched.
 //!
 //! A file that cannot be read, or that leaves no usable camera, is reported and ignored: the
-//! fleet keeps running as it was (bad input loses nothing).
+//! fleet keeps running as it was (bad input loses nothing). Two more guards keep a file that
+//! is still being copied, or was cut short, from stopping cameras:
+//! - **settled**: a changed file is applied only once it has stayed the same (size, mtime and
+//!   content) across two polls, 2 s apart;
+//! - **whole**: a file that rejects more rows than the version in force did is refused as a
+//!   whole (a cut row, a broken edit), and so is one that would stop more than
+//!   `[reload] max_removed_share` of the watched cameras. `kill -USR1` applies the file as it
+//!   is (forced), for the day a region really is decommissioned.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,6 +58,31 @@ pub struct Reconciler {
     ledger: LedgerSender,
     watched: BTreeMap<String, Watched>,
     tasks: JoinSet<()>,
+    /// Rows the inventory in force rejected (a reload may not reject more).
+    rejected: usize,
+}
+
+/// Why a reload is refused, if it is: the guards of the module docs, pure.
+pub fn refuse(
+    watched: usize,
+    removed: usize,
+    rejected_before: usize,
+    rejected_now: usize,
+    max_removed_share: f64,
+) -> Option<String> {
+    if rejected_now > rejected_before {
+        return Some(format!(
+            "{rejected_now} rows rejected where the inventory in force had {rejected_before}: \
+             fix the rows named above (or the file was cut short)"
+        ));
+    }
+    if watched > 0 && removed as f64 > max_removed_share * watched as f64 {
+        return Some(format!(
+            "it would stop {removed} of {watched} watched cameras, more than \
+             [reload] max_removed_share = {max_removed_share}; `kill -USR1` applies it anyway"
+        ));
+    }
+    None
 }
 
 impl Reconciler {
@@ -69,7 +101,13 @@ impl Reconciler {
             ledger,
             watched: BTreeMap::new(),
             tasks: JoinSet::new(),
+            rejected: 0,
         }
+    }
+
+    /// Records how many rows the first inventory rejected (the baseline for reloads).
+    pub fn set_rejected(&mut self, rejected: usize) {
+        self.rejected = rejected;
     }
 
     /// Cameras watched, by mode.
@@ -145,43 +183,54 @@ impl Reconciler {
 
     /// Follows `inventory` until shutdown, then waits for every supervisor to stop.
     pub async fn run(mut self, inventory: PathBuf, mut shutdown: watch::Receiver<bool>) {
-        let mut seen = modified(&inventory);
+        // The version in force, and a changed one waiting to settle.
+        let mut seen = fingerprint(&inventory).await;
+        let mut settling: Option<Fingerprint> = None;
         let mut poll = tokio::time::interval(Duration::from_secs(2));
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        #[cfg(unix)]
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
+        let mut usr1 = signal(tokio::signal::unix::SignalKind::user_defined1());
         loop {
-            #[cfg(unix)]
-            let hangup = async {
-                match hup.as_mut() {
-                    Some(h) => {
-                        h.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let hangup = std::future::pending::<()>();
-            let why = tokio::select! {
+            let (why, forced) = tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => break,
-                _ = hangup => "SIGHUP",
-                _ = poll.tick() => {
-                    let now = modified(&inventory);
-                    if now == seen {
-                        continue;
-                    }
-                    seen = now;
-                    "file changed"
-                }
+                _ = recv(&mut hup) => ("SIGHUP", false),
+                _ = recv(&mut usr1) => ("SIGUSR1 (forced)", true),
+                _ = poll.tick() => ("file changed", false),
             };
-            self.reload(&inventory, why);
+            if why == "file changed" {
+                let now = fingerprint(&inventory).await;
+                if now == seen {
+                    settling = None;
+                    continue;
+                }
+                if settling.as_ref() != Some(&now) {
+                    // Changed since the last poll: wait until it stays put.
+                    settling = Some(now);
+                    continue;
+                }
+            }
+            settling = None;
+            seen = fingerprint(&inventory).await;
+            let path = inventory.clone();
+            let loaded = tokio::task::spawn_blocking(move || {
+                inventory::load(&path).map_err(|e| anyhow::anyhow!("{e}"))
+            })
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("inventory reader failed: {e}")));
+            self.reload(&inventory, loaded, why, forced);
         }
         while self.tasks.join_next().await.is_some() {}
     }
 
-    fn reload(&mut self, path: &std::path::Path, why: &str) {
+    fn reload(
+        &mut self,
+        path: &std::path::Path,
+        loaded: anyhow::Result<inventory::Inventory>,
+        why: &str,
+        forced: bool,
+    ) {
         let metrics = self.ctx.fleet.metrics().clone();
-        let inv = match inventory::load(path) {
+        let inv = match loaded {
             Ok(inv) if inv.enabled().next().is_some() => inv,
             Ok(inv) => {
                 tracing::error!(
@@ -201,6 +250,32 @@ impl Reconciler {
         for r in &inv.rejected {
             tracing::warn!(inventory = %path.display(), "skipped row: {r}");
         }
+        let removed = self
+            .watched
+            .keys()
+            .filter(|id| {
+                !inv.cameras
+                    .iter()
+                    .any(|c| &c.id == *id && c.enabled && self.shard.owns(&c.id))
+            })
+            .count();
+        let verdict = refuse(
+            self.watched.len(),
+            removed,
+            self.rejected,
+            inv.rejected.len(),
+            self.settings.reload.max_removed_share,
+        );
+        if let Some(reason) = verdict.filter(|_| !forced) {
+            tracing::error!(
+                %why,
+                "inventory reload of {} refused: {reason}; the fleet keeps running as it was",
+                path.display()
+            );
+            metrics.reloads.with_label_values(&["rejected"]).inc();
+            return;
+        }
+        self.rejected = inv.rejected.len();
         let change = self.apply(&inv.cameras);
         metrics.reloads.with_label_values(&["applied"]).inc();
         tracing::info!(
@@ -214,7 +289,53 @@ impl Reconciler {
     }
 }
 
-fn modified(path: &std::path::Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+/// Modification time and size: what "unchanged" means for the file.
+type Fingerprint = Option<(SystemTime, u64)>;
+
+/// Reads the file's [`Fingerprint`] on a blocking thread (never disk I/O on a runtime worker).
+async fn fingerprint(path: &std::path::Path) -> Fingerprint {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let m = std::fs::metadata(path).ok()?;
+        Some((m.modified().ok()?, m.len()))
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind).ok()
+}
+
+async fn recv(sig: &mut Option<tokio::signal::unix::Signal>) {
+    match sig.as_mut() {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse;
+
+    #[test]
+    fn guards() {
+        // A plain edit: one of three removed, no new bad row.
+        assert_eq!(refuse(3, 1, 0, 0, 0.5), None);
+        // A cut file: most cameras gone.
+        assert!(refuse(100, 60, 0, 0, 0.5).unwrap().contains("60 of 100"));
+        // A cut row: one more rejected row than before.
+        assert!(
+            refuse(100, 0, 1, 2, 0.5)
+                .unwrap()
+                .contains("2 rows rejected")
+        );
+        // The same bad rows as before are not new.
+        assert_eq!(refuse(100, 0, 2, 2, 0.5), None);
+        // Share 1: any removal is allowed.
+        assert_eq!(refuse(10, 10, 0, 0, 1.0), None);
+    }
 }

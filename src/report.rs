@@ -454,13 +454,30 @@ pub const CSV_HEADER: [&str; 22] = [
     "main_fault",
 ];
 
+/// Cells a spreadsheet (Excel, WPS, LibreOffice) would run as a formula — text starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return, e.g. a camera named `=HYPERLINK(…)` — get a
+/// leading `'`, which the spreadsheet shows as text (OWASP's CSV-injection advice). No figure
+/// in the report is negative, so no number is touched.
+pub fn spreadsheet_safe<S: AsRef<str>>(row: impl IntoIterator<Item = S>) -> Vec<String> {
+    row.into_iter()
+        .map(|c| {
+            let c = c.as_ref();
+            if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn write_csv(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_HEADER)?;
     let date = r.date.to_string();
     let by = r.by.as_str();
     for c in &r.cameras {
-        w.write_record([
+        w.write_record(spreadsheet_safe([
             "camera",
             &date,
             by,
@@ -483,7 +500,7 @@ fn write_csv(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
             &secs_text(c.unchecked_s),
             "",
             c.main_fault.as_deref().unwrap_or(""),
-        ])?;
+        ]))?;
     }
     let group_row = |kind: &str, g: &GroupLine| -> Vec<String> {
         vec![
@@ -516,9 +533,9 @@ fn write_csv(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
         ]
     };
     for g in &r.groups {
-        w.write_record(group_row("group", g))?;
+        w.write_record(spreadsheet_safe(group_row("group", g)))?;
     }
-    w.write_record(group_row("fleet", &r.fleet))?;
+    w.write_record(spreadsheet_safe(group_row("fleet", &r.fleet)))?;
     w.flush()?;
     Ok(())
 }
@@ -795,6 +812,33 @@ fn parse_target(s: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn formula_cells_are_neutralised() {
+        let row = spreadsheet_safe([
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "城关",
+            "75.00",
+            "",
+        ]);
+        assert_eq!(
+            row,
+            [
+                "'=HYPERLINK(\"http://x\")",
+                "'+1",
+                "'-2",
+                "'@SUM(A1)",
+                "'\tx",
+                "城关",
+                "75.00",
+                ""
+            ]
+        );
+    }
+
     use super::*;
     use crate::clock::parse_time;
     use crate::health::ledger::CameraRow;

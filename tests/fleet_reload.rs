@@ -70,3 +70,50 @@ fn the_fleet_follows_the_inventory_file() {
         "{m}"
     );
 }
+
+/// A file cut short, or one that would stop most of the fleet, is refused as a whole; the
+/// fleet keeps running as it was until the operator forces the reload (`kill -USR1`).
+#[test]
+fn a_cut_or_emptied_inventory_stops_nothing_until_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(dir.path(), "g", 6, free_port(), &[]);
+    let all = rows(&sim); // header + g0001..g0006
+    let inventory = dir.path().join("live.csv");
+    std::fs::write(&inventory, all.join("\n") + "\n").unwrap();
+    let d = Daemon::start(dir.path(), &inventory, &["--recovery-hold", "1"]);
+    for id in ["g0001", "g0006"] {
+        d.wait_state(id, "online", None, Duration::from_secs(20));
+    }
+    let rejected = |n: u32| {
+        let want = format!("sharpeyes_inventory_reloads_total{{result=\"rejected\"}} {n}");
+        wait_for(Duration::from_secs(15), &want.clone(), || {
+            d.metrics().contains(&want).then_some(())
+        });
+    };
+
+    // Cut in the middle of the third row, as a copy interrupted mid-way leaves it.
+    let cut = format!("{}\n{}\n{}\n{}", all[0], all[1], all[2], &all[3][..3]);
+    std::fs::write(&inventory, cut).unwrap();
+    rejected(1);
+    assert_eq!(d.cameras().len(), 6, "a cut file stopped cameras");
+
+    // Whole rows, but four of six cameras gone: refused too.
+    std::fs::write(
+        &inventory,
+        [all[0].clone(), all[1].clone(), all[2].clone()].join("\n") + "\n",
+    )
+    .unwrap();
+    rejected(2);
+    assert_eq!(d.cameras().len(), 6);
+    d.wait_state("g0006", "online", None, Duration::from_secs(5));
+
+    // The operator means it.
+    d.proc.signal(libc::SIGUSR1);
+    wait_for(Duration::from_secs(10), "the forced reload", || {
+        (d.cameras().len() == 2).then_some(())
+    });
+    assert!(
+        d.metrics()
+            .contains("sharpeyes_inventory_reloads_total{result=\"applied\"} 1")
+    );
+}

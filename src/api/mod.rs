@@ -118,16 +118,33 @@ async fn groups(State(fleet): State<Arc<Fleet>>, Query(q): Query<GroupsQuery>) -
     Json(rates).into_response()
 }
 
+/// `GET /metrics`. Rendering reads the alert outbox (SQLite), so it runs on a blocking thread,
+/// never on a runtime worker; a failure is a 500 naming it, never a panic.
 async fn metrics(State(fleet): State<Arc<Fleet>>) -> Response {
-    let body = fleet.metrics().render(&fleet);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    let rendered = tokio::task::spawn_blocking(move || fleet.metrics().render(&fleet)).await;
+    match rendered {
+        Ok(Ok(body)) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot render /metrics");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot render metrics: {e}\n"),
+            )
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("metrics rendering failed: {e}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn readyz(State(fleet): State<Arc<Fleet>>) -> Response {

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::health::status::Mode;
-use crate::redact::{Secret, url_for_display};
+use crate::redact::{Secret, is_secret_key, url_for_display};
 
 /// The groups a camera is counted in for online rates.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Default)]
@@ -349,8 +349,17 @@ fn camera_from_row(row: &RawRow) -> Result<Camera, String> {
         return Err("id must not contain spaces, slashes or control characters".into());
     }
     let raw_url = get("url").ok_or("missing url")?;
-    let url = url::Url::parse(raw_url)
-        .map_err(|e| format!("unparsable url {:?}: {e}", url_for_display(raw_url)))?;
+    let url = url::Url::parse(raw_url).map_err(|e| {
+        // A shifted row can put a password in the url column: echo only what looks like a URL.
+        if raw_url.contains("://") {
+            format!("unparsable url {:?}: {e}", url_for_display(raw_url))
+        } else {
+            format!(
+                "the url column holds no URL ({} characters, not shown; is the row shifted?)",
+                raw_url.chars().count()
+            )
+        }
+    })?;
     if url.scheme() != "rtsp" {
         return Err(format!(
             "unknown url scheme {:?} (only rtsp:// is supported)",
@@ -370,18 +379,20 @@ fn camera_from_row(row: &RawRow) -> Result<Camera, String> {
         None => None,
         Some("hold") => Some(Mode::Hold),
         Some("patrol") => Some(Mode::Patrol),
-        Some(other) => return Err(format!("unknown mode {other:?} (hold or patrol)")),
+        // Values are not echoed: in a shifted row this column may hold a password.
+        Some(_) => return Err("the mode column must be hold, patrol or empty".into()),
     };
     let enabled = match get("enabled").map(str::to_ascii_lowercase).as_deref() {
         None | Some("true" | "yes" | "1") => true,
         Some("false" | "no" | "0") => false,
-        Some(other) => return Err(format!("enabled must be true or false, not {other:?}")),
+        Some(_) => return Err("the enabled column must be true or false".into()),
     };
     let group = |k: &str| get(k).unwrap_or(UNASSIGNED).to_string();
     let labels = row
         .fields
         .iter()
-        .filter(|(k, v)| !KNOWN.contains(&k.as_str()) && !v.is_empty())
+        // A `pwd` or `secret` column is a credential, never a label every viewer sees.
+        .filter(|(k, v)| !KNOWN.contains(&k.as_str()) && !v.is_empty() && !is_secret_key(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok(Camera {
@@ -500,6 +511,24 @@ mode = "patrol"
         assert_eq!(inv.cameras.len(), 1);
         assert!(!inv.cameras[0].enabled);
         assert_eq!(inv.enabled().count(), 0);
-        assert!(inv.rejected[0].reason.contains("unknown mode"));
+        assert!(inv.rejected[0].reason.contains("mode column"));
+    }
+
+    #[test]
+    fn shifted_rows_and_secret_columns_never_show_a_password() {
+        // The name is missing: everything after it moved one column left.
+        let csv = "id,name,url,username,password,mode,enabled,pwd,pole\n\
+                   a,rtsp://h/1,admin,hunter2-pass,hold,true,,,\n\
+                   b,B,rtsp://h/2,admin,x,,,,\n\
+                   c,C,rtsp://h/3,admin,x,hunter2-pass,,,\n\
+                   d,D,rtsp://h/4,admin,x,,hunter2-pass,,\n\
+                   e,E,rtsp://h/5,admin,x,,,hunter2-pass,P-1\n";
+        let inv = parse_csv(csv).unwrap();
+        let shown = format!("{:?} {:?}", inv.rejected, inv.cameras);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(inv.rejected.len(), 3, "{:?}", inv.rejected);
+        let e = inv.cameras.iter().find(|c| c.id == "e").unwrap();
+        assert_eq!(e.labels.get("pole").map(String::as_str), Some("P-1"));
+        assert!(!e.labels.contains_key("pwd"));
     }
 }

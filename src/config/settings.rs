@@ -376,6 +376,25 @@ pub struct Settings {
     pub web: crate::web::config::WebSettings,
     /// Access control (`[auth]`, see `web::config`).
     pub auth: crate::web::config::AuthSettings,
+    /// `[reload]`: when a changed inventory file is applied.
+    pub reload: ReloadSettings,
+}
+
+/// `[reload]`: guards on live inventory reloads (see `crate::reload`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadSettings {
+    /// A reload that would stop more than this share of the watched cameras is refused unless
+    /// forced (`kill -USR1`): a half-copied file must not stop the district.
+    pub max_removed_share: f64,
+}
+
+impl Default for ReloadSettings {
+    fn default() -> Self {
+        Self {
+            max_removed_share: 0.5,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -401,6 +420,7 @@ impl Default for Settings {
             log_sink: LogSinkSettings::default(),
             web: Default::default(),
             auth: Default::default(),
+            reload: ReloadSettings::default(),
         }
     }
 }
@@ -425,6 +445,12 @@ impl Settings {
             }
         })?;
         s.quality.validate()?;
+        if !(0.0..=1.0).contains(&s.reload.max_removed_share) {
+            return Err(format!(
+                "[reload] max_removed_share = {} is not a share between 0 and 1",
+                s.reload.max_removed_share
+            ));
+        }
         Ok(s)
     }
 
@@ -480,17 +506,37 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "d" => n * 86_400.0,
         _ => return Err(format!("bad duration unit in {s:?} (ms, s, m, h, d)")),
     };
+    duration_from_secs(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
+}
+
+/// The longest duration any setting accepts (about ten years): long enough for any retention
+/// or lifetime, short enough that adding it to a clock reading cannot overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 86_400);
+
+/// Seconds as a [`Duration`]: finite, not negative, at most [`MAX_DURATION`]. The one place a
+/// number from a config or a flag becomes a duration (`Duration::from_secs_f64` panics on
+/// `1e20`).
+pub fn duration_from_secs(secs: f64) -> Result<Duration, String> {
     if !(secs.is_finite() && secs >= 0.0) {
-        return Err(format!("bad duration {s:?}"));
+        return Err(format!("{secs} is not a non-negative number of seconds"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| {
+            format!(
+                "{secs} s is longer than the limit of {} days",
+                MAX_DURATION.as_secs() / 86_400
+            )
+        })
 }
 
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration(d).map(Some)
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// Deserializes a duration written as a number of seconds or a text (`"5m"`).
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -498,8 +544,7 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Text(String),
     }
     match Raw::deserialize(d)? {
-        Raw::Secs(n) if n.is_finite() && n >= 0.0 => Ok(Duration::from_secs_f64(n)),
-        Raw::Secs(n) => Err(serde::de::Error::custom(format!("bad duration {n}"))),
+        Raw::Secs(n) => duration_from_secs(n).map_err(serde::de::Error::custom),
         Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
     }
 }
@@ -507,6 +552,29 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_or_negative_durations_are_errors_not_panics() {
+        for text in [
+            "stall_timeout = 1e20",
+            "stall_timeout = \"1e20s\"",
+            "stall_timeout = -1",
+            "stall_timeout = \"1e300h\"",
+            "[auth]\nsession_ttl = 1e20",
+            "[auth]\nsession_ttl = \"99999d\"",
+        ] {
+            let e = Settings::parse(text).unwrap_err();
+            assert!(
+                ["duration", "seconds", "longer than the limit"]
+                    .iter()
+                    .any(|w| e.contains(w)),
+                "{text}: {e}"
+            );
+        }
+        assert!(parse_duration("3650d").is_ok());
+        assert!(parse_duration("inf").is_err());
+        assert!(parse_duration("NaN").is_err());
+    }
 
     #[test]
     fn empty_config_is_all_defaults() {

@@ -561,10 +561,7 @@ fn build_rule(
                 }),
                 Some(s) => {
                     let parsed = match s.get_ref() {
-                        RawDuration::Secs(n) if n.is_finite() && *n >= 0.0 => {
-                            Ok(Duration::from_secs_f64(*n))
-                        }
-                        RawDuration::Secs(n) => Err(format!("bad duration {n}")),
+                        RawDuration::Secs(n) => crate::config::settings::duration_from_secs(*n),
                         RawDuration::Text(t) => crate::config::settings::parse_duration(t),
                     };
                     parsed.map_err(|m| err(lines.line(s), format!("`{key}`: {m}")))

@@ -47,10 +47,12 @@ impl Clip {
     /// Demuxes the `codec` track of the MP4 at `path`; `flag` names the option giving the path
     /// (for the error message).
     pub fn load(path: &Path, codec: Codec, flag: &str) -> anyhow::Result<Clip> {
+        let located = crate::install::locate(path);
+        let path = located.as_path();
         if !path.is_file() {
             bail!(
-                "clip {} not found: run from the repository root (the defaults are in \
-                 tests/data/) or pass {flag} PATH to an MP4 with an {} track",
+                "clip {} not found (relative paths are also looked up next to the \
+                 executable and under <prefix>/share/sharpeyes/): pass {flag} PATH to an MP4 with an {} track",
                 path.display(),
                 codec.as_str().to_uppercase()
             );

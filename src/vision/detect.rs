@@ -490,9 +490,16 @@ pub fn environment() -> anyhow::Result<&'static Environment> {
     Ok(ENVIRONMENT.get_or_init(|| env))
 }
 
+/// Where an installed sharpeyes keeps [`ORT_LIBRARY`], relative to its prefix (`/usr/local`):
+/// the layout of `deploy/Dockerfile` and `deploy/systemd/sharpeyes.service`.
+pub const ORT_INSTALL_DIR: &str = "lib/sharpeyes";
+
 /// Finds the ONNX Runtime shared library: `$ORT_DYLIB_PATH` if set (it must exist), else
-/// `vendor/onnxruntime/libonnxruntime.so.1.31.1` under the current directory or under any
-/// ancestor directory of the running executable. The error says how to get it.
+/// `vendor/onnxruntime/libonnxruntime.so.1.31.1` under the current directory or any ancestor
+/// directory of the running executable (a source checkout), else
+/// `lib/sharpeyes/libonnxruntime.so.1.31.1` under an ancestor of the executable (an install
+/// prefix: `/usr/local/bin/sharpeyes` → `/usr/local/lib/sharpeyes/`). The working directory
+/// never matters beyond the first candidate. The error lists every place looked in.
 pub fn ort_library_path() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         let p = PathBuf::from(p);
@@ -504,19 +511,17 @@ pub fn ort_library_path() -> anyhow::Result<PathBuf> {
         );
         return Ok(p);
     }
-    let rel = Path::new(ORT_VENDOR_DIR).join(ORT_LIBRARY);
-    let mut looked = Vec::new();
-    for root in search_roots() {
-        let candidate = root.join(&rel);
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-        looked.push(candidate);
+    let candidates = crate::install::candidates(&[
+        Path::new(ORT_VENDOR_DIR).join(ORT_LIBRARY),
+        Path::new(ORT_INSTALL_DIR).join(ORT_LIBRARY),
+    ]);
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
     }
     bail!(
         "ONNX Runtime library {ORT_LIBRARY} not found (looked for {}); run \
          scripts/fetch-onnxruntime.sh, or set ORT_DYLIB_PATH to the library",
-        looked
+        candidates
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
@@ -524,26 +529,9 @@ pub fn ort_library_path() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// The current directory, then every ancestor directory of the executable, without repeats.
-fn search_roots() -> Vec<PathBuf> {
-    let mut roots: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1) {
-            if !roots.iter().any(|r| r == dir) {
-                roots.push(dir.to_path_buf());
-            }
-        }
-    }
-    roots
-}
-
-/// Finds [`DEFAULT_MODEL`] under the current directory or an ancestor of the executable.
+/// Finds [`DEFAULT_MODEL`] (see [`crate::install::locate`]).
 pub fn default_model_path() -> PathBuf {
-    search_roots()
-        .iter()
-        .map(|r| r.join(DEFAULT_MODEL))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL))
+    crate::install::locate(Path::new(DEFAULT_MODEL))
 }
 
 // ---------------------------------------------------------------------------------------------

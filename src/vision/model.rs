@@ -493,7 +493,12 @@ pub type LoadedClassifier = Loaded<ClassifierManifest>;
 /// Reads, validates and checks a manifest of either kind: parses the TOML, validates the values,
 /// resolves `file` against the manifest's directory, verifies the model's sha256 and reads the
 /// label names.
+///
+/// A relative manifest path that does not exist under the working directory is looked up
+/// next to the executable and under the install prefix ([`crate::install::locate`]).
 pub fn load(manifest_path: &Path) -> anyhow::Result<Loaded<Manifest>> {
+    let located = crate::install::locate(manifest_path);
+    let manifest_path = located.as_path();
     let text = std::fs::read_to_string(manifest_path)
         .with_context(|| format!("cannot read model manifest {}", manifest_path.display()))?;
     let manifest = Manifest::from_toml_str(&text)

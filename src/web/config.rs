@@ -13,6 +13,7 @@
 //! health = "open"           # /healthz and /readyz: "open" or "login"
 //! max_failures = 5          # failed logins per client address and per user name …
 //! failure_window = "5m"     # … within this window, then 429 until it passes
+//! initial_admin = "admin"   # first operator; password generated in <data-dir>/initial-admin-password
 //!
 //! [[auth.users]]
 //! name = "zhangwei"
@@ -29,10 +30,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::api::actor::Role;
-use crate::config::settings::parse_duration;
+use crate::config::settings::duration;
 
 /// `[web]`: the ops page.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -136,6 +137,9 @@ pub struct AuthSettings {
     /// The window failed logins are counted in.
     #[serde(deserialize_with = "duration")]
     pub failure_window: Duration,
+    /// First operator of a fresh deployment, with a generated password in
+    /// `<data-dir>/initial-admin-password` (see [`super::first_login`]).
+    pub initial_admin: Option<String>,
 }
 
 impl Default for AuthSettings {
@@ -150,21 +154,8 @@ impl Default for AuthSettings {
             health: Exposure::Open,
             max_failures: 5,
             failure_window: Duration::from_secs(300),
+            initial_admin: None,
         }
-    }
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(f64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(n) if n.is_finite() && n >= 0.0 => Ok(Duration::from_secs_f64(n)),
-        Raw::Secs(n) => Err(serde::de::Error::custom(format!("bad duration {n}"))),
-        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
     }
 }
 

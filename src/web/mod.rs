@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod auth;
 pub mod config;
+pub mod first_login;
 pub mod history;
 pub mod password;
 pub mod session;
