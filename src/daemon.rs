@@ -153,6 +153,19 @@ impl RunArgs {
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut settings = args.settings()?;
+    let _data_dir_lock = crate::datadir::lock(&settings.data_dir)?;
+    let mut damaged = Vec::new();
+    for db in [
+        crate::health::ledger::db_path(&settings.data_dir),
+        crate::alerts::outbox::db_path(&settings.data_dir),
+    ] {
+        if crate::datadir::heal(&db)?.is_some() {
+            damaged.push(
+                db.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into()),
+            );
+        }
+    }
     crate::web::first_login::apply(&mut settings.auth, &settings.data_dir)?;
     let settings = Arc::new(settings);
     let inv = inventory::load(&args.inventory)?;
@@ -175,6 +188,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let writer = open_history(&settings)?;
     let history: Arc<dyn History> = Arc::new(writer.sender().clone());
     let metrics = Arc::new(Metrics::new());
+    for file in &damaged {
+        metrics.storage_damaged.with_label_values(&[file]).inc();
+    }
     metrics
         .shard
         .with_label_values(&[&shard.index.to_string(), &shard.count.to_string()])
@@ -250,6 +266,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         )),
         settings: settings.clone(),
         patrol_slots: Arc::new(Semaphore::new(settings.patrol.max_concurrent.max(1))),
+        setup_slots: Arc::new(Semaphore::new(
+            settings.backoff.max_concurrent_setups.max(1),
+        )),
         shutdown: shutdown_rx.clone(),
         samples: samples.clone(),
     };
@@ -272,13 +291,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         held + patrolled,
         inv.rejected.len(),
     );
-    axum::serve(
+    crate::web::serve::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app,
+        settings.web.limits(),
+        fleet.metrics().http_connections.clone(),
+        stop_signal(),
     )
-    .with_graceful_shutdown(stop_signal())
-    .await
-    .context("HTTP server failed")?;
+    .await;
 
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);

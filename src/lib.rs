@@ -12,6 +12,7 @@ pub mod check;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod datadir;
 pub mod fdlimit;
 pub mod fleet;
 pub mod health;

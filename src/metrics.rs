@@ -40,6 +40,10 @@ pub struct Metrics {
     pub shard: prometheus::IntGaugeVec,
     /// `sharpeyes_inventory_reloads_total{result}`: `applied` or `rejected`.
     pub reloads: IntCounterVec,
+    /// `sharpeyes_http_connections_total{result}`: see `crate::web::serve::Counters`.
+    pub http_connections: IntCounterVec,
+    /// `sharpeyes_storage_damaged_total{file}`: damaged databases moved aside at start.
+    pub storage_damaged: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -142,6 +146,23 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
+        let http_connections = IntCounterVec::new(
+            Opts::new(
+                "sharpeyes_http_connections_total",
+                "HTTP connections by what became of them: accepted, evicted (waited longest \
+                 for a request when a newer one came), refused (connection cap), accept_error.",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let storage_damaged = IntCounterVec::new(
+            Opts::new(
+                "sharpeyes_storage_damaged_total",
+                "Damaged databases found at start and moved aside (a fresh one was started).",
+            ),
+            &["file"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(state_changes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reconnects.clone()),
@@ -155,6 +176,8 @@ impl Metrics {
             Box::new(detections.clone()),
             Box::new(shard.clone()),
             Box::new(reloads.clone()),
+            Box::new(http_connections.clone()),
+            Box::new(storage_damaged.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -172,6 +195,8 @@ impl Metrics {
             detections,
             shard,
             reloads,
+            http_connections,
+            storage_damaged,
         }
     }
 

@@ -142,7 +142,10 @@ fn broker_down_30s_and_daemon_killed_loses_no_alert() {
          after = \"2s\"\nhold_off = \"2s\"\nseverity = \"critical\"\n",
     )
     .unwrap();
+    let cfg = fast_auth_retry_config(dir.path());
     let args = [
+        "--config",
+        cfg.to_str().unwrap(),
         "--sample-interval",
         "1",
         "--detect",

@@ -52,10 +52,13 @@ fn h265_cameras_are_held_sampled_and_diagnosed() {
     );
     let listed = get_json(&format!("{}/cameras", sim.control));
     assert_eq!(listed[1]["codec"], "h265", "{listed}");
+    let cfg = fast_auth_retry_config(dir.path());
     let d = Daemon::start(
         dir.path(),
         &sim.inventory,
         &[
+            "--config",
+            cfg.to_str().unwrap(),
             "--sample-interval",
             "1",
             "--stall-timeout",

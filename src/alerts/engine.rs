@@ -71,7 +71,14 @@ pub struct AlertEngine {
     classifiers: HashMap<String, std::sync::Arc<dyn CoverClassifier>>,
     /// Messages written to the outbox by (kind, phase), and enqueue failures.
     counts: Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
+    /// Messages the outbox refused (disk full, busy, I/O error), in order, retried before any
+    /// newer message and on every sweep: at-least-once survives a failing disk.
+    retry: Mutex<std::collections::VecDeque<AlertEvent>>,
 }
+
+/// Messages held for a retry at most; beyond, the oldest is dropped and counted (an outbox
+/// that refuses writes for hours at alert rates of a whole district).
+pub const MAX_RETRY: usize = 10_000;
 
 /// What a rule observes.
 pub enum Observation<'a> {
@@ -140,7 +147,13 @@ impl AlertEngine {
             snapshots,
             classifiers,
             counts: Mutex::default(),
+            retry: Mutex::default(),
         })
+    }
+
+    /// Messages waiting for the outbox to accept them again.
+    pub fn retrying(&self) -> usize {
+        self.retry.lock().unwrap().len()
     }
 
     /// Messages enqueued since start by (kind, phase); phase `failed` counts messages the
@@ -154,26 +167,63 @@ impl AlertEngine {
             .collect()
     }
 
+    /// Writes `event` to the outbox behind any message still waiting for a retry, so one
+    /// alert's messages keep their order.
     fn enqueue(&self, event: &AlertEvent) {
-        let phase = match self.outbox.enqueue(event) {
-            Ok(_) => event.phase.as_str(),
-            Err(e) => {
-                tracing::error!(alert = %event.alert_id, "alert not written to the outbox: {e:#}");
-                "failed"
+        let mut queue = self.retry.lock().unwrap();
+        queue.push_back(event.clone());
+        self.flush(&mut queue);
+    }
+
+    /// Writes waiting messages in order until the outbox refuses one.
+    fn flush(&self, queue: &mut std::collections::VecDeque<AlertEvent>) {
+        while let Some(event) = queue.front() {
+            let phase = match self.outbox.enqueue(event) {
+                Ok(_) => event.phase.as_str(),
+                Err(e) => {
+                    tracing::error!(
+                        alert = %event.alert_id, waiting = queue.len(),
+                        "alert not written to the outbox, kept for a retry: {e:#}"
+                    );
+                    "failed"
+                }
+            };
+            self.count(event.kind.as_str(), phase);
+            if phase == "failed" {
+                while queue.len() > MAX_RETRY {
+                    if let Some(lost) = queue.pop_front() {
+                        tracing::error!(alert = %lost.alert_id, "retry queue full: message dropped");
+                        self.count(lost.kind.as_str(), "dropped");
+                    }
+                }
+                return;
             }
-        };
+            queue.pop_front();
+        }
+    }
+
+    fn count(&self, kind: &'static str, phase: &'static str) {
         *self
             .counts
             .lock()
             .unwrap()
-            .entry((event.kind.as_str(), phase))
+            .entry((kind, phase))
             .or_default() += 1;
+    }
+
+    /// Retries the messages the outbox refused (the daemon: every second, from `sweep`).
+    pub fn retry_failed(&self) {
+        let mut queue = self.retry.lock().unwrap();
+        if !queue.is_empty() {
+            self.flush(&mut queue);
+        }
     }
 
     /// Ends the alerts restored at start-up whose rule has not raised them again within its
     /// grace (the rule's `dwell`/`after` plus [`RESTORE_GRACE`]), or whose rule or camera is
     /// gone. Called periodically (the daemon: every second).
     pub fn sweep(&self, at: Time) {
+        self.retry_failed();
         let mut slots = self.slots.lock().unwrap();
         for ((rule_name, _camera), slot) in slots.iter_mut() {
             let Some(open) = &mut slot.open else { continue };
@@ -669,6 +719,45 @@ mod tests {
         assert_eq!(got, want, "one alert, one id, across the restart");
         let rec = second.outbox().alert(alert).unwrap().unwrap();
         assert_eq!(rec.state, "ended");
+    }
+
+    #[test]
+    fn an_outbox_that_refuses_writes_loses_no_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_fleet, e, clock) = setup(dir.path());
+        let eng = engine(dir.path());
+        // The disk refuses writes (SQLite read-only: what a full or failing disk looks like).
+        eng.outbox()
+            .conn()
+            .execute_batch("PRAGMA query_only = ON")
+            .unwrap();
+        for _ in 0..12 {
+            eng.observe(&e, clock.now(), Observation::Online(false));
+            eng.sweep(clock.now());
+            clock.advance(Duration::from_secs(1));
+        }
+        for _ in 0..3 {
+            eng.observe(&e, clock.now(), Observation::Online(true));
+            eng.sweep(clock.now());
+            clock.advance(Duration::from_secs(1));
+        }
+        assert_eq!(eng.retrying(), 2, "new and end kept for a retry");
+        assert!(
+            eng.message_counts()
+                .iter()
+                .any(|((_, phase), n)| *phase == "failed" && *n > 0)
+        );
+        // The disk is back: the next sweep writes both, in order.
+        eng.outbox()
+            .conn()
+            .execute_batch("PRAGMA query_only = OFF")
+            .unwrap();
+        eng.sweep(clock.now());
+        assert_eq!(eng.retrying(), 0);
+        let got = messages(eng.outbox());
+        let phases: Vec<&str> = got.iter().map(|(_, p)| p.as_str()).collect();
+        assert_eq!(phases, ["new", "end"], "{got:?}");
+        assert_eq!(got[0].0[..16], got[1].0[..16], "one alert");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! | `sharpeyes_alerts_open` | `kind` | alerts raised and not ended |
 //! | `sharpeyes_alerts_unacknowledged` | `kind` | open alerts no operator has acknowledged |
 //! | `sharpeyes_alert_messages_total` | `kind`, `phase` | messages written to the outbox since start (`phase="failed"`: could not be stored) |
+//! | `sharpeyes_alert_retry_pending` | | messages the outbox refused, retried every second |
 //! | `sharpeyes_alert_outbox_pending` | `sink` | messages not yet delivered to the sink |
 //! | `sharpeyes_alert_outbox_oldest_pending_seconds` | `sink` | age of the oldest of them |
 //! | `sharpeyes_alert_outbox_pending_messages` | | messages pending for at least one sink (what the cap bounds) |
@@ -58,11 +59,18 @@ pub fn families(engine: &AlertEngine) -> Vec<MetricFamily> {
     if !messages.is_empty() {
         out.push(family(
             "sharpeyes_alert_messages_total",
-            "Alert messages written to the outbox since start (phase=\"failed\": not stored).",
+            "Alert messages written to the outbox since start (phase=\"failed\": a write \
+             refused and kept for a retry; phase=\"dropped\": the retry queue overflowed).",
             MetricType::COUNTER,
             messages,
         ));
     }
+    out.push(family(
+        "sharpeyes_alert_retry_pending",
+        "Alert messages the outbox refused, held in memory and retried every second.",
+        MetricType::GAUGE,
+        vec![gauge(&[], engine.retrying() as f64)],
+    ));
     match outbox.stats() {
         Ok(s) => {
             out.push(family(

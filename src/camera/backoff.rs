@@ -9,22 +9,42 @@ use std::time::Duration;
 
 use rand::Rng;
 
+/// How a delay is drawn below the ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Jitter {
+    /// Uniform in `[0, ceiling]`: best spread, may retry almost at once.
+    #[default]
+    Full,
+    /// Uniform in `[ceiling / 2, ceiling]`: spread, yet never shorter than half the ceiling
+    /// (for failures that must not be retried quickly, such as a wrong password that a
+    /// camera answers by locking the account).
+    Equal,
+}
+
 /// Backoff state for one camera.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     initial: Duration,
     max: Duration,
     failures: u32,
+    jitter: Jitter,
 }
 
 impl Backoff {
-    /// A backoff whose first ceiling is `initial`, capped at `max`.
+    /// A backoff whose first ceiling is `initial`, capped at `max`, with full jitter.
     pub fn new(initial: Duration, max: Duration) -> Self {
         Self {
             initial,
             max: max.max(initial),
             failures: 0,
+            jitter: Jitter::Full,
         }
+    }
+
+    /// The same backoff with another jitter mode.
+    pub fn with_jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
     }
 
     /// The current ceiling (before jitter).
@@ -37,7 +57,11 @@ impl Backoff {
     pub fn next_delay(&mut self, rng: &mut impl Rng) -> Duration {
         let ceiling = self.ceiling();
         self.failures = self.failures.saturating_add(1);
-        ceiling.mul_f64(rng.r#gen::<f64>())
+        let u = rng.r#gen::<f64>();
+        match self.jitter {
+            Jitter::Full => ceiling.mul_f64(u),
+            Jitter::Equal => ceiling.mul_f64(0.5 + 0.5 * u),
+        }
     }
 
     /// Forgets past failures (call when a session has proved healthy).
@@ -90,5 +114,21 @@ mod tests {
         for (i, n) in buckets.iter().enumerate() {
             assert!((60..=140).contains(n), "bucket {i} holds {n}: {buckets:?}");
         }
+    }
+
+    #[test]
+    fn equal_jitter_never_goes_below_half_the_ceiling() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut b = Backoff::new(Duration::from_secs(120), Duration::from_secs(1800))
+            .with_jitter(Jitter::Equal);
+        for n in 0..12 {
+            let ceiling = b.ceiling();
+            let d = b.next_delay(&mut rng);
+            assert!(
+                d >= ceiling / 2 && d <= ceiling,
+                "failure {n}: {d:?} of {ceiling:?}"
+            );
+        }
+        assert_eq!(b.ceiling(), Duration::from_secs(1800));
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
 
-use crate::camera::backoff::Backoff;
+use crate::camera::backoff::{Backoff, Jitter};
 use crate::camera::sampler::{Sample, SampleQueue};
 use crate::camera::session::{Failure, MediaSource, Opener};
 use crate::config::settings::Settings;
@@ -33,11 +33,16 @@ pub struct SupervisorContext<O: Opener> {
     pub settings: Arc<Settings>,
     /// Limits concurrent patrol probes.
     pub patrol_slots: Arc<Semaphore>,
+    /// Limits concurrent hold-mode set-ups (`[backoff] max_concurrent_setups`).
+    pub setup_slots: Arc<Semaphore>,
     /// Becomes `true` at shutdown.
     pub shutdown: watch::Receiver<bool>,
     /// Where sampled keyframes go; `None` when sampling is off.
     pub samples: Option<Arc<SampleQueue>>,
 }
+
+/// The retry after a lost connection waits up to this long (uniformly drawn).
+pub const LOST_RETRY_JITTER: Duration = Duration::from_millis(500);
 
 /// Runs a camera's supervisor until shutdown.
 pub async fn supervise<O: Opener>(ctx: SupervisorContext<O>, entry: Arc<CameraEntry>) {
@@ -57,10 +62,18 @@ pub async fn supervise<O: Opener>(ctx: SupervisorContext<O>, entry: Arc<CameraEn
 async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
     let s = &ctx.settings;
     let mut backoff = Backoff::new(s.backoff.initial, s.backoff.max);
+    let mut auth_backoff =
+        Backoff::new(s.backoff.auth_initial, s.backoff.auth_max).with_jitter(Jitter::Equal);
     let mut retried_lost = false;
     loop {
-        entry.stats.attempts.fetch_add(1, Relaxed);
-        let failure = match ctx.opener.open(&entry.camera).await {
+        let opened = {
+            let Ok(_slot) = ctx.setup_slots.acquire().await else {
+                return;
+            };
+            entry.stats.attempts.fetch_add(1, Relaxed);
+            ctx.opener.open(&entry.camera).await
+        };
+        let failure = match opened {
             Ok((mut source, info)) => {
                 record_setup(ctx, entry, &info.codec, info.setup, "hold");
                 ctx.fleet.on_session_started(entry);
@@ -105,6 +118,7 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
                 // A session that delivered for a while proves the camera healthy again.
                 if started.elapsed() >= s.recovery_hold.max(Duration::from_secs(10)) {
                     backoff.reset();
+                    auth_backoff.reset();
                 }
                 failure
             }
@@ -113,6 +127,9 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
         if failure.connection_lost && !retried_lost {
             retried_lost = true;
             tracing::debug!(camera = %entry.camera.id, detail = %failure.detail, "connection lost; retrying at once");
+            // "At once", jittered: a switch flap drops thousands of connections together.
+            let delay = LOST_RETRY_JITTER.mul_f64(rand::thread_rng().r#gen::<f64>());
+            tokio::time::sleep(delay).await;
             continue;
         }
         retried_lost = false;
@@ -129,7 +146,11 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
             .reconnects
             .with_label_values(&[failure.reason.as_str()])
             .inc();
-        let delay = backoff.next_delay(&mut rand::thread_rng());
+        let delay = if failure.reason == Reason::Auth {
+            auth_backoff.next_delay(&mut rand::thread_rng())
+        } else {
+            backoff.next_delay(&mut rand::thread_rng())
+        };
         ctx.fleet
             .metrics()
             .reconnect_delay

@@ -91,6 +91,16 @@ pub struct BackoffSettings {
     /// Largest ceiling.
     #[serde(deserialize_with = "duration")]
     pub max: Duration,
+    /// First ceiling after a camera refused the credentials (`auth`): cameras lock accounts
+    /// after a few failed logins (Hikvision, Dahua), so these are retried in minutes.
+    #[serde(deserialize_with = "duration")]
+    pub auth_initial: Duration,
+    /// Largest ceiling after `auth` failures.
+    #[serde(deserialize_with = "duration")]
+    pub auth_max: Duration,
+    /// Hold-mode session set-ups (DESCRIBE..PLAY) in flight at once, fleet-wide: a switch that
+    /// flaps does not send thousands of DESCRIBEs in one burst.
+    pub max_concurrent_setups: usize,
 }
 
 impl Default for BackoffSettings {
@@ -98,6 +108,9 @@ impl Default for BackoffSettings {
         Self {
             initial: Duration::from_secs(1),
             max: Duration::from_secs(30),
+            auth_initial: Duration::from_secs(120),
+            auth_max: Duration::from_secs(1800),
+            max_concurrent_setups: 256,
         }
     }
 }

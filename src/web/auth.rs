@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -20,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::config::{AuthMode, AuthSettings, Exposure, IpNet, UserEntry};
-use super::session::{COOKIE, SessionStore, Throttle, random_token, same_token};
+use super::login_guard::{LoginGuard, Refusal};
+use super::session::{COOKIE, SessionStore, random_token, same_token};
 use crate::api::actor::{Actor, Role};
 
 /// The client's address as the listener saw it (a request extension the layer sets).
@@ -49,7 +51,7 @@ pub struct Auth {
     users: HashMap<String, UserEntry>,
     trusted: Vec<IpNet>,
     sessions: SessionStore,
-    throttle: Throttle,
+    guard: LoginGuard,
     /// Open and proxy modes: a per-process secret the CSRF tokens derive from.
     secret: String,
 }
@@ -104,7 +106,7 @@ impl Auth {
             users,
             trusted,
             sessions: SessionStore::new(settings.session_ttl),
-            throttle: Throttle::new(settings.max_failures, settings.failure_window),
+            guard: LoginGuard::with_limits(settings.max_failures, settings.failure_window),
             secret: random_token(),
             settings: settings.clone(),
         })
@@ -301,41 +303,33 @@ pub async fn login(
             "send JSON {\"user\": …, \"password\": …}",
         );
     };
-    let ip_key = format!(
-        "ip:{}",
-        peer.map_or_else(|| "?".to_string(), |p| p.to_string())
-    );
-    let user_key = format!("user:{}", body.user);
-    if let Some(secs) = auth
-        .throttle
-        .blocked(&ip_key)
-        .or_else(|| auth.throttle.blocked(&user_key))
-    {
-        let mut r = json_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed logins; try again later",
-        );
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
-    }
+    let client = peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let attempt = match auth.guard.begin(&body.user, client, Instant::now()) {
+        Ok(a) => a,
+        Err(refusal) => return refused(refusal),
+    };
     let entry = auth.users.get(&body.user).cloned();
     let hash = entry
         .as_ref()
         .map_or_else(|| auth.dummy_hash_or_default(), |u| u.password_hash.clone());
     let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || super::password::verify(&password, &hash))
+    let ok = match auth
+        .guard
+        .verify(move || super::password::verify(&password, &hash))
         .await
-        .unwrap_or(false);
+    {
+        Ok(ok) => ok && entry.is_some(),
+        Err(refusal) => {
+            // Not checked: neither a failure nor a success.
+            auth.guard.finish_unchecked(attempt);
+            return refused(refusal);
+        }
+    };
+    auth.guard.finish(attempt, ok, Instant::now());
     let Some(user) = entry.filter(|_| ok) else {
-        auth.throttle.fail(&ip_key);
-        auth.throttle.fail(&user_key);
-        tracing::warn!(user = %body.user, client = %ip_key, "failed login");
+        tracing::warn!(user = %body.user, %client, "failed login");
         return json_error(StatusCode::UNAUTHORIZED, "wrong user name or password");
     };
-    auth.throttle.clear(&user_key);
-    auth.throttle.clear(&ip_key);
     let (id, s) = auth.sessions.create(Actor {
         user: user.name.clone(),
         role: user.role,
@@ -361,6 +355,26 @@ pub async fn login(
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
+}
+
+/// The answer to a login the guard did not let run.
+fn refused(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Throttled(secs) => {
+            let mut r = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed logins; try again later",
+            );
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Refusal::Busy => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many logins are being checked; try again in a moment",
+        ),
+    }
 }
 
 impl Auth {

@@ -4,6 +4,9 @@
 //! [web]
 //! target = 0.98             # the online-rate and 完好率 target the page measures the gap to
 //! report_days = 7           # days of trend on the rates view
+//! header_timeout = "10s"    # a client must send a request's head within this
+//! max_pending = 256         # connections waiting for a first request; the oldest is dropped
+//! max_connections = 1024    # open HTTP connections in all
 //!
 //! [auth]
 //! mode = "users"            # "users" (login form, [[auth.users]]) or "proxy" (trusted header)
@@ -11,7 +14,7 @@
 //! secure_cookie = false     # set true behind HTTPS: the cookie gets `Secure`
 //! metrics = "open"          # /metrics: "open" or "login"
 //! health = "open"           # /healthz and /readyz: "open" or "login"
-//! max_failures = 5          # failed logins per client address and per user name …
+//! max_failures = 5          # failed logins per client address (see web::login_guard) …
 //! failure_window = "5m"     # … within this window, then 429 until it passes
 //! initial_admin = "admin"   # first operator; password generated in <data-dir>/initial-admin-password
 //!
@@ -43,6 +46,24 @@ pub struct WebSettings {
     pub target: f64,
     /// Days of trend the rates view shows.
     pub report_days: u32,
+    /// Time a client has to send a request's head (`crate::web::serve`).
+    #[serde(deserialize_with = "duration")]
+    pub header_timeout: Duration,
+    /// Connections waiting for their first request; beyond, the oldest is dropped.
+    pub max_pending: usize,
+    /// Open HTTP connections in all; beyond, new ones are closed at once.
+    pub max_connections: usize,
+}
+
+impl WebSettings {
+    /// The listener's limits.
+    pub fn limits(&self) -> super::serve::Limits {
+        super::serve::Limits {
+            header_timeout: self.header_timeout,
+            max_pending: self.max_pending.max(1),
+            max_connections: self.max_connections.max(2),
+        }
+    }
 }
 
 impl Default for WebSettings {
@@ -50,6 +71,9 @@ impl Default for WebSettings {
         Self {
             target: crate::health::availability::DEFAULT_TARGET,
             report_days: 7,
+            header_timeout: Duration::from_secs(10),
+            max_pending: 256,
+            max_connections: 1024,
         }
     }
 }
@@ -132,7 +156,8 @@ pub struct AuthSettings {
     pub metrics: Exposure,
     /// `/healthz` and `/readyz` open or behind login.
     pub health: Exposure,
-    /// Failed logins allowed per client address and per user name within `failure_window`.
+    /// Failed logins allowed per client address within `failure_window`, and the number of
+    /// failing addresses that locks a user name ([`super::login_guard`]).
     pub max_failures: u32,
     /// The window failed logins are counted in.
     #[serde(deserialize_with = "duration")]

@@ -7,7 +7,9 @@ pub mod auth;
 pub mod config;
 pub mod first_login;
 pub mod history;
+pub mod login_guard;
 pub mod password;
+pub mod serve;
 pub mod session;
 pub mod wall;
 

@@ -95,57 +95,6 @@ impl SessionStore {
     }
 }
 
-/// Failed-login counting per key (client address, user name) over a sliding window.
-#[derive(Debug)]
-pub struct Throttle {
-    max: u32,
-    window: Duration,
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
-}
-
-impl Throttle {
-    /// Allows `max` failures per key within `window`.
-    pub fn new(max: u32, window: Duration) -> Self {
-        Self {
-            max,
-            window,
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Seconds until `key` may try again, when it is blocked now.
-    pub fn blocked(&self, key: &str) -> Option<u64> {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap();
-        let v = map.get_mut(key)?;
-        v.retain(|t| now.duration_since(*t) < self.window);
-        if self.max > 0 && v.len() >= self.max as usize {
-            let oldest = v[0];
-            Some((self.window - now.duration_since(oldest)).as_secs().max(1))
-        } else {
-            None
-        }
-    }
-
-    /// Counts a failure of `key`.
-    pub fn fail(&self, key: &str) {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap();
-        if map.len() > 100_000 {
-            map.retain(|_, v| {
-                v.last()
-                    .is_some_and(|t| now.duration_since(*t) < self.window)
-            });
-        }
-        map.entry(key.to_string()).or_default().push(now);
-    }
-
-    /// Forgets `key`'s failures (after a successful login).
-    pub fn clear(&self, key: &str) {
-        self.failures.lock().unwrap().remove(key);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,17 +120,5 @@ mod tests {
         assert_eq!(st.get(&id).unwrap().csrf, s.csrf);
         std::thread::sleep(Duration::from_millis(80));
         assert!(st.get(&id).is_none());
-    }
-
-    #[test]
-    fn throttle_blocks_after_max() {
-        let t = Throttle::new(2, Duration::from_secs(60));
-        assert!(t.blocked("k").is_none());
-        t.fail("k");
-        assert!(t.blocked("k").is_none());
-        t.fail("k");
-        assert!(t.blocked("k").is_some());
-        t.clear("k");
-        assert!(t.blocked("k").is_none());
     }
 }

@@ -288,6 +288,18 @@ impl Daemon {
     }
 }
 
+/// A config whose `auth` retries are seconds apart instead of minutes (the default protects
+/// real cameras' accounts from lock-out; tests that clear an `auth` fault want it back soon).
+pub fn fast_auth_retry_config(dir: &Path) -> PathBuf {
+    let path = dir.join("fast-auth-retry.toml");
+    std::fs::write(
+        &path,
+        "[backoff]\nauth_initial = \"1s\"\nauth_max = \"2s\"\n",
+    )
+    .unwrap();
+    path
+}
+
 /// Appends rows to an inventory CSV (header already present).
 pub fn append_rows(inventory: &Path, rows: &[String]) {
     use std::io::Write;

@@ -1,0 +1,171 @@
+//! The HTTP listener, with the limits a public-facing server needs.
+//!
+//! `axum::serve` reads request headers for as long as a client likes and accepts connections
+//! until the process runs out of file descriptors — which the RTSP sessions need too: a
+//! camera that cannot be dialled because of EMFILE would be written into the assessment as an
+//! outage. This accept loop bounds every resource a peer can hold:
+//!
+//! - **header timeout**: a request's head must arrive within `header_timeout` of the connection
+//!   or of the previous response (hyper's `header_read_timeout`), idle keep-alive included;
+//! - **pending connections**: at most `max_pending` connections may wait for their first
+//!   request. When one more arrives, the *oldest* waiting one is dropped (slowloris
+//!   eviction): a flood of half-open connections can never starve a new client, whose request
+//!   arrives within milliseconds;
+//! - **connections**: at most `max_connections` in all; beyond, a new one is closed at once;
+//! - **accept errors** (EMFILE, ENFILE, ENOBUFS) pause accepting for 100 ms instead of spinning
+//!   or stopping the server, and are counted.
+//!
+//! Graceful shutdown: when `shutdown` resolves the listener closes and every connection is
+//! asked to finish its current request.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, watch};
+use tower::ServiceExt;
+
+/// Bounds on what HTTP clients can hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Time allowed for a request's head.
+    pub header_timeout: Duration,
+    /// Connections waiting for their first request; beyond, the oldest is dropped.
+    pub max_pending: usize,
+    /// Open connections in all; beyond, new ones are closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            max_pending: 256,
+            max_connections: 1024,
+        }
+    }
+}
+
+/// What the listener counts: `sharpeyes_http_connections_total{result}`, `result` one of
+/// `accepted`, `evicted` (a waiting connection dropped for a newer one), `refused`
+/// (`max_connections` open) and `accept_error` (EMFILE …).
+pub type Counters = prometheus::IntCounterVec;
+
+/// Connections that have not sent a request yet, oldest first.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    waiting: BTreeMap<u64, Arc<Notify>>,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, within `limits`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    counters: Counters,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let pending = Arc::new(Mutex::new(Pending::default()));
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                counters.with_label_values(&["accept_error"]).inc();
+                tracing::warn!(error = %e, "HTTP accept failed; pausing 100 ms");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        counters.with_label_values(&["accepted"]).inc();
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            counters.with_label_values(&["refused"]).inc();
+            drop(stream);
+            continue;
+        };
+        let evict = Arc::new(Notify::new());
+        let id = {
+            let mut p = pending.lock().expect("pending lock");
+            let id = p.next;
+            p.next += 1;
+            p.waiting.insert(id, evict.clone());
+            while p.waiting.len() > limits.max_pending {
+                let (_, oldest) = p.waiting.pop_first().expect("not empty");
+                oldest.notify_one();
+                counters.with_label_values(&["evicted"]).inc();
+            }
+            id
+        };
+        let started = Arc::new(AtomicBool::new(false));
+        let svc = {
+            let (app, pending, started) = (app.clone(), pending.clone(), started.clone());
+            hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                if !started.swap(true, Relaxed) {
+                    pending.lock().expect("pending lock").waiting.remove(&id);
+                }
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let app = app.clone();
+                async move {
+                    let response = match app.oneshot(req).await {
+                        Ok(r) => r,
+                        Err(never) => match never {},
+                    };
+                    Ok::<_, Infallible>(response)
+                }
+            })
+        };
+        let pending = pending.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(64 * 1024);
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = evict.notified() => {
+                        if !started.load(Relaxed) {
+                            break; // dropped: the oldest half-open connection
+                        }
+                    }
+                    _ = stop.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+                        break;
+                    }
+                }
+            }
+            pending.lock().expect("pending lock").waiting.remove(&id);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Give open connections their grace period.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        open.acquire_many(limits.max_connections as u32),
+    )
+    .await;
+}
