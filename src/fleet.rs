@@ -102,7 +102,7 @@ pub struct CameraEntry {
     /// Latest sample, quality verdict and snapshot.
     pub vision: Mutex<VisionState>,
     machine: Mutex<StatusMachine>,
-    /// Unix ms of the last `Media` event given to the machine (throttling).
+    /// Monotonic ms of the last `Media` event given to the machine (throttling; 0: none yet).
     last_media_event_ms: AtomicI64,
 }
 
@@ -310,14 +310,24 @@ impl Fleet {
         self.cameras.read().unwrap().values().cloned().collect()
     }
 
+    /// Both clock readings of now (see [`crate::clock`]).
+    pub fn stamp(&self) -> crate::clock::Stamp {
+        self.clock.stamp()
+    }
+
     /// Applies an event that happened now to a camera's status machine.
     pub fn apply(&self, entry: &CameraEntry, event: Event) -> Option<Transition> {
-        let now = self.now();
+        let now = self.stamp();
         self.apply_at(entry, now, event)
     }
 
     /// Applies an event that happened at `at`.
-    pub fn apply_at(&self, entry: &CameraEntry, at: Time, event: Event) -> Option<Transition> {
+    pub fn apply_at(
+        &self,
+        entry: &CameraEntry,
+        at: crate::clock::Stamp,
+        event: Event,
+    ) -> Option<Transition> {
         let t = entry.machine.lock().unwrap().handle(at, event)?;
         let reason = t.reason.map(|r| r.as_str()).unwrap_or("");
         self.metrics
@@ -339,12 +349,15 @@ impl Fleet {
 
     /// Records a frame received now; feeds the status machine at most every 200 ms.
     pub fn on_frame(&self, entry: &CameraEntry, keyframe: bool, bytes: usize) {
-        let now = self.now();
-        let ms = now.timestamp_millis();
-        entry.stats.on_frame(keyframe, bytes, ms);
+        let now = self.stamp();
+        entry
+            .stats
+            .on_frame(keyframe, bytes, now.wall.timestamp_millis());
+        // Throttled on the monotonic clock: a backward wall step must not silence a camera.
+        let ms = now.mono.as_millis();
         let last = entry.last_media_event_ms.load(Relaxed);
-        if ms - last >= self.media_event_ms {
-            entry.last_media_event_ms.store(ms, Relaxed);
+        if last == 0 || ms - last >= self.media_event_ms {
+            entry.last_media_event_ms.store(ms.max(1), Relaxed);
             self.apply_at(entry, now, Event::Media);
         }
     }
@@ -371,7 +384,7 @@ impl Fleet {
 
     /// Lets every hold-mode machine notice stalls.
     pub fn tick(&self) {
-        let now = self.now();
+        let now = self.stamp();
         for e in self.entries() {
             if e.mode == Mode::Hold {
                 self.apply_at(&e, now, Event::Tick);

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Time;
+use crate::clock::{Stamp, Time};
 
 /// The coarse state of a camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -208,11 +208,11 @@ pub struct StatusMachine {
     cfg: StatusConfig,
     status: Status,
     /// When the open session started; `None` when no session is open.
-    session_started: Option<Time>,
+    session_started: Option<Stamp>,
     /// The last frame of the open session.
-    last_media: Option<Time>,
+    last_media: Option<Stamp>,
     /// While offline: the first frame of the current unbroken run of media.
-    recovering_since: Option<Time>,
+    recovering_since: Option<Stamp>,
 }
 
 impl StatusMachine {
@@ -243,7 +243,9 @@ impl StatusMachine {
     }
 
     /// Feeds one event that happened at `at`; returns the transition it caused, if any.
-    pub fn handle(&mut self, at: Time, event: Event) -> Option<Transition> {
+    /// Durations (stall, recovery hold) are measured on `at.mono`; transitions are dated with
+    /// `at.wall`.
+    pub fn handle(&mut self, at: Stamp, event: Event) -> Option<Transition> {
         match event {
             Event::SessionStarted => {
                 self.session_started = Some(at);
@@ -256,19 +258,19 @@ impl StatusMachine {
                 self.session_started = None;
                 self.last_media = Some(at);
                 self.recovering_since = None;
-                self.go(at, State::Online, None, None)
+                self.go(at.wall, State::Online, None, None)
             }
             Event::Failed { reason, detail } => {
                 self.session_started = None;
                 self.last_media = None;
                 self.recovering_since = None;
-                self.fail(at, reason, detail)
+                self.fail(at.wall, reason, detail)
             }
             Event::Tick => self.on_tick(at),
         }
     }
 
-    fn on_media(&mut self, at: Time) -> Option<Transition> {
+    fn on_media(&mut self, at: Stamp) -> Option<Transition> {
         if self.session_started.is_none() {
             // Media without a reported session start (e.g. a lost event): treat the frame as
             // the start so the stall timer still runs.
@@ -277,12 +279,15 @@ impl StatusMachine {
         self.last_media = Some(at);
         match self.status.state {
             State::Online => None,
-            State::Connecting => self.go(at, State::Online, None, None),
+            State::Connecting => self.go(at.wall, State::Online, None, None),
             State::Offline => {
                 let first = *self.recovering_since.get_or_insert(at);
-                if elapsed(first, at) >= self.cfg.recovery_hold {
+                if at.since(&first) >= self.cfg.recovery_hold {
                     self.recovering_since = None;
-                    self.go(first, State::Online, None, None)
+                    // Dated at the proving run's first frame, never before the outage began
+                    // (a backward wall step in between).
+                    let from = first.wall.max(self.status.since);
+                    self.go(from, State::Online, None, None)
                 } else {
                     None
                 }
@@ -290,13 +295,13 @@ impl StatusMachine {
         }
     }
 
-    fn on_tick(&mut self, at: Time) -> Option<Transition> {
+    fn on_tick(&mut self, at: Stamp) -> Option<Transition> {
         if self.cfg.mode != Mode::Hold {
             return None;
         }
         let started = self.session_started?;
         let last = self.last_media.unwrap_or(started);
-        if elapsed(last, at) < self.cfg.stall_timeout {
+        if at.since(&last) < self.cfg.stall_timeout {
             return None;
         }
         let detail = match self.last_media {
@@ -306,7 +311,7 @@ impl StatusMachine {
         self.session_started = None;
         self.last_media = None;
         self.recovering_since = None;
-        self.fail(last, Reason::Stalled, detail)
+        self.fail(last.wall, Reason::Stalled, detail)
     }
 
     fn fail(&mut self, at: Time, reason: Reason, detail: String) -> Option<Transition> {
@@ -351,10 +356,6 @@ impl StatusMachine {
     }
 }
 
-fn elapsed(from: Time, to: Time) -> Duration {
-    (to - from).to_std().unwrap_or(Duration::ZERO)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,9 +384,14 @@ mod tests {
             let m = StatusMachine::new(cfg(mode), clock.now());
             Self { clock, m }
         }
+        /// An event `secs` after the start on both clocks.
         fn at(&mut self, secs: f64, e: Event) -> Option<Transition> {
-            self.clock.set(self.t(secs));
-            self.m.handle(self.clock.now(), e)
+            let stamp = Stamp {
+                wall: self.t(secs),
+                mono: crate::clock::Mono(Duration::from_secs_f64(secs)),
+            };
+            self.clock.set(stamp.wall);
+            self.m.handle(stamp, e)
         }
         fn t(&self, secs: f64) -> Time {
             parse_time("2026-11-23T08:00:00+08:00")
@@ -533,6 +539,43 @@ mod tests {
         assert_eq!(r.at(5.0, fail(Reason::Refused)), None);
         assert_eq!(r.state(), (State::Offline, Some(Reason::Refused)));
         assert_eq!(r.m.status().since, r.t(0.0));
+    }
+
+    #[test]
+    fn wall_clock_steps_while_media_flows_change_nothing() {
+        let start = parse_time("2026-11-23T08:00:00+08:00");
+        let mut m = StatusMachine::new(cfg(Mode::Hold), start);
+        // Frames every 200 ms for 60 s; the wall clock steps +60 s at 20 s and -60 s (twice)
+        // at 40 s, as NTP does on a badly set host. Ticks every 250 ms.
+        let mut transitions = Vec::new();
+        let stamp = |mono_ms: u64| {
+            let wall_step = match mono_ms {
+                0..20_000 => 0,
+                20_000..40_000 => 60,
+                _ => -60,
+            };
+            Stamp {
+                wall: start
+                    + chrono::Duration::milliseconds(mono_ms as i64)
+                    + chrono::Duration::seconds(wall_step),
+                mono: crate::clock::Mono(Duration::from_millis(mono_ms)),
+            }
+        };
+        m.handle(stamp(0), Event::SessionStarted);
+        for ms in (0..60_000u64).step_by(50) {
+            if ms % 200 == 0 {
+                transitions.extend(m.handle(stamp(ms), Event::Media));
+            }
+            if ms % 250 == 0 {
+                transitions.extend(m.handle(stamp(ms), Event::Tick));
+            }
+        }
+        assert_eq!(transitions.len(), 1, "{transitions:?}");
+        assert_eq!(transitions[0].to, State::Online);
+        assert_eq!(m.status().state, State::Online);
+        // And a real stall is still found, measured on the monotonic clock.
+        let t = m.handle(stamp(60_000 + 10_500), Event::Tick).unwrap();
+        assert_eq!((t.to, t.reason), (State::Offline, Some(Reason::Stalled)));
     }
 
     #[test]

@@ -139,10 +139,15 @@ impl Drop for Proc {
 }
 
 fn spawn(name: &str, args: &[String], log: &Path) -> Proc {
+    spawn_env(name, args, log, &[])
+}
+
+fn spawn_env(name: &str, args: &[String], log: &Path, env: &[(&str, &str)]) -> Proc {
     let out = std::fs::File::create(log).unwrap();
     let child = Command::new(bin())
         .args(args)
         .env("RUST_LOG", "info,retina=warn,ort=warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::from(out.try_clone().unwrap()))
         .stderr(Stdio::from(out))
         .spawn()
@@ -212,6 +217,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon on an inventory with extra flags.
     pub fn start(dir: &Path, inventory: &Path, extra: &[&str]) -> Daemon {
+        Self::start_env(dir, inventory, extra, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables.
+    pub fn start_env(dir: &Path, inventory: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let port = free_port();
         let mut args: Vec<String> = [
             "run",
@@ -229,7 +239,7 @@ impl Daemon {
         static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = dir.join(format!("daemon-{n}.log"));
-        let proc = spawn("daemon", &args, &log);
+        let proc = spawn_env("daemon", &args, &log, env);
         let base = format!("http://127.0.0.1:{port}");
         wait_for(Duration::from_secs(30), "the daemon to listen", || {
             (http_get(&format!("{base}/healthz"))?.0 == 200).then_some(())
