@@ -1,21 +1,32 @@
 #!/usr/bin/env python3
 """Reference detections for tests/detect_reference.rs, computed with Python onnxruntime.
 
-Runs models/centernet_coco.onnx (as its manifest models/centernet_coco.toml describes it) on every
-image in tests/data/images/ and writes tests/data/reference_detections.json. It re-implements the
-Rust pre- and post-processing of src/vision/detect.rs independently, in numpy:
+Runs a detector as its manifest describes it on every image in tests/data/images/ and writes the
+reference JSON. Two models ship (`--model`):
+
+- `centernet` (default): models/centernet_coco.toml -> tests/data/reference_detections.json
+  (512x512, NHWC, RGB, raw 0..255);
+- `nanodet`: models/nanodet_g_coco.toml -> tests/data/reference_detections_nanodet.json
+  (416x416, NCHW, BGR, (p - mean) / std per channel in BGR order).
+
+`--manifest`/`--out` override the paths. It re-implements the Rust pre- and post-processing of
+src/vision/detect.rs (and the normalisation of src/vision/model.rs) independently, in numpy:
 
 - decode: the pixels the Rust path sees. JPEG decoders disagree by a few levels per pixel
   (GStreamer's jpegdec -> I420 -> videoconvert vs libjpeg's RGB path in PIL), enough to move
   scores by 0.01-0.04, so by default images are decoded with the same GStreamer pipeline as
   src/vision/image.rs (gst-launch-1.0 ... ! filesink). The PIL decode is compared and recorded
   (`pil_decode`): for PNG it must be identical. `--decoder pil` decodes with PIL instead.
-- resize: stretch to 512x512, bilinear, half-pixel centres, no antialias (OpenCV INTER_LINEAR
+- resize: stretch to the input size, bilinear, half-pixel centres, no antialias (OpenCV INTER_LINEAR
   geometry): sx = clamp((x + 0.5) * in_w / out_w - 0.5, 0, in_w - 1) in float64,
   x0 = floor(sx), x1 = min(x0 + 1, in_w - 1), fx = float32(sx - x0); the blend in float32:
   top = p[y0,x0] * (1 - fx) + p[y0,x1] * fx; bottom likewise; v = top * (1 - fy) + bottom * fy.
-- tensor: a * v + b per channel from pixel_range/mean/std (here raw 0..255), NHWC float32.
-- post: score >= threshold, scale by W/512, H/512 (float32), clamp to [0, W] x [0, H], drop boxes
+  The blend runs on the frame's RGB samples; for a BGR model the channels are swapped first
+  (the same numbers: interpolation is per channel).
+- tensor: a * v + b per model channel, float32, with a = (hi - lo) / 255 / std[c] and
+  b = (lo - mean[c]) / std[c] from pixel_range/mean/std (mean/std in the manifest's channel
+  order), as InputSpec::affine; NHWC or NCHW as the manifest says.
+- post: score >= threshold, scale by W/in_w, H/in_h (float32), clamp to [0, W] x [0, H], drop boxes
   without area, stable sort by score, greedy class-wise NMS (IoU > 0.5 suppresses).
 
 Needs onnxruntime==1.31.1 (the wheel scripts/fetch-onnxruntime.sh takes the library from),
@@ -23,8 +34,9 @@ numpy and pillow. When they are not importable, the script makes a virtual envir
 $TMPDIR/sharpeyes-reference-venv (Debian needs the python3-venv package for that), installs the
 pinned versions there and runs itself again. Decoding needs gst-launch-1.0 (gstreamer1.0-tools):
 
-    python3 scripts/reference_detect.py            # writes tests/data/reference_detections.json
-    python3 scripts/reference_detect.py --check    # recompute and compare, write nothing
+    python3 scripts/reference_detect.py                  # writes tests/data/reference_detections.json
+    python3 scripts/reference_detect.py --model nanodet  # writes tests/data/reference_detections_nanodet.json
+    python3 scripts/reference_detect.py --check          # recompute and compare, write nothing
 """
 
 import argparse
@@ -42,6 +54,11 @@ PINNED = ["onnxruntime==1.31.1", "numpy==2.4.6", "pillow==13.0.0"]
 ROOT = Path(__file__).resolve().parent.parent
 GST_DECODE = "decodebin ! videoconvert ! video/x-raw,format=RGB"  # after filesrc, as in image.rs
 RAW_TOP = 20  # raw rows kept per image
+# --model presets: manifest and output, relative to the repository.
+MODELS = {
+    "centernet": ("models/centernet_coco.toml", "tests/data/reference_detections.json"),
+    "nanodet": ("models/nanodet_g_coco.toml", "tests/data/reference_detections_nanodet.json"),
+}
 
 
 def ensure_deps():
@@ -129,6 +146,22 @@ def preprocess(rgb, spec):
     return np.ascontiguousarray(t[None])
 
 
+def describe_preprocess(spec):
+    """The `preprocess` line of the JSON, from the manifest's input spec."""
+    w, h = spec["width"], spec["height"]
+    lo, hi = spec["pixel_range"]
+    mean, std = spec.get("mean", [0.0] * 3), spec.get("std", [1.0] * 3)
+    chans = spec.get("channels", "RGB")
+    if [lo, hi] == [0.0, 255.0] and all(m == 0 for m in mean) and all(d == 1 for d in std):
+        norm = "raw 0..255"
+    else:
+        norm = f"pixel_range [{lo:g}, {hi:g}], (v - mean) / std with mean {mean} std {std}"
+    if chans != "RGB":
+        norm = f"{chans}, {norm} ({chans} order)"
+    return (f"stretch to {w}x{h}, bilinear with half-pixel centres and no antialias (float32), "
+            f"{norm}, {spec['layout']}")
+
+
 def iou(a, b):
     iw = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
     ih = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
@@ -167,12 +200,16 @@ def postprocess(rows, width, height, manifest, names):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--manifest", default=str(ROOT / "models/centernet_coco.toml"))
+    ap.add_argument("--model", choices=sorted(MODELS), default="centernet",
+                    help="which shipped model: sets the default --manifest and --out")
+    ap.add_argument("--manifest", help="detector manifest (default: the --model's)")
     ap.add_argument("--images", default=str(ROOT / "tests/data/images"))
-    ap.add_argument("--out", default=str(ROOT / "tests/data/reference_detections.json"))
+    ap.add_argument("--out", help="reference JSON (default: the --model's)")
     ap.add_argument("--decoder", choices=["gstreamer", "pil"], default="gstreamer")
     ap.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
     args = ap.parse_args()
+    args.manifest = args.manifest or str(ROOT / MODELS[args.model][0])
+    args.out = args.out or str(ROOT / MODELS[args.model][1])
     ensure_deps()
     import numpy as np
     import onnxruntime as ort
@@ -182,6 +219,9 @@ def main():
     manifest_path = Path(args.manifest)
     manifest = tomllib.loads(manifest_path.read_text())
     assert manifest["kind"] == "detector", "not a detector manifest"
+    assert manifest["output"]["coordinates"] == "input_pixels", "only input_pixels boxes are implemented"
+    assert manifest["output"]["format"] == "xyxy_score_class", "only xyxy_score_class rows are implemented"
+    assert manifest["input"]["resize"] == "stretch", "only the stretch resize is implemented"
     model_path = manifest_path.parent / manifest["file"]
     model_sha = sha256(model_path.read_bytes())
     if model_sha != manifest["sha256"]:
@@ -223,18 +263,18 @@ def main():
         summary = ", ".join(f"{d['class']} {d['score']:.3f}" for d in dets)
         print(f"{path.name}: {len(dets)} detections: {summary}", file=sys.stderr)
 
+    in_w, in_h = spec["width"], spec["height"]
     doc = {
         "generator": "scripts/reference_detect.py",
         "versions": {"onnxruntime": ort.__version__, "numpy": np.__version__, "pillow": PIL.__version__},
         "model": {"manifest": str(manifest_path.relative_to(ROOT)) if manifest_path.is_relative_to(ROOT) else str(manifest_path),
                   "sha256": model_sha},
         "decoder": ("gst-launch-1.0 filesrc ! " + GST_DECODE) if args.decoder == "gstreamer" else "PIL Image.convert('RGB')",
-        "preprocess": "stretch to 512x512, bilinear with half-pixel centres and no antialias (float32), "
-                      "raw 0..255, NHWC",
+        "preprocess": describe_preprocess(spec),
         "postprocess": {"score_threshold": manifest["postprocess"]["score_threshold"],
                         "nms": manifest["postprocess"]["nms"], "nms_iou": manifest["postprocess"]["nms_iou"],
-                        "boxes": "scaled by W/512, H/512, clamped to the image, empty boxes dropped"},
-        "raw_top": f"first {RAW_TOP} raw output rows [x1, y1, x2, y2, score, class_id] in 512x512 input pixels",
+                        "boxes": f"scaled by W/{in_w}, H/{in_h}, clamped to the image, empty boxes dropped"},
+        "raw_top": f"first {RAW_TOP} raw output rows [x1, y1, x2, y2, score, class_id] in {in_w}x{in_h} input pixels",
         "images": results,
     }
     # One line per number list and per detection keeps the file readable and diffable.

@@ -224,18 +224,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let detect_queue = match (&samples, settings.detect.enabled) {
         (Some(_), true) => {
             let d = &settings.detect;
-            let detector = crate::vision::detect::Detector::new(
-                &d.model,
+            let plan = crate::vision::detect_plan::DetectPlan::load(
+                &d.manifests(),
                 &crate::vision::detect::DetectorOptions {
                     threads: d.threads,
                     device: d.device.parse()?,
                     ..Default::default()
                 },
+                d.tiling(),
+                d.merge,
+                &d.thresholds,
             )
             .context("detection is enabled but the detector cannot start")?;
             let q = Arc::new(DetectQueue::new(d.queue));
             let t = crate::vision::detector_pool::spawn(
-                detector,
+                plan,
+                targeting(settings.clone(), fleet.clone()),
                 q.clone(),
                 fleet.clone(),
                 d.max_batch,
@@ -524,6 +528,24 @@ async fn retention(
             Err(e) => tracing::warn!("alert retention task failed: {e}"),
         }
     }
+}
+
+/// Where the detector looks on each camera: its rules' zones (when `zone_crop`) and its
+/// group's tiling.
+fn targeting(
+    settings: Arc<Settings>,
+    fleet: Arc<Fleet>,
+) -> crate::vision::detector_pool::Targeting {
+    Arc::new(move |entry: &crate::fleet::CameraEntry| {
+        let zone = if settings.detect.zone_crop {
+            fleet
+                .alerts()
+                .and_then(|e| e.rules().detection_zone(&entry.camera.id, 0.05))
+        } else {
+            None
+        };
+        (zone, settings.tiles_for(&entry.camera))
+    })
 }
 
 /// Opens the history under the data dir (recovering after a crash) and starts its writer.

@@ -1,4 +1,5 @@
-//! The `sharpeyes` command line: `run`, `sim`, `check`, `report`, `hash-password`.
+//! The `sharpeyes` command line: `run`, `sim`, `check`, `report`, `diagnose`, `detect`, `eval`,
+//! `hash-password`.
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,8 @@ enum Command {
     Diagnose(sharpeyes::vision::diagnose_cli::DiagnoseArgs),
     /// Run the object detector on image files (the daemon's code path).
     Detect(sharpeyes::vision::detect::DetectArgs),
+    /// Measure person detection on a labelled set: recall, precision, count error, time.
+    Eval(sharpeyes::vision::eval_cli::EvalArgs),
     /// Print the Argon2id hash of a password read from stdin, for `[[auth.users]]`.
     HashPassword(sharpeyes::web::password::HashPasswordArgs),
 }
@@ -53,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Sim(args) => sharpeyes::sim::run(args).map(|()| 0),
         Command::Diagnose(args) => sharpeyes::vision::diagnose_cli::run(&args),
         Command::Detect(args) => sharpeyes::vision::detect::run_cli(&args).map(|()| 0),
+        Command::Eval(args) => sharpeyes::vision::eval_cli::run(&args).map(|()| 0),
         Command::HashPassword(args) => sharpeyes::web::password::run(&args).map(|()| 0),
     };
     match result {

@@ -43,15 +43,22 @@ fn root() -> &'static Path {
 
 fn reference() -> &'static Reference {
     static REF: OnceLock<Reference> = OnceLock::new();
-    REF.get_or_init(|| {
-        let path = root().join("tests/data/reference_detections.json");
-        let text = std::fs::read_to_string(&path).expect("reading the reference detections");
-        serde_json::from_str(&text).expect("parsing the reference detections")
-    })
+    REF.get_or_init(|| read_reference("tests/data/reference_detections.json"))
+}
+
+fn read_reference(rel: &str) -> Reference {
+    let path = root().join(rel);
+    let text = std::fs::read_to_string(&path).expect("reading the reference detections");
+    serde_json::from_str(&text).expect("parsing the reference detections")
 }
 
 /// A detector on the shipped model; panics with instructions when ONNX Runtime is missing.
 fn detector(threads: usize) -> Detector {
+    detector_for("models/centernet_coco.toml", threads)
+}
+
+/// A detector on a shipped manifest.
+fn detector_for(manifest: &str, threads: usize) -> Detector {
     if let Err(e) = ort_library_path() {
         panic!(
             "\n\n*** ONNX Runtime is not installed: {e:#}\n\
@@ -59,7 +66,7 @@ fn detector(threads: usize) -> Detector {
         );
     }
     Detector::new(
-        &root().join("models/centernet_coco.toml"),
+        &root().join(manifest),
         &DetectorOptions {
             threads,
             ..DetectorOptions::default()
@@ -81,8 +88,21 @@ fn describe(d: &[Detection]) -> String {
 
 #[test]
 fn matches_the_python_reference() {
-    let detector = detector(2);
-    let reference = reference();
+    compare(&detector(2), reference());
+}
+
+/// NanoDet-g (NCHW, BGR, mean/std: the other input contract the loader supports) against its
+/// own Python onnxruntime reference (`scripts/reference_detect.py --model nanodet`).
+#[test]
+fn nanodet_matches_the_python_reference() {
+    let detector = detector_for("models/nanodet_g_coco.toml", 2);
+    compare(
+        &detector,
+        &read_reference("tests/data/reference_detections_nanodet.json"),
+    );
+}
+
+fn compare(detector: &Detector, reference: &Reference) {
     assert_eq!(
         reference.images.len(),
         5,

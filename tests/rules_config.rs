@@ -131,7 +131,7 @@ fn configured_crowding_rule_runs_on_detections() {
         .map(|i| person(400.0 + 120.0 * i as f32, 900.0))
         .collect();
     crowd.extend((0..3).map(|i| person(500.0 + 100.0 * i as f32, 400.0)));
-    assert_eq!(params.count(&crowd, 1920, 1080), 9);
+    assert_eq!(params.count(&crowd, 1920, 1080, None), 9);
     let few: Vec<Detection> = crowd[..4].to_vec();
 
     let mut state = CrowdingState::new(params.clone());
@@ -141,7 +141,7 @@ fn configured_crowding_rule_runs_on_detections() {
     for i in 0..26 {
         let objects = if i < 8 { &crowd } else { &few };
         assert!(rule.active(at));
-        if let Some(t) = state.observe(at, params.count(objects, 1920, 1080)) {
+        if let Some(t) = state.observe(at, params.count(objects, 1920, 1080, None)) {
             events.push((t.phase, (t.at - local(18, 0, 0)).num_seconds(), t.count));
         }
         at += TimeDelta::seconds(5);

@@ -126,6 +126,7 @@ fn spoil_raises_an_uncovered_truck_alert_and_a_green_net_does_not() {
         height: photo.height,
         counts: Default::default(),
         objects: objects.clone(),
+        thresholds: Default::default(),
     };
     // The rule's default cargo area: the upper half of the box.
     let [x1, y1, x2, y2] = truck.bbox;

@@ -266,6 +266,11 @@ impl AlertEngine {
         }
     }
 
+    /// The rules in force.
+    pub fn rules(&self) -> &RulesFile {
+        &self.rules
+    }
+
     /// Where alert snapshots are stored.
     pub fn snapshot_dir(&self) -> Option<&Path> {
         self.snapshots.as_deref()
@@ -374,13 +379,18 @@ impl AlertEngine {
         else {
             return Vec::new();
         };
-        p.judge(frame, &view.objects, c.as_ref())
-            .into_iter()
-            .map(|j| {
-                let bad = j.uncovered >= c.threshold();
-                (j, bad)
-            })
-            .collect()
+        p.judge(
+            frame,
+            &view.objects,
+            c.as_ref(),
+            view.thresholds.get(&p.class).copied(),
+        )
+        .into_iter()
+        .map(|j| {
+            let bad = j.uncovered >= c.threshold();
+            (j, bad)
+        })
+        .collect()
     }
 
     fn emit(
@@ -615,7 +625,10 @@ fn evidence_of(rule: &RuleConfig, v: &DetectionsView, count: usize) -> Evidence 
         RuleKind::Crowding(p) => v
             .objects
             .iter()
-            .filter(|d| p.count(std::slice::from_ref(*d), v.width, v.height) == 1)
+            .filter(|d| {
+                let recommended = v.thresholds.get(&p.class).copied();
+                p.count(std::slice::from_ref(*d), v.width, v.height, recommended) == 1
+            })
             .map(EvidenceObject::from)
             .collect(),
         _ => Vec::new(),

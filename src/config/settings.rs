@@ -300,6 +300,21 @@ pub struct DetectSettings {
     pub queue: usize,
     /// Samples run in one detector call when several wait.
     pub max_batch: usize,
+    /// Several manifests run as an ensemble on every picture (their boxes merged by
+    /// `merge`); empty: `model` alone.
+    pub models: Vec<PathBuf>,
+    /// Tiles over each picture besides the whole, `"2x2"` (columns x rows, 1-4 each); none by
+    /// default. Per group: `[[groups]] tiles`.
+    pub tiles: Option<String>,
+    /// Share of a tile that overlaps its neighbour (0..0.5).
+    pub tile_overlap: f32,
+    /// How boxes of tiles and models are merged: `"nms"` or `"wbf"` (weighted box fusion).
+    pub merge: crate::vision::detect_plan::Merge,
+    /// Recommended score thresholds by class, replacing the models' (measure an ensemble's
+    /// with `sharpeyes eval`).
+    pub thresholds: std::collections::BTreeMap<String, f32>,
+    /// Look only at the bounding box of the detection rules' zones on a camera (plus 5 %).
+    pub zone_crop: bool,
 }
 
 impl Default for DetectSettings {
@@ -311,8 +326,42 @@ impl Default for DetectSettings {
             device: "cpu".into(),
             queue: 32,
             max_batch: 4,
+            models: Vec::new(),
+            tiles: None,
+            tile_overlap: 0.25,
+            merge: crate::vision::detect_plan::Merge::Nms,
+            thresholds: Default::default(),
+            zone_crop: true,
         }
     }
+}
+
+impl DetectSettings {
+    /// The manifests that run: `models`, else `model`.
+    pub fn manifests(&self) -> Vec<PathBuf> {
+        if self.models.is_empty() {
+            vec![self.model.clone()]
+        } else {
+            self.models.clone()
+        }
+    }
+
+    /// The default tiling, parsed (validated at load).
+    pub fn tiling(&self) -> Option<crate::vision::detect_plan::Tiling> {
+        self.tiles
+            .as_deref()
+            .and_then(|t| parse_tiles(t, self.tile_overlap).ok())
+    }
+}
+
+/// Parses a `tiles` value with an overlap.
+pub fn parse_tiles(text: &str, overlap: f32) -> Result<crate::vision::detect_plan::Tiling, String> {
+    let mut t = crate::vision::detect_plan::Tiling::parse(text)?;
+    if !(0.0..0.5).contains(&overlap) {
+        return Err(format!("tile_overlap = {overlap}: a share in 0..0.5"));
+    }
+    t.overlap = overlap;
+    Ok(t)
 }
 
 /// Per-group settings: the cameras a rule matches (empty fields match anything) and what it
@@ -331,6 +380,8 @@ pub struct GroupRule {
     /// Keyframe sampling interval for matching cameras (`"0"` = none).
     #[serde(default, deserialize_with = "opt_duration")]
     pub sample_interval: Option<Duration>,
+    /// Detection tiles for matching cameras (`"2x2"`, `"1x1"` = none).
+    pub tiles: Option<String>,
 }
 
 impl GroupRule {
@@ -458,6 +509,19 @@ impl Settings {
             }
         })?;
         s.quality.validate()?;
+        for t in s
+            .detect
+            .tiles
+            .iter()
+            .chain(s.groups.iter().filter_map(|g| g.tiles.as_ref()))
+        {
+            parse_tiles(t, s.detect.tile_overlap)?;
+        }
+        for (class, t) in &s.detect.thresholds {
+            if !(0.0..=1.0).contains(t) {
+                return Err(format!("[detect] thresholds.{class} = {t} is outside 0..1"));
+            }
+        }
         if !(0.0..=1.0).contains(&s.reload.max_removed_share) {
             return Err(format!(
                 "[reload] max_removed_share = {} is not a share between 0 and 1",
@@ -478,6 +542,20 @@ impl Settings {
                     .find_map(|r| r.mode)
             })
             .unwrap_or(self.default_mode)
+    }
+
+    /// The detection tiling of a camera: the first matching group rule that sets `tiles`,
+    /// else `[detect] tiles`.
+    pub fn tiles_for(&self, cam: &Camera) -> Option<crate::vision::detect_plan::Tiling> {
+        match self
+            .groups
+            .iter()
+            .filter(|r| r.matches(cam))
+            .find_map(|r| r.tiles.as_deref())
+        {
+            Some(t) => parse_tiles(t, self.detect.tile_overlap).ok(),
+            None => self.detect.tiling(),
+        }
     }
 
     /// How often a camera's keyframe is sampled: the first matching group rule that sets it,

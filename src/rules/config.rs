@@ -13,7 +13,7 @@
 //! hold_off = "30s"               # default 30s
 //! smoothing = 5                  # median of the last 5 samples; default 5
 //! update_interval = "30s"        # default 30s
-//! min_score = 0.5                # default 0.5
+//! min_score = 0.5                # default: the model's [thresholds] person (CenterNet 0.35), else 0.5
 //! class = "person"               # default person
 //! hours = ["07:00-22:00"]        # optional; default all day
 //! days = ["mon-fri"]             # optional; default every day
@@ -23,7 +23,7 @@
 //! kind = "uncovered_truck"       # see rules::truck and docs/alerts.md
 //! cameras = ["road-*"]
 //! zone = [[0,0.4],[1,0.4],[1,1],[0,1]]   # default the whole frame
-//! min_score = 0.4                # default 0.4; class default "truck"
+//! min_score = 0.4                # default: the model's [thresholds] truck, else 0.4; class "truck"
 //! classifier = "baseline"        # default; or a classifier manifest path (relative to this file)
 //! cargo = [0.0, 0.0, 1.0, 0.5]   # cargo area as fractions of the truck box; default upper half
 //! confirm = [3, 5]               # k of the last n samples; default [3, 5]
@@ -319,6 +319,46 @@ impl RulesFile {
     pub fn rules_for<'a>(&'a self, camera_id: &'a str) -> impl Iterator<Item = &'a RuleConfig> {
         self.rules.iter().filter(move |r| r.applies_to(camera_id))
     }
+
+    /// Where the detector needs to look on a camera, normalised `[x1, y1, x2, y2]`: the
+    /// bounding box of the zones of its detection rules (crowding, uncovered truck), grown by
+    /// `margin` on each side (people standing in a zone stick out of it). `None` when a
+    /// detection rule watches the whole picture, or when no detection rule applies.
+    pub fn detection_zone(&self, camera_id: &str, margin: f64) -> Option<[f64; 4]> {
+        let mut bounds: Option<[f64; 4]> = None;
+        for r in self.rules_for(camera_id) {
+            let zone = match &r.kind {
+                RuleKind::Crowding(p) => &p.zone,
+                RuleKind::UncoveredTruck(p) => &p.zone,
+                _ => continue,
+            };
+            let pts = zone.points();
+            let b = [
+                pts.iter().map(|p| p[0]).fold(f64::MAX, f64::min),
+                pts.iter().map(|p| p[1]).fold(f64::MAX, f64::min),
+                pts.iter().map(|p| p[0]).fold(f64::MIN, f64::max),
+                pts.iter().map(|p| p[1]).fold(f64::MIN, f64::max),
+            ];
+            bounds = Some(match bounds {
+                None => b,
+                Some(a) => [
+                    a[0].min(b[0]),
+                    a[1].min(b[1]),
+                    a[2].max(b[2]),
+                    a[3].max(b[3]),
+                ],
+            });
+        }
+        let b = bounds?;
+        let grown = [
+            (b[0] - margin).max(0.0),
+            (b[1] - margin).max(0.0),
+            (b[2] + margin).min(1.0),
+            (b[3] + margin).min(1.0),
+        ];
+        // Nothing to gain below a 10 % saving of area.
+        ((grown[2] - grown[0]) * (grown[3] - grown[1]) < 0.9).then_some(grown)
+    }
 }
 
 /// 1-based line of a byte offset.
@@ -598,14 +638,14 @@ fn build_rule(
             }
         })
     };
-    let min_score = |default: f32| -> Result<f32, RuleError> {
+    let min_score = || -> Result<Option<f32>, RuleError> {
         match &r.min_score {
-            None => Ok(default),
+            None => Ok(None),
             Some(s) if !(0.0..=1.0).contains(s.get_ref()) => Err(err(
                 lines.line(s),
                 format!("`min_score` must be in 0..=1, got {}", s.get_ref()),
             )),
-            Some(s) => Ok(*s.get_ref() as f32),
+            Some(s) => Ok(Some(*s.get_ref() as f32)),
         }
     };
     let class = |default: &str| -> Result<String, RuleError> {
@@ -646,7 +686,7 @@ fn build_rule(
                 }
                 Some(n) => *n.get_ref() as usize,
             };
-            let min_score = min_score(0.5)?;
+            let min_score = min_score()?;
             let class = class("person")?;
             RuleKind::Crowding(CrowdingParams {
                 zone,
@@ -711,7 +751,7 @@ fn build_rule(
             RuleKind::UncoveredTruck(TruckParams {
                 zone: zone()?,
                 class: class("truck")?,
-                min_score: min_score(0.4)?,
+                min_score: min_score()?,
                 classifier,
                 cargo,
                 confirm_k,

@@ -18,7 +18,7 @@
 //! hold_off = "30s"        # smoothed count below min_people this long ends it
 //! smoothing = 5           # median of the last 5 samples (1 = no smoothing)
 //! update_interval = "30s" # at most one `update` per 30 s, and only when the count changed
-//! min_score = 0.5         # detections below this confidence are not counted
+//! min_score = 0.5         # not counted below; default: the model's [thresholds] (CenterNet 0.35)
 //! ```
 //!
 //! * **Counting**: [`count_in_zone`] counts detections of the rule's class (`person`) with a
@@ -95,8 +95,9 @@ pub struct CrowdingParams {
     pub zone: Polygon,
     /// Detection class counted; `person` by default.
     pub class: String,
-    /// Detections below this score are not counted.
-    pub min_score: f32,
+    /// Detections below this score are not counted; `None`: the model's recommended
+    /// threshold for `class` (its manifest's `[thresholds]`), else [`DEFAULT_MIN_SCORE`].
+    pub min_score: Option<f32>,
     /// Smoothed count at or above this is a crowd (at least 1).
     pub min_people: usize,
     /// The crowd must last this long before `New`.
@@ -114,7 +115,7 @@ impl Default for CrowdingParams {
         Self {
             zone: Polygon::whole_frame(),
             class: "person".into(),
-            min_score: 0.5,
+            min_score: None,
             min_people: 5,
             dwell: Duration::from_secs(10),
             hold_off: Duration::from_secs(30),
@@ -125,23 +126,29 @@ impl Default for CrowdingParams {
 }
 
 impl CrowdingParams {
-    /// Objects of the rule's class, scored at least `min_score`, standing in the zone.
-    pub fn count(&self, objects: &[Detection], width: u32, height: u32) -> usize {
-        count_in_zone(
-            &self.zone,
-            &self.class,
-            self.min_score,
-            objects,
-            width,
-            height,
-        )
+    /// Objects of the rule's class, scored at least `min_score` (or `recommended` when the
+    /// rule sets none, or [`DEFAULT_MIN_SCORE`]), standing in the zone.
+    pub fn count(
+        &self,
+        objects: &[Detection],
+        width: u32,
+        height: u32,
+        recommended: Option<f32>,
+    ) -> usize {
+        let min_score = self.min_score.or(recommended).unwrap_or(DEFAULT_MIN_SCORE);
+        count_in_zone(&self.zone, &self.class, min_score, objects, width, height)
     }
 
-    /// [`CrowdingParams::count`] on a camera's latest detections.
+    /// [`CrowdingParams::count`] on a camera's latest detections, with the detector's
+    /// recommended threshold for the class.
     pub fn count_view(&self, view: &DetectionsView) -> usize {
-        self.count(&view.objects, view.width, view.height)
+        let recommended = view.thresholds.get(&self.class).copied();
+        self.count(&view.objects, view.width, view.height, recommended)
     }
 }
+
+/// The score threshold of a crowding rule that sets none, on a model that recommends none.
+pub const DEFAULT_MIN_SCORE: f32 = 0.5;
 
 /// Counts detections of `class` with `score >= min_score` whose foot point (bottom centre of
 /// the box, normalised by `width` × `height`) lies in `zone` (boundary included).
@@ -766,15 +773,25 @@ mod tests {
             zone,
             ..CrowdingParams::default()
         };
-        assert_eq!(p.count(&objects, 200, 100), 2);
-        let view = DetectionsView {
+        assert_eq!(p.count(&objects, 200, 100, None), 2);
+        let mut view = DetectionsView {
             at: t0(),
             width: 200,
             height: 100,
             counts: Default::default(),
             objects: objects.to_vec(),
+            thresholds: Default::default(),
         };
         assert_eq!(p.count_view(&view), 2);
+        // The model recommends 0.3 for people and the rule sets none: the low-score one counts.
+        view.thresholds = std::sync::Arc::new([("person".to_string(), 0.3)].into());
+        assert_eq!(p.count_view(&view), 3);
+        // A rule's own min_score wins.
+        let strict = CrowdingParams {
+            min_score: Some(0.5),
+            ..p.clone()
+        };
+        assert_eq!(strict.count_view(&view), 2);
     }
 
     fn cond() -> ConditionParams {

@@ -38,7 +38,8 @@ pub struct TruckParams {
     /// Detection class of stage one; `truck` by default.
     pub class: String,
     /// Detections below this score are ignored.
-    pub min_score: f32,
+    /// `None`: the model's recommended threshold for `class`, else [`DEFAULT_TRUCK_SCORE`].
+    pub min_score: Option<f32>,
     /// The cover classifier.
     pub classifier: ClassifierChoice,
     /// The cargo area as fractions of the truck box, `[x1, y1, x2, y2]`.
@@ -58,7 +59,7 @@ impl Default for TruckParams {
         Self {
             zone: Polygon::whole_frame(),
             class: "truck".into(),
-            min_score: 0.4,
+            min_score: None,
             classifier: ClassifierChoice::Baseline,
             cargo: [0.0, 0.0, 1.0, 0.5],
             confirm_k: 3,
@@ -78,6 +79,9 @@ pub struct JudgedTruck {
     pub uncovered: f32,
 }
 
+/// The truck score threshold of a rule that sets none, on a model that recommends none.
+pub const DEFAULT_TRUCK_SCORE: f32 = 0.4;
+
 impl TruckParams {
     /// Stage one and two on one picture: every truck in the zone with its uncovered score
     /// (trucks whose cargo crop is too small, or whose classification failed, are left out).
@@ -86,10 +90,15 @@ impl TruckParams {
         frame: &RgbFrame,
         objects: &[Detection],
         classifier: &dyn CoverClassifier,
+        recommended: Option<f32>,
     ) -> Vec<JudgedTruck> {
+        let min_score = self
+            .min_score
+            .or(recommended)
+            .unwrap_or(DEFAULT_TRUCK_SCORE);
         objects
             .iter()
-            .filter(|d| d.class == self.class && d.score >= self.min_score)
+            .filter(|d| d.class == self.class && d.score >= min_score)
             .filter(|d| {
                 foot_point(d.bbox, frame.width, frame.height)
                     .is_some_and(|(x, y)| self.zone.contains(x, y))
@@ -246,12 +255,12 @@ mod tests {
             det("car", 0.9, [10.0, 20.0, 150.0, 190.0]),   // not a truck
             det("truck", 0.9, [10.0, 150.0, 30.0, 170.0]), // crop too small
         ];
-        let judged = p.judge(&frame, &objects, &Fixed(0.8));
+        let judged = p.judge(&frame, &objects, &Fixed(0.8), None);
         assert_eq!(judged.len(), 1);
         assert_eq!(judged[0].uncovered, 0.8);
         assert_eq!(judged[0].detection.bbox[0], 10.0);
         // The baseline on a flat grey cargo area: covered (no texture).
-        let judged = p.judge(&frame, &objects, &BaselineCover::new());
+        let judged = p.judge(&frame, &objects, &BaselineCover::new(), None);
         assert!(judged[0].uncovered < 0.5, "{judged:?}");
     }
 }

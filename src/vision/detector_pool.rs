@@ -1,6 +1,8 @@
-//! The detector pool: one thread running one ONNX Runtime session for every camera, fed by a
-//! drop-oldest queue of decoded samples and batching whatever waits (up to `max_batch`) into
-//! one call. A slow model drops old samples (counted); it never slows decoding or ingest.
+//! The detector pool: one thread running the detection plan (one ONNX Runtime session per
+//! model, `crate::vision::detect_plan`) for every camera, fed by a drop-oldest queue of decoded
+//! samples and taking whatever waits (up to `max_batch`) in one go. Each camera is looked at
+//! where its rules look (the zone crop) with its tiling. A slow model drops old samples
+//! (counted); it never slows decoding or ingest.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +14,8 @@ use crate::alerts::engine::Observation;
 use crate::camera::sampler::DropOldest;
 use crate::clock::Time;
 use crate::fleet::{CameraEntry, Fleet};
-use crate::vision::detect::{Detection, Detector};
+use crate::vision::detect::Detection;
+use crate::vision::detect_plan::{DetectPlan, Tiling};
 use crate::vision::frame::RgbFrame;
 
 /// A decoded sample waiting for detection.
@@ -43,11 +46,19 @@ pub struct DetectionsView {
     pub counts: BTreeMap<String, usize>,
     /// The objects, best first.
     pub objects: Vec<Detection>,
+    /// The detector's recommended score threshold per class (rules without `min_score`).
+    #[serde(skip)]
+    pub thresholds: std::sync::Arc<BTreeMap<String, f32>>,
 }
+
+/// Where and how finely to look on one camera: the detection zone (normalised
+/// `[x1, y1, x2, y2]`, `None`: the whole picture) and the tiling (`None`: the plan's).
+pub type Targeting = Arc<dyn Fn(&CameraEntry) -> (Option<[f64; 4]>, Option<Tiling>) + Send + Sync>;
 
 /// Starts the detector thread. It stops when the queue is closed and drained.
 pub fn spawn(
-    detector: Detector,
+    plan: DetectPlan,
+    targeting: Targeting,
     queue: Arc<DetectQueue>,
     fleet: Arc<Fleet>,
     max_batch: usize,
@@ -55,6 +66,7 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("detector".into())
         .spawn(move || {
+            let thresholds = Arc::new(plan.thresholds().clone());
             loop {
                 let jobs = queue.pop_batch(max_batch, Duration::from_secs(1));
                 if jobs.is_empty() {
@@ -63,27 +75,42 @@ pub fn spawn(
                     }
                     continue;
                 }
-                run_batch(&detector, &jobs, &fleet);
+                run_batch(&plan, &targeting, &thresholds, &jobs, &fleet);
             }
         })
         .expect("spawn detector thread")
 }
 
-fn run_batch(detector: &Detector, jobs: &[DetectJob], fleet: &Fleet) {
+fn run_batch(
+    plan: &DetectPlan,
+    targeting: &Targeting,
+    thresholds: &Arc<BTreeMap<String, f32>>,
+    jobs: &[DetectJob],
+    fleet: &Fleet,
+) {
     let metrics = fleet.metrics();
-    let frames: Vec<&RgbFrame> = jobs.iter().map(|j| j.frame.as_ref()).collect();
     let started = Instant::now();
-    let results = match detector.detect(&frames) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!("detection failed on a batch of {}: {e:#}", jobs.len());
-            metrics
-                .sample_errors
-                .with_label_values(&["detect"])
-                .inc_by(jobs.len() as u64);
-            return;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let (zone, tiling) = targeting(&job.camera);
+        let (w, h) = (job.frame.width as f64, job.frame.height as f64);
+        let roi = zone.map(|z| {
+            [
+                (z[0] * w) as f32,
+                (z[1] * h) as f32,
+                (z[2] * w) as f32,
+                (z[3] * h) as f32,
+            ]
+        });
+        match plan.detect_with(&job.frame, roi, tiling.or(plan.tiling)) {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                tracing::error!(camera = %job.camera.camera.id, "detection failed: {e:#}");
+                metrics.sample_errors.with_label_values(&["detect"]).inc();
+                return;
+            }
         }
-    };
+    }
     metrics
         .detect_seconds
         .observe(started.elapsed().as_secs_f64());
@@ -100,6 +127,7 @@ fn run_batch(detector: &Detector, jobs: &[DetectJob], fleet: &Fleet) {
             height: job.frame.height,
             counts,
             objects,
+            thresholds: thresholds.clone(),
         };
         if let Some(engine) = fleet.alerts() {
             let picture = job.snapshot.as_deref().map(|v| v.as_slice());

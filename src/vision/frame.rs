@@ -163,6 +163,25 @@ impl RgbFrame {
         self.data[i..i + 3].copy_from_slice(&rgb);
     }
 
+    /// The `w x h` rectangle whose top-left corner is `(x, y)`, clipped to the frame (at least
+    /// one pixel).
+    pub fn crop(&self, x: u32, y: u32, w: u32, h: u32) -> RgbFrame {
+        let x = x.min(self.width.saturating_sub(1));
+        let y = y.min(self.height.saturating_sub(1));
+        let w = w.clamp(1, self.width - x);
+        let h = h.clamp(1, self.height - y);
+        let mut data = Vec::with_capacity(w as usize * h as usize * 3);
+        for row in y..y + h {
+            let r = self.row(row);
+            data.extend_from_slice(&r[x as usize * 3..(x + w) as usize * 3]);
+        }
+        RgbFrame {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
     /// One row of packed RGB bytes. Panics when `y` is outside the frame.
     pub fn row(&self, y: u32) -> &[u8] {
         let s = self.stride();

@@ -3,8 +3,10 @@
 pub mod cover;
 pub mod decode;
 pub mod detect;
+pub mod detect_plan;
 pub mod detector_pool;
 pub mod diagnose_cli;
+pub mod eval_cli;
 pub mod frame;
 pub mod image;
 pub mod jpeg;

@@ -58,6 +58,10 @@ pub struct DetectorManifest {
     pub classes: LabelSource,
     /// Threshold and non-maximum suppression.
     pub postprocess: DetectorPostprocess,
+    /// Recommended score thresholds per class name, measured with `sharpeyes eval` (rules that
+    /// set no `min_score` use these): `[thresholds] person = 0.35`.
+    #[serde(default)]
+    pub thresholds: std::collections::BTreeMap<String, f32>,
     /// Where the weights come from.
     pub provenance: Provenance,
 }
@@ -444,6 +448,13 @@ impl DetectorManifest {
             "postprocess.nms_iou {} is outside (0, 1]",
             pp.nms_iou
         );
+        for (class, t) in &self.thresholds {
+            ensure!(
+                (pp.score_threshold..=1.0).contains(t),
+                "thresholds.{class} = {t} is outside [postprocess.score_threshold, 1]: rows \
+                 below score_threshold never reach a rule"
+            );
+        }
         validate_labels("classes", &self.classes)
     }
 }

@@ -112,6 +112,13 @@ pub struct QualityConfig {
     /// `occlusion` when `occluded_fraction` is at least this. Default 0.32, Huawei's default
     /// (REFERENCES.md): a third of the view gone. The clip reads ≤ 0.01.
     pub occlusion_fraction: f32,
+    /// The overall contrast (`luma_std`) at which `flat_cell_std` and `blur_laplacian_var`
+    /// apply as set; below it both scale down with the contrast (the Laplacian squared),
+    /// to at most a third (a ninth). Default 40 levels: the clip reads 51, photos 45-57. A
+    /// tint, a veil or dim light lowers every cell's spread with the whole picture's, and
+    /// without this read as `occlusion` or `blur`; a real cover keeps the picture's contrast
+    /// high through the step between cover and scene (a hand reads 29, a bag 25).
+    pub flat_contrast_ref: f32,
     /// `color_cast` needs `cast_factor` (K = D / M) at least this. Default 2: the literature's
     /// 1.5 would leave little margin over the lawn-dominated clip (1.18-1.23); a 20% drop of the
     /// blue channel reads 2.6, a 60% drop 4.9.
@@ -152,6 +159,7 @@ impl Default for QualityConfig {
             blur_laplacian_var: 100.0,
             flat_cell_std: 3.0,
             occlusion_fraction: 0.32,
+            flat_contrast_ref: 40.0,
             cast_factor: 2.0,
             cast_offset: 10.0,
             impulse_delta: 40,
@@ -179,6 +187,7 @@ impl QualityConfig {
             ("blur_laplacian_var", self.blur_laplacian_var, 0.0, f32::MAX),
             ("flat_cell_std", self.flat_cell_std, 0.0, 255.0),
             ("occlusion_fraction", self.occlusion_fraction, 0.0, 1.0),
+            ("flat_contrast_ref", self.flat_contrast_ref, 0.0, 255.0),
             ("cast_factor", self.cast_factor, 0.0, f32::MAX),
             ("cast_offset", self.cast_offset, 0.0, f32::MAX),
             ("snow_ratio", self.snow_ratio, 0.0, 1.0),
@@ -296,9 +305,12 @@ pub struct Measures {
     /// Variance of the 4-neighbour Laplacian of the working luma over the cells that have
     /// content (all cells when none has), levels² (`blur`).
     pub laplacian_var: f32,
-    /// Fraction of grid cells whose luma standard deviation is below `flat_cell_std`, 0..=1
-    /// (`occlusion`).
+    /// Fraction of grid cells whose luma standard deviation is below `flat_cell_std` (scaled
+    /// by the picture's contrast, see `flat_contrast_ref`), 0..=1 (`occlusion`).
     pub occluded_fraction: f32,
+    /// Standard deviation of the working luma over the whole picture, levels: its contrast.
+    #[serde(default)]
+    pub luma_std: f32,
     /// K = D / M: mean chroma offset over chroma spread, CIELAB a\*b\* (`color_cast`).
     pub cast_factor: f32,
     /// D: distance of the mean chroma from neutral, CIELAB units (`color_cast`).
@@ -428,11 +440,16 @@ pub fn diagnose(
     );
 
     let mean_luma = luma.mean();
-    let flat: Vec<bool> = texture
-        .cell_std
-        .iter()
-        .map(|&s| s < cfg.flat_cell_std)
-        .collect();
+    let luma_std = luma.std_around(mean_luma);
+    // A low-contrast picture (tint, veil, dim light) has low spread in every cell: judge
+    // flatness and blur relative to the picture's own contrast.
+    let contrast = if cfg.flat_contrast_ref > 0.0 {
+        (luma_std / cfg.flat_contrast_ref).clamp(1.0 / 3.0, 1.0)
+    } else {
+        1.0
+    };
+    let flat_std = cfg.flat_cell_std * contrast;
+    let flat: Vec<bool> = texture.cell_std.iter().map(|&s| s < flat_std).collect();
     let flat_cells = flat.iter().filter(|&&f| f).count();
     let occluded_fraction = flat_cells as f32 / flat.len().max(1) as f32;
     let laplacian_var = measure::laplacian_var_of(&texture.cell_lap, |i| !flat[i])
@@ -456,6 +473,7 @@ pub fn diagnose(
         mean_luma,
         laplacian_var,
         occluded_fraction,
+        luma_std,
         cast_factor,
         chroma_offset,
         noise_ratio: scan.noise_ratio,
@@ -487,7 +505,7 @@ pub fn diagnose(
     }
     let frozen = diff_to_previous.is_some_and(|d| d <= cfg.frozen_diff);
     let all_flat = flat_cells == flat.len();
-    let blur = !all_flat && laplacian_var < cfg.blur_laplacian_var;
+    let blur = !all_flat && laplacian_var < cfg.blur_laplacian_var * contrast * contrast;
     let occlusion = !blur && occluded_fraction >= cfg.occlusion_fraction;
     let color_cast = cast_factor >= cfg.cast_factor && chroma_offset >= cfg.cast_offset;
     let snow_noise = scan.noise_ratio >= cfg.snow_ratio;

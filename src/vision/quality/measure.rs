@@ -46,6 +46,22 @@ impl Grey {
         }
     }
 
+    /// Standard deviation of the samples around `mean`, levels (0 when empty): the picture's
+    /// overall contrast.
+    pub fn std_around(&self, mean: f32) -> f32 {
+        if self.data.is_empty() {
+            return 0.0;
+        }
+        let m = f64::from(mean);
+        let var = self
+            .data
+            .iter()
+            .map(|&v| (f64::from(v) - m).powi(2))
+            .sum::<f64>()
+            / self.data.len() as f64;
+        var.sqrt() as f32
+    }
+
     /// Mean of the samples, levels (0 when empty).
     pub fn mean(&self) -> f32 {
         if self.data.is_empty() {

@@ -1,0 +1,80 @@
+//! Person detection on the labelled set `tests/data/eval` (see its README), run as a user runs
+//! it: `sharpeyes eval --json`. Regression thresholds a little under the figures measured when
+//! the set was made (docs/benchmarks.md, "Detection"), so a change that loses people fails.
+
+mod common;
+
+use std::process::Command;
+
+use common::bin;
+use serde_json::Value;
+
+fn eval(args: &[&str]) -> Value {
+    let labels = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/eval/labels.json");
+    let out = Command::new(bin())
+        .args(["eval", "--json", "--labels", labels])
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("sharpeyes eval runs");
+    assert!(
+        out.status.success(),
+        "sharpeyes eval {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    println!(
+        "eval {args:?}: recall {:.3} precision {:.3} MAE {:.2} ({} passes, {:.0} ms/image)",
+        v["recall"], v["precision"], v["count_mae"], v["passes"], v["ms_per_image"]
+    );
+    v
+}
+
+fn at_least(v: &Value, key: &str, min: f64) {
+    let got = v[key].as_f64().unwrap();
+    assert!(got >= min, "{key} {got:.3} < {min}: {v}");
+}
+
+#[test]
+fn default_model_at_its_calibrated_threshold() {
+    let all = eval(&[]);
+    let t = all["threshold"].as_f64().unwrap();
+    assert!(
+        (t - 0.35).abs() < 1e-6,
+        "the manifest's person threshold: {t}"
+    );
+    assert_eq!(all["persons"], 290);
+    at_least(&all, "recall", 0.55);
+    at_least(&all, "precision", 0.88);
+    let cctv = eval(&["--set", "cctv"]);
+    at_least(&cctv, "recall", 0.88);
+    at_least(&cctv, "precision", 0.88);
+}
+
+#[test]
+fn tiles_find_far_people_on_wide_views() {
+    let single = eval(&["--set", "wide"]);
+    let tiled = eval(&[
+        "--set",
+        "wide",
+        "--tiles",
+        "3x1-tiles",
+        "--threshold",
+        "0.3",
+    ]);
+    at_least(&tiled, "recall", 0.84);
+    at_least(&tiled, "precision", 0.92);
+    assert!(
+        tiled["recall"].as_f64().unwrap() > single["recall"].as_f64().unwrap() + 0.3,
+        "tiles add far people: {single} vs {tiled}"
+    );
+    assert_eq!(tiled["passes"], 3);
+}
+
+#[test]
+fn nanodet_runs_with_its_own_threshold() {
+    let v = eval(&["--model", "models/nanodet_g_coco.toml", "--set", "cctv"]);
+    assert!((v["threshold"].as_f64().unwrap() - 0.45).abs() < 1e-6);
+    at_least(&v, "recall", 0.88);
+    at_least(&v, "precision", 0.92);
+}
