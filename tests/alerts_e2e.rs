@@ -229,11 +229,18 @@ fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
 #[test]
 fn a_far_crowd_at_the_calibrated_threshold_raises_an_alert() {
     let dir = tempfile::tempdir().unwrap();
-    let picture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/eval/wide_720p_3x2.jpg");
+    let picture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/eval/wide_720p_3x2.jpg"
+    );
     let clip = dir.path().join("crowd.mp4");
     let made = Command::new("ffmpeg")
-        .args(["-v", "error", "-loop", "1", "-i", picture, "-t", "4", "-r", "10"])
-        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10", "-bf", "0"])
+        .args([
+            "-v", "error", "-loop", "1", "-i", picture, "-t", "4", "-r", "10",
+        ])
+        .args([
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10", "-bf", "0",
+        ])
         .arg(&clip)
         .status()
         .expect("ffmpeg installed (scripts/setup.sh)");
@@ -278,7 +285,13 @@ fn a_far_crowd_at_the_calibrated_threshold_raises_an_alert() {
             }
         }
     });
-    let sim = Sim::start(dir.path(), "far", 1, free_port(), &["--clip", clip.to_str().unwrap()]);
+    let sim = Sim::start(
+        dir.path(),
+        "far",
+        1,
+        free_port(),
+        &["--clip", clip.to_str().unwrap()],
+    );
     let rules = dir.path().join("rules.toml");
     std::fs::write(
         &rules,

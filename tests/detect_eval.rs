@@ -78,3 +78,22 @@ fn nanodet_runs_with_its_own_threshold() {
     at_least(&v, "recall", 0.88);
     at_least(&v, "precision", 0.92);
 }
+
+#[test]
+fn an_ensemble_merged_by_wbf_runs() {
+    let v = eval(&[
+        "--model",
+        "models/centernet_coco.toml",
+        "--model",
+        "models/nanodet_g_coco.toml",
+        "--merge",
+        "wbf",
+        "--threshold",
+        "0.25",
+        "--set",
+        "cctv",
+    ]);
+    assert_eq!(v["passes"], 2);
+    at_least(&v, "recall", 0.8);
+    at_least(&v, "precision", 0.9);
+}

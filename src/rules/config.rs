@@ -840,6 +840,28 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn detection_zone_is_the_box_of_the_detection_rules_zones() {
+        let f = RulesFile::parse(
+            "[[rules]]\nname = \"a\"\nkind = \"crowding\"\ncameras = [\"c1\", \"c2\"]\n\
+             min_people = 3\nzone = [[0.1,0.5],[0.4,0.5],[0.4,0.9],[0.1,0.9]]\n\
+             [[rules]]\nname = \"b\"\nkind = \"crowding\"\ncameras = [\"c1\"]\nmin_people = 3\n\
+             zone = [[0.3,0.4],[0.6,0.4],[0.6,0.8]]\n\
+             [[rules]]\nname = \"c\"\nkind = \"crowding\"\ncameras = [\"c3\"]\nmin_people = 3\n\
+             [[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1m\"\n",
+        )
+        .unwrap();
+        let z = f.detection_zone("c1", 0.05).unwrap();
+        let want = [0.05, 0.35, 0.65, 0.95];
+        assert!(
+            z.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-9),
+            "{z:?}"
+        );
+        // A whole-picture rule, or no detection rule: no crop.
+        assert_eq!(f.detection_zone("c3", 0.05), None);
+        assert_eq!(f.detection_zone("c9", 0.05), None);
+    }
+
     use super::*;
 
     fn err_of(text: &str) -> RuleError {
