@@ -288,6 +288,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(reconciler.run(args.inventory.clone(), shutdown_rx.clone()));
     tasks.spawn(ticker(fleet.clone(), history.clone(), shutdown_rx.clone()));
+    let alert_clock = if fleet.alerts().is_some() {
+        Some(spawn_alert_clock(fleet.clone(), shutdown_rx.clone())?)
+    } else {
+        None
+    };
 
     println!(
         "sharpeyes: shard {shard}: watching {} cameras ({held} hold, {patrolled} patrol; {} rows rejected)\n  \
@@ -307,6 +312,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    if let Some(t) = alert_clock {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
     if let Some(q) = &samples {
         q.close();
     }
@@ -328,6 +336,34 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Once a second, off the async runtime (the alert engine writes and fsyncs its outbox and
+/// stores snapshots): each camera's online state to the video-loss rules, then the engine's
+/// sweep (restored alerts, retries of refused outbox writes). Stops at shutdown.
+fn spawn_alert_clock(
+    fleet: Arc<Fleet>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("alert-clock".into())
+        .spawn(move || {
+            while !*shutdown.borrow() {
+                std::thread::sleep(Duration::from_secs(1));
+                let Some(engine) = fleet.alerts() else {
+                    return;
+                };
+                let now = fleet.now();
+                for e in fleet.entries() {
+                    match e.status().state {
+                        State::Online => engine.observe(&e, now, Observation::Online(true)),
+                        State::Offline => engine.observe(&e, now, Observation::Online(false)),
+                        State::Connecting => {}
+                    }
+                }
+                engine.sweep(now);
+            }
+        })
+}
+
 /// Notices stalls (every 250 ms) and writes the ledger heartbeat (every 5 s).
 async fn ticker(fleet: Arc<Fleet>, history: Arc<dyn History>, mut shutdown: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_millis(250));
@@ -340,19 +376,6 @@ async fn ticker(fleet: Arc<Fleet>, history: Arc<dyn History>, mut shutdown: watc
         }
         fleet.tick();
         n += 1;
-        if n.is_multiple_of(4)
-            && let Some(engine) = fleet.alerts()
-        {
-            let now = fleet.now();
-            for e in fleet.entries() {
-                match e.status().state {
-                    State::Online => engine.observe(&e, now, Observation::Online(true)),
-                    State::Offline => engine.observe(&e, now, Observation::Online(false)),
-                    State::Connecting => {}
-                }
-            }
-            engine.sweep(now);
-        }
         if n.is_multiple_of(20) {
             history.heartbeat(fleet.now());
         }

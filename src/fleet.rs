@@ -197,7 +197,13 @@ pub struct Fleet {
     alerts: std::sync::OnceLock<Arc<crate::alerts::engine::AlertEngine>>,
     /// More metric families rendered at scrape time (alert sinks, ...).
     metric_sources: Mutex<Vec<MetricSource>>,
+    /// Monotonic ms of the last [`Fleet::tick`] (0: none yet): `/healthz` fails when the
+    /// ticker that finds stalls and writes heartbeats has stopped.
+    last_tick_ms: AtomicI64,
 }
+
+/// `/healthz` fails when no tick came for this long (the ticker runs every 250 ms).
+pub const TICK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A function that renders metric families at scrape time.
 pub type MetricSource =
@@ -219,7 +225,15 @@ impl Fleet {
             samples: std::sync::OnceLock::new(),
             alerts: std::sync::OnceLock::new(),
             metric_sources: Mutex::new(Vec::new()),
+            last_tick_ms: AtomicI64::new(0),
         }
+    }
+
+    /// Whether the ticker ran within [`TICK_DEADLINE`] (true before its first tick, while the
+    /// daemon starts).
+    pub fn ticker_alive(&self) -> bool {
+        let last = self.last_tick_ms.load(Relaxed);
+        last == 0 || self.clock.monotonic().as_millis() - last <= TICK_DEADLINE.as_millis() as i64
     }
 
     /// Adds families rendered at every scrape of `/metrics`.
@@ -385,6 +399,8 @@ impl Fleet {
     /// Lets every hold-mode machine notice stalls.
     pub fn tick(&self) {
         let now = self.stamp();
+        self.last_tick_ms
+            .store(now.mono.as_millis().max(1), Relaxed);
         for e in self.entries() {
             if e.mode == Mode::Hold {
                 self.apply_at(&e, now, Event::Tick);

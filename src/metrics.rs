@@ -44,6 +44,11 @@ pub struct Metrics {
     pub http_connections: IntCounterVec,
     /// `sharpeyes_storage_damaged_total{file}`: damaged databases moved aside at start.
     pub storage_damaged: IntCounterVec,
+    /// `sharpeyes_local_failures_total`: session attempts that failed for the daemon's own
+    /// lack of resources (EMFILE, ENOMEM …), not counted against any camera.
+    pub local_failures: prometheus::IntCounter,
+    /// `sharpeyes_supervisor_restarts_total`: camera supervisors restarted after a panic.
+    pub supervisor_restarts: prometheus::IntCounter,
 }
 
 impl Default for Metrics {
@@ -163,6 +168,17 @@ impl Metrics {
             &["file"],
         )
         .expect("valid metric");
+        let local_failures = prometheus::IntCounter::new(
+            "sharpeyes_local_failures_total",
+            "Session attempts that failed for lack of local resources (file descriptors, memory, \
+             buffers): the daemon's fault, not counted against any camera.",
+        )
+        .expect("valid metric");
+        let supervisor_restarts = prometheus::IntCounter::new(
+            "sharpeyes_supervisor_restarts_total",
+            "Camera supervisors restarted after a panic (a bug: report it).",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(state_changes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reconnects.clone()),
@@ -178,6 +194,8 @@ impl Metrics {
             Box::new(reloads.clone()),
             Box::new(http_connections.clone()),
             Box::new(storage_damaged.clone()),
+            Box::new(local_failures.clone()),
+            Box::new(supervisor_restarts.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -197,6 +215,8 @@ impl Metrics {
             reloads,
             http_connections,
             storage_damaged,
+            local_failures,
+            supervisor_restarts,
         }
     }
 

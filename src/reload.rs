@@ -174,6 +174,33 @@ impl Reconciler {
         change
     }
 
+    /// A supervisor task ended on its own: one that panicked is restarted (counted in
+    /// `sharpeyes_supervisor_restarts_total`), so a bug in one camera's session code never
+    /// silently stops its reconnects. Aborted ones (removed cameras) are expected.
+    fn supervisor_ended(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let Err(e) = done else { return };
+        if e.is_cancelled() {
+            return;
+        }
+        let task_id = e.id();
+        let Some(camera) = self
+            .watched
+            .iter()
+            .find(|(_, w)| w.task.id() == task_id)
+            .map(|(id, _)| id.clone())
+        else {
+            return;
+        };
+        tracing::error!(camera = %camera, "camera supervisor panicked: {e}; restarting it");
+        self.ctx.fleet.metrics().supervisor_restarts.inc();
+        if let Some(entry) = self.ctx.fleet.get(&camera) {
+            let task = self.tasks.spawn(supervise(self.ctx.clone(), entry));
+            if let Some(w) = self.watched.get_mut(&camera) {
+                w.task = task;
+            }
+        }
+    }
+
     fn stop(&mut self, id: &str) {
         if let Some(w) = self.watched.remove(id) {
             w.task.abort(); // drops the session: retina tears it down
@@ -196,6 +223,10 @@ impl Reconciler {
                 _ = recv(&mut hup) => ("SIGHUP", false),
                 _ = recv(&mut usr1) => ("SIGUSR1 (forced)", true),
                 _ = poll.tick() => ("file changed", false),
+                Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                    self.supervisor_ended(done);
+                    continue;
+                }
             };
             if why == "file changed" {
                 let now = fingerprint(&inventory).await;

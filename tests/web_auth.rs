@@ -483,3 +483,84 @@ fn a_bad_password_hash_stops_the_daemon() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("hash-password"), "{err}");
 }
+
+/// Reads an SSE response on a raw connection until the server ends it (last chunk or close);
+/// returns what was read and when it ended, or None on timeout.
+fn sse_until_closed(base: &str, cookie: &str, deadline: Duration) -> (String, Option<Duration>) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => {
+                return (
+                    String::from_utf8_lossy(&seen).into(),
+                    Some(started.elapsed()),
+                );
+            }
+            Ok(n) => {
+                seen.extend_from_slice(&buf[..n]);
+                // The end of the chunked body: the server ended the stream (the connection
+                // itself may stay open for keep-alive).
+                if seen.ends_with(b"\r\n0\r\n\r\n") {
+                    return (
+                        String::from_utf8_lossy(&seen).into(),
+                        Some(started.elapsed()),
+                    );
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    (String::from_utf8_lossy(&seen).into(), None)
+}
+
+#[test]
+fn event_streams_end_at_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon_with(dir.path(), &users_config(""));
+    let base = d.base.clone();
+    let (cookie, csrf) = login(&base, "view", "view-pass-1");
+    let reader = {
+        let (base, cookie) = (base.clone(), cookie.clone());
+        std::thread::spawn(move || sse_until_closed(&base, &cookie, Duration::from_secs(15)))
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = request(
+        "POST",
+        &format!("{base}/api/logout"),
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        None,
+    );
+    assert_eq!(out.status, 204, "{}", out.body);
+    let logged_out = std::time::Instant::now();
+    let (seen, ended) = reader.join().unwrap();
+    assert!(seen.contains("event: wall"), "the stream was live: {seen}");
+    assert!(ended.is_some(), "the stream outlived the logout");
+    assert!(logged_out.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn open_mode_answers_only_to_a_loopback_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon_with(dir.path(), "");
+    let url = format!("{}/api/cameras", d.base);
+    assert_eq!(request("GET", &url, &[], None).status, 200);
+    assert_eq!(
+        request("GET", &url, &[("Host", "localhost:9090")], None).status,
+        200
+    );
+    // A page that rebinds evil.example to 127.0.0.1 sends its own name.
+    let rebound = request("GET", &url, &[("Host", "evil.example:9090")], None);
+    assert_eq!(rebound.status, 421, "{}", rebound.body);
+}

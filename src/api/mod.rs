@@ -7,7 +7,7 @@
 //! | `GET /api/cameras/{id}/snapshot.jpg` | the latest sampled picture, 404 before the first |
 //! | `GET /api/groups[?by=region]` | live online rate and 完好率 of the fleet and every group |
 //! | `GET /metrics` | Prometheus text exposition |
-//! | `GET /healthz` | 200 while the process serves |
+//! | `GET /healthz` | 200 while the process serves and its ticker runs, else 503 |
 //! | `/api/alerts...` | alert review: list, one, snapshot, acknowledge (see [`alerts`]) |
 //! | `GET /readyz` | 200 once every held camera has been tried at least once (patrol cameras wait for their round), else 503 |
 //! | `GET /api/wall`, `GET /api/events` | the status wall's rows and their live updates (SSE), see `web::wall` |
@@ -58,7 +58,7 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route("/api/cameras/{id}/snapshot.jpg", get(snapshot))
         .route("/api/groups", get(groups))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(alerts::routes())
         .with_state(fleet)
@@ -144,6 +144,20 @@ async fn metrics(State(fleet): State<Arc<Fleet>>) -> Response {
             format!("metrics rendering failed: {e}\n"),
         )
             .into_response(),
+    }
+}
+
+/// `GET /healthz`: 200 while the process serves and its ticker (stall detection, ledger
+/// heartbeats) runs; 503 when the ticker has stopped, so an orchestrator restarts the daemon.
+async fn healthz(State(fleet): State<Arc<Fleet>>) -> Response {
+    if fleet.ticker_alive() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the ticker stopped: stalls are not detected and the history gets no heartbeat\n",
+        )
+            .into_response()
     }
 }
 

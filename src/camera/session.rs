@@ -29,7 +29,15 @@ pub struct Failure {
     /// The established connection was lost (EOF/reset): the cause is unknown until a fresh
     /// attempt tells, so the supervisor retries once at once before reporting.
     pub connection_lost: bool,
+    /// The daemon's own fault (out of file descriptors, memory or buffers): says nothing
+    /// about the camera, so it is counted (`sharpeyes_local_failures_total`) and retried, never
+    /// written into the camera's status or the ledger the online rate is assessed on.
+    pub local: bool,
 }
+
+/// Longest `detail` kept, in characters: a hostile or broken camera's SDP or error text must
+/// not grow the API, the ledger or the log without bound.
+pub const MAX_DETAIL: usize = 300;
 
 impl Failure {
     /// A failure with a reason and message.
@@ -38,8 +46,36 @@ impl Failure {
             reason,
             detail: detail.into(),
             connection_lost: false,
+            local: false,
         }
     }
+
+    /// The detail cut to [`MAX_DETAIL`] characters (after credentials were scrubbed from the
+    /// whole text, so no part of a password survives the cut).
+    pub fn bounded_detail(&self) -> String {
+        let mut d = self.detail.clone();
+        if let Some((cut, _)) = d.char_indices().nth(MAX_DETAIL) {
+            d.truncate(cut);
+            d.push('…');
+        }
+        d
+    }
+}
+
+/// Whether an error message names a local resource failure (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+pub fn is_local_resource_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "too many open files",
+        "os error 24",
+        "os error 23",
+        "no buffer space available",
+        "os error 105",
+        "cannot allocate memory",
+        "os error 12",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
 }
 
 /// What a session set-up learned.
@@ -231,6 +267,12 @@ fn pick_video(streams: &[retina::client::Stream]) -> Option<(usize, String)> {
 pub fn classify(e: retina::Error) -> Failure {
     let msg = e.to_string();
     let first_line = msg.lines().next().unwrap_or_default().to_string();
+    if is_local_resource_error(&msg) {
+        return Failure {
+            local: true,
+            ..Failure::new(Reason::Unreachable, first_line)
+        };
+    }
     if let Some(code) = e.status_code() {
         let reason = match code {
             401 | 403 => Reason::Auth,
@@ -253,5 +295,33 @@ pub fn classify(e: retina::Error) -> Failure {
     Failure {
         connection_lost: lost,
         ..Failure::new(Reason::Protocol, first_line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_resource_errors_are_recognised() {
+        for m in [
+            "Unable to connect to RTSP server: Too many open files (os error 24)",
+            "Unable to connect: No buffer space available (os error 105)",
+            "Cannot allocate memory (os error 12)",
+        ] {
+            assert!(is_local_resource_error(m), "{m}");
+        }
+        assert!(!is_local_resource_error(
+            "Unable to connect: Connection refused (os error 111)"
+        ));
+    }
+
+    #[test]
+    fn long_details_are_cut() {
+        let f = Failure::new(Reason::NoVideo, "v=0 ".repeat(1000));
+        let d = f.bounded_detail();
+        assert_eq!(d.chars().count(), MAX_DETAIL + 1);
+        assert!(d.ends_with('…'));
+        assert_eq!(Failure::new(Reason::Auth, "401").bounded_detail(), "401");
     }
 }

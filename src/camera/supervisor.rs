@@ -133,13 +133,19 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
             continue;
         }
         retried_lost = false;
-        ctx.fleet.apply(
-            entry,
-            Event::Failed {
-                reason: failure.reason,
-                detail: failure.detail,
-            },
-        );
+        if failure.local {
+            // The daemon's fault, not the camera's: no status change, no outage in the ledger.
+            tracing::error!(camera = %entry.camera.id, detail = %failure.detail, "local resource failure; retrying");
+            ctx.fleet.metrics().local_failures.inc();
+        } else {
+            ctx.fleet.apply(
+                entry,
+                Event::Failed {
+                    reason: failure.reason,
+                    detail: failure.bounded_detail(),
+                },
+            );
+        }
         entry.stats.reconnects.fetch_add(1, Relaxed);
         ctx.fleet
             .metrics()
@@ -173,9 +179,14 @@ async fn patrol<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>)
         entry.stats.attempts.fetch_add(1, Relaxed);
         let event = match tokio::time::timeout(p.probe_timeout, probe(ctx, entry)).await {
             Ok(Ok(())) => Event::ProbeOk,
+            Ok(Err(f)) if f.local => {
+                tracing::error!(camera = %entry.camera.id, detail = %f.detail, "local resource failure in a probe");
+                ctx.fleet.metrics().local_failures.inc();
+                continue;
+            }
             Ok(Err(f)) => Event::Failed {
                 reason: f.reason,
-                detail: f.detail,
+                detail: f.bounded_detail(),
             },
             Err(_) => Event::Failed {
                 reason: Reason::Stalled,

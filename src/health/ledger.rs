@@ -317,6 +317,11 @@ impl Ledger {
                 tx.execute_batch(migration)?;
             }
         }
+        // One camera's history is read by camera (the page's camera detail).
+        tx.execute_batch(
+            "CREATE INDEX IF NOT EXISTS intervals_camera ON intervals(camera_id, end_ms);
+             CREATE INDEX IF NOT EXISTS quality_camera ON quality_intervals(camera_id, end_ms);",
+        )?;
         if version != Some(SCHEMA_VERSION) {
             meta_set(&tx, KEY_VERSION, SCHEMA_VERSION)?;
         }
@@ -472,20 +477,36 @@ impl Ledger {
     /// The intervals overlapping `[from, to)`, clipped to it, sorted by camera and start.
     /// An open interval ends at the earlier of `to` and the last heartbeat.
     pub fn intervals(&self, from: Time, to: Time) -> anyhow::Result<Vec<Interval>> {
+        self.intervals_of(None, from, to)
+    }
+
+    /// [`Ledger::intervals`] of one camera only (`None`: every camera): the camera history
+    /// endpoint reads what it shows, not the whole fleet's month.
+    pub fn intervals_of(
+        &self,
+        camera: Option<&str>,
+        from: Time,
+        to: Time,
+    ) -> anyhow::Result<Vec<Interval>> {
         let (from_ms, to_ms) = (ms(from), ms(to));
         if to_ms <= from_ms {
             return Ok(Vec::new());
         }
         let hb = meta_get::<i64>(&self.conn, KEY_HEARTBEAT)?;
-        let mut stmt = self.conn.prepare_cached(
+        let one = if camera.is_some() {
+            " AND camera_id = ?3"
+        } else {
+            " AND ?3 IS NULL"
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT camera_id, state, reason, start_ms, end_ms FROM intervals
-              WHERE end_ms > ?1 AND start_ms < ?2
+              WHERE end_ms > ?1 AND start_ms < ?2{one}
              UNION ALL
              SELECT camera_id, state, reason, start_ms, end_ms FROM intervals
-              WHERE end_ms IS NULL AND start_ms < ?2
-             ORDER BY camera_id, start_ms",
-        )?;
-        let rows = stmt.query_map(params![from_ms, to_ms], |r| {
+              WHERE end_ms IS NULL AND start_ms < ?2{one}
+             ORDER BY camera_id, start_ms"
+        ))?;
+        let rows = stmt.query_map(params![from_ms, to_ms, camera], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -526,20 +547,35 @@ impl Ledger {
     /// and start. An open interval ends at the earlier of `to` and the last heartbeat. Empty
     /// on a version-1 database opened read-only (no verdict was ever stored).
     pub fn quality_intervals(&self, from: Time, to: Time) -> anyhow::Result<Vec<QualityInterval>> {
+        self.quality_intervals_of(None, from, to)
+    }
+
+    /// [`Ledger::quality_intervals`] of one camera only (`None`: every camera).
+    pub fn quality_intervals_of(
+        &self,
+        camera: Option<&str>,
+        from: Time,
+        to: Time,
+    ) -> anyhow::Result<Vec<QualityInterval>> {
         let (from_ms, to_ms) = (ms(from), ms(to));
         if to_ms <= from_ms || self.version < QUALITY_VERSION {
             return Ok(Vec::new());
         }
         let hb = meta_get::<i64>(&self.conn, KEY_HEARTBEAT)?;
-        let mut stmt = self.conn.prepare_cached(
+        let one = if camera.is_some() {
+            " AND camera_id = ?3"
+        } else {
+            " AND ?3 IS NULL"
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT camera_id, ok, faults, start_ms, end_ms FROM quality_intervals
-              WHERE end_ms > ?1 AND start_ms < ?2
+              WHERE end_ms > ?1 AND start_ms < ?2{one}
              UNION ALL
              SELECT camera_id, ok, faults, start_ms, end_ms FROM quality_intervals
-              WHERE end_ms IS NULL AND start_ms < ?2
-             ORDER BY camera_id, start_ms",
-        )?;
-        let rows = stmt.query_map(params![from_ms, to_ms], |r| {
+              WHERE end_ms IS NULL AND start_ms < ?2{one}
+             ORDER BY camera_id, start_ms"
+        ))?;
+        let rows = stmt.query_map(params![from_ms, to_ms, camera], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, bool>(1)?,
@@ -1400,6 +1436,12 @@ mod tests {
                 iv("b", State::Online, None, "00:00:00", "06:00:00"),
             ]
         );
+        // One camera's intervals only.
+        assert_eq!(
+            l.intervals_of(Some("b"), from, to).unwrap(),
+            [iv("b", State::Online, None, "00:00:00", "06:00:00")]
+        );
+        assert!(l.intervals_of(Some("nobody"), from, to).unwrap().is_empty());
         // Begin again while open closes the open one.
         l.begin("b", State::Connecting, t("07:00:00")).unwrap();
         l.heartbeat(t("07:30:00")).unwrap();

@@ -54,6 +54,8 @@ pub struct Auth {
     guard: LoginGuard,
     /// Open and proxy modes: a per-process secret the CSRF tokens derive from.
     secret: String,
+    /// Event streams open now.
+    streams: std::sync::atomic::AtomicUsize,
 }
 
 impl Auth {
@@ -85,6 +87,14 @@ impl Auth {
                  on 127.0.0.1"
             ),
         };
+        if mode == Effective::Users && !settings.secure_cookie && !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "logins on a network address without [auth] secure_cookie = true: put HTTPS in \
+                 front (docs/operations.md, \"Security\") and set it, or session cookies and \
+                 passwords cross the network in clear"
+            );
+        }
         let mut users = HashMap::new();
         for u in &settings.users {
             super::password::check_phc(&u.password_hash)
@@ -108,6 +118,7 @@ impl Auth {
             sessions: SessionStore::new(settings.session_ttl),
             guard: LoginGuard::with_limits(settings.max_failures, settings.failure_window),
             secret: random_token(),
+            streams: Default::default(),
             settings: settings.clone(),
         })
     }
@@ -204,8 +215,37 @@ fn cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
+/// Whether a `Host` header names this machine's loopback interface (`localhost`,
+/// `127.0.0.1:9090`, `[::1]`), or is absent (HTTP/1.0 tools). In open mode nothing else is
+/// served: a web page on another site that rebinds its DNS name to 127.0.0.1 (DNS rebinding)
+/// sends its own host name, and is refused.
+pub fn loopback_host(host: Option<&str>) -> bool {
+    let Some(host) = host else { return true };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split_once(']').map_or(rest, |(h, _)| h)
+    } else {
+        host.rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(host, |(h, _)| h)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The access-control middleware (see the module docs).
 pub async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
+    if auth.mode == Effective::Open
+        && !loopback_host(
+            req.headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok()),
+        )
+    {
+        return json_error(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this instance has no login and answers only to a loopback Host (localhost, 127.0.0.1)",
+        );
+    }
     let path = req.uri().path().to_string();
     let public = path.starts_with("/assets/")
         || path == "/favicon.ico"
@@ -256,6 +296,11 @@ pub async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
         if !csrf_ok {
             return json_error(StatusCode::FORBIDDEN, "missing or invalid CSRF token");
         }
+    }
+    if auth.mode == Effective::Users
+        && let Some(id) = cookie(req.headers(), COOKIE)
+    {
+        req.extensions_mut().insert(SessionId(id));
     }
     req.extensions_mut().insert(actor);
     next.run(req).await
@@ -377,7 +422,46 @@ fn refused(refusal: Refusal) -> Response {
     }
 }
 
+/// The session a request came with (users mode), for streams that must end with it.
+#[derive(Debug, Clone)]
+pub struct SessionId(pub String);
+
+/// Event streams (`/api/events`) open at most at once; beyond, 503.
+pub const MAX_STREAMS: usize = 256;
+
+/// One open event stream; dropping it frees its place.
+pub struct StreamSlot(Arc<Auth>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0
+            .streams
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Auth {
+    /// Takes one of [`MAX_STREAMS`] stream places, if one is free.
+    pub fn open_stream(self: &Arc<Self>) -> Option<StreamSlot> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let taken = self.streams.fetch_add(1, Relaxed);
+        if taken >= MAX_STREAMS {
+            self.streams.fetch_sub(1, Relaxed);
+            return None;
+        }
+        Some(StreamSlot(self.clone()))
+    }
+
+    /// Whether a stream opened with `session` may go on: always without sessions (open and
+    /// proxy modes), else while the session exists (not logged out, not expired).
+    pub fn session_alive(&self, session: Option<&SessionId>) -> bool {
+        match (self.mode, session) {
+            (Effective::Users, Some(s)) => self.sessions.get(&s.0).is_some(),
+            (Effective::Users, None) => false,
+            _ => true,
+        }
+    }
+
     /// A hash to verify against when the user is unknown (same time as a known user).
     fn dummy_hash_or_default(&self) -> String {
         static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -451,6 +535,30 @@ mod tests {
             ..Default::default()
         };
         assert!(Auth::new(&s, "0.0.0.0:9090".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn only_loopback_hosts_in_open_mode() {
+        for ok in [
+            None,
+            Some("localhost"),
+            Some("localhost:9090"),
+            Some("127.0.0.1:9090"),
+            Some("127.0.0.2"),
+            Some("[::1]:9090"),
+            Some("LOCALHOST"),
+        ] {
+            assert!(loopback_host(ok), "{ok:?}");
+        }
+        for bad in [
+            Some("evil.example:9090"),
+            Some("10.0.0.5:9090"),
+            Some("localhost.evil.example"),
+            Some("127.0.0.1.nip.io"),
+            Some("[2001:db8::1]:9090"),
+        ] {
+            assert!(!loopback_host(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::api::actor::Role;
-use crate::config::settings::duration;
+use crate::config::duration::duration;
 
 /// `[web]`: the ops page.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

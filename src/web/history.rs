@@ -124,11 +124,10 @@ pub async fn history(
         let Some(ledger) = open(&ctx2)? else {
             return Ok((Vec::new(), Vec::new()));
         };
-        let iv = ledger.intervals(from, to)?;
-        let qv = ledger.quality_intervals(from, to)?;
+        let iv = ledger.intervals_of(Some(&cam), from, to)?;
+        let qv = ledger.quality_intervals_of(Some(&cam), from, to)?;
         Ok((
             iv.into_iter()
-                .filter(|i| i.camera_id == cam)
                 .map(|i| Span {
                     state: i.state.as_str(),
                     reason: i.reason.map(|r| r.as_str()),
@@ -137,7 +136,6 @@ pub async fn history(
                 })
                 .collect::<Vec<_>>(),
             qv.into_iter()
-                .filter(|i| i.camera_id == cam)
                 .map(|i| VerdictSpan {
                     ok: i.ok,
                     faults: i.faults,

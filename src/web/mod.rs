@@ -73,13 +73,17 @@ pub fn routes(fleet: Arc<Fleet>, ctx: &WebContext, auth: Arc<auth::Auth>) -> Rou
                 .route("/api/login", post(auth::login))
                 .route("/api/logout", post(auth::logout))
                 .route("/api/session", get(auth::session))
-                .with_state(auth),
+                .with_state(auth.clone()),
         )
         .merge(
             Router::new()
                 .route("/api/wall", get(wall::wall))
+                .with_state(fleet.clone()),
+        )
+        .merge(
+            Router::new()
                 .route("/api/events", get(wall::events))
-                .with_state(fleet),
+                .with_state((fleet, auth.clone())),
         )
         .merge(
             Router::new()

@@ -8,9 +8,10 @@
 //! - **header timeout**: a request's head must arrive within `header_timeout` of the connection
 //!   or of the previous response (hyper's `header_read_timeout`), idle keep-alive included;
 //! - **pending connections**: at most `max_pending` connections may wait for their first
-//!   request. When one more arrives, the *oldest* waiting one is dropped (slowloris
-//!   eviction): a flood of half-open connections can never starve a new client, whose request
-//!   arrives within milliseconds;
+//!   request. When one more arrives, the *oldest silent* one (nothing in its socket, peeked
+//!   with `MSG_PEEK`) is dropped (slowloris eviction): a flood of idle connections can never
+//!   starve a new client, whose request arrives within milliseconds, and a burst of real
+//!   clients whose requests wait to be parsed is never cut;
 //! - **connections**: at most `max_connections` in all; beyond, a new one is closed at once;
 //! - **accept errors** (EMFILE, ENFILE, ENOBUFS) pause accepting for 100 ms instead of spinning
 //!   or stopping the server, and are counted.
@@ -21,6 +22,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,11 +61,57 @@ impl Default for Limits {
 /// (`max_connections` open) and `accept_error` (EMFILE …).
 pub type Counters = prometheus::IntCounterVec;
 
-/// Connections that have not sent a request yet, oldest first.
+/// Connections that have not sent a request yet, oldest first, with their sockets.
 #[derive(Default)]
 struct Pending {
     next: u64,
-    waiting: BTreeMap<u64, Arc<Notify>>,
+    waiting: BTreeMap<u64, (Arc<Notify>, RawFd)>,
+}
+
+/// Waiting connections examined per eviction at most.
+const EVICTION_SCAN: usize = 64;
+
+/// Whether a client has sent nothing yet: no byte waiting on its socket (peeked, not read).
+/// A burst of real clients whose requests are queued but not yet parsed is never evicted.
+fn silent(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: `fd` is an open socket: a connection's task removes its entry (under the same
+    // lock) before its socket is closed.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n <= 0
+}
+
+impl Pending {
+    /// Drops the oldest silent connections while more than `max` wait. Connections with a
+    /// request already in their socket are kept (the cap may then be exceeded for a moment;
+    /// the header timeout and `max_connections` still bound them).
+    fn evict(&mut self, max: usize, counters: &Counters) {
+        let over = self.waiting.len().saturating_sub(max);
+        if over == 0 {
+            return;
+        }
+        let victims: Vec<u64> = self
+            .waiting
+            .iter()
+            .take(EVICTION_SCAN)
+            .filter(|(_, (_, fd))| silent(*fd))
+            .map(|(id, _)| *id)
+            .take(over)
+            .collect();
+        for id in victims {
+            if let Some((notify, _)) = self.waiting.remove(&id) {
+                notify.notify_one();
+                counters.with_label_values(&["evicted"]).inc();
+            }
+        }
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, within `limits`.
@@ -103,12 +151,8 @@ pub async fn serve(
             let mut p = pending.lock().expect("pending lock");
             let id = p.next;
             p.next += 1;
-            p.waiting.insert(id, evict.clone());
-            while p.waiting.len() > limits.max_pending {
-                let (_, oldest) = p.waiting.pop_first().expect("not empty");
-                oldest.notify_one();
-                counters.with_label_values(&["evicted"]).inc();
-            }
+            p.waiting.insert(id, (evict.clone(), stream.as_raw_fd()));
+            p.evict(limits.max_pending, &counters);
             id
         };
         let started = Arc::new(AtomicBool::new(false));

@@ -15,7 +15,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::Stream;
 use serde::Serialize;
 
 use crate::clock::Time;
@@ -96,6 +95,9 @@ struct Cursor {
     first: bool,
     last: HashMap<String, WallRow>,
     rates: Option<String>,
+    auth: Arc<super::auth::Auth>,
+    session: Option<super::auth::SessionId>,
+    _slot: super::auth::StreamSlot,
 }
 
 fn json_event(name: &str, v: &impl Serialize) -> Event {
@@ -104,19 +106,35 @@ fn json_event(name: &str, v: &impl Serialize) -> Event {
         .data(serde_json::to_string(v).unwrap_or_else(|_| "null".into()))
 }
 
-/// `GET /api/events`: the wall's live updates (see the module docs).
+/// `GET /api/events`: the wall's live updates (see the module docs). At most
+/// [`super::auth::MAX_STREAMS`] streams are open at once (503 beyond), and a stream ends
+/// within a second of its session's logout or expiry.
 pub async fn events(
-    State(fleet): State<Arc<Fleet>>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    State((fleet, auth)): State<(Arc<Fleet>, Arc<super::auth::Auth>)>,
+    session: Option<axum::Extension<super::auth::SessionId>>,
+) -> Response {
+    let Some(slot) = auth.open_stream() else {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too many open event streams\n",
+        )
+            .into_response();
+    };
     let cursor = Cursor {
         fleet,
         first: true,
         last: HashMap::new(),
         rates: None,
+        auth,
+        session: session.map(|s| s.0),
+        _slot: slot,
     };
     let stream = futures::stream::unfold(cursor, |mut c| async move {
         if !c.first {
             tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if !c.auth.session_alive(c.session.as_ref()) {
+            return None;
         }
         let now_rows = rows(&c.fleet);
         let mut out = Vec::new();
@@ -148,7 +166,12 @@ pub async fn events(
         }
         c.last = now_rows.into_iter().map(|r| (r.id.clone(), r)).collect();
         c.first = false;
-        Some((futures::stream::iter(out.into_iter().map(Ok)), c))
+        Some((
+            futures::stream::iter(out.into_iter().map(Ok::<Event, Infallible>)),
+            c,
+        ))
     });
-    Sse::new(futures::StreamExt::flatten(stream)).keep_alive(KeepAlive::default())
+    Sse::new(futures::StreamExt::flatten(stream))
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
