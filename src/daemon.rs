@@ -288,6 +288,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(reconciler.run(args.inventory.clone(), shutdown_rx.clone()));
     tasks.spawn(ticker(fleet.clone(), history.clone(), shutdown_rx.clone()));
+    tasks.spawn(ledger_retention(
+        fleet.clone(),
+        writer.sender().clone(),
+        settings.history.clone(),
+        shutdown_rx.clone(),
+    ));
     let alert_clock = if fleet.alerts().is_some() {
         Some(spawn_alert_clock(fleet.clone(), shutdown_rx.clone())?)
     } else {
@@ -362,6 +368,32 @@ fn spawn_alert_clock(
                 engine.sweep(now);
             }
         })
+}
+
+/// Deletes ledger intervals past `[history]` retention a minute after start, then daily
+/// (queued to the ledger's writer thread: no disk I/O here).
+async fn ledger_retention(
+    fleet: Arc<Fleet>,
+    ledger: LedgerSender,
+    keep: crate::config::settings::HistorySettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut wait = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let now = fleet.now();
+        let before = |d: Duration| {
+            chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+        };
+        ledger.purge(before(keep.retention), before(keep.quality_retention));
+        wait = Duration::from_secs(86_400);
+    }
 }
 
 /// Notices stalls (every 250 ms) and writes the ledger heartbeat (every 5 s).

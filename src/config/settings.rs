@@ -444,6 +444,31 @@ pub struct Settings {
     pub auth: crate::web::config::AuthSettings,
     /// `[reload]`: when a changed inventory file is applied.
     pub reload: ReloadSettings,
+    /// `[history]`: how long the ledger keeps intervals.
+    pub history: HistorySettings,
+}
+
+/// `[history]`: retention of the ledger (purged once a day by the daemon).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySettings {
+    /// Status intervals (the online rate, daily and monthly reports) are kept this long.
+    /// Default 400 days: a year of assessments plus a month of margin.
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+    /// Picture-verdict intervals (完好率) are kept this long. Default 400 days as well; shorten
+    /// it where verdicts change often.
+    #[serde(deserialize_with = "duration")]
+    pub quality_retention: Duration,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(400 * 86_400),
+            quality_retention: Duration::from_secs(400 * 86_400),
+        }
+    }
 }
 
 /// `[reload]`: guards on live inventory reloads (see `crate::reload`).
@@ -487,6 +512,7 @@ impl Default for Settings {
             web: Default::default(),
             auth: Default::default(),
             reload: ReloadSettings::default(),
+            history: HistorySettings::default(),
         }
     }
 }

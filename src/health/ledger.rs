@@ -196,6 +196,14 @@ pub enum Op {
     },
     /// Monitoring of every camera ends (graceful shutdown).
     CloseAll(Time),
+    /// Retention: closed status intervals that ended before `status_before`, and closed
+    /// quality intervals that ended before `quality_before`, are deleted.
+    Purge {
+        /// Status intervals ending earlier go.
+        status_before: Time,
+        /// Quality intervals ending earlier go.
+        quality_before: Time,
+    },
 }
 
 /// What [`Ledger::open`] found and repaired.
@@ -859,6 +867,22 @@ fn apply_op(conn: &Connection, op: &Op) -> anyhow::Result<()> {
             }
             bump_heartbeat(conn, at_ms)?;
         }
+        Op::Purge {
+            status_before,
+            quality_before,
+        } => {
+            let status = conn
+                .prepare_cached("DELETE FROM intervals WHERE end_ms IS NOT NULL AND end_ms < ?1")?
+                .execute(params![ms(*status_before)])?;
+            let quality = conn
+                .prepare_cached(
+                    "DELETE FROM quality_intervals WHERE end_ms IS NOT NULL AND end_ms < ?1",
+                )?
+                .execute(params![ms(*quality_before)])?;
+            if status + quality > 0 {
+                tracing::info!(status, quality, "ledger: intervals past retention deleted");
+            }
+        }
         Op::CloseAll(now) => {
             let now_ms = ms(*now);
             conn.prepare_cached(
@@ -985,6 +1009,17 @@ impl LedgerSender {
                 at,
             }),
             "stop",
+        );
+    }
+
+    /// Queues a retention purge ([`Op::Purge`]).
+    pub fn purge(&self, status_before: Time, quality_before: Time) {
+        self.send(
+            Msg::Op(Op::Purge {
+                status_before,
+                quality_before,
+            }),
+            "purge",
         );
     }
 
@@ -1417,6 +1452,33 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM intervals", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn purge_deletes_closed_intervals_past_retention_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.begin("a", State::Online, t("00:00:00")).unwrap();
+        l.stop("a", t("02:00:00")).unwrap();
+        l.begin("a", State::Online, t("03:00:00")).unwrap();
+        l.quality("a", t("00:00:00"), true, &[]).unwrap();
+        l.quality("a", t("01:00:00"), false, &["blur".to_string()])
+            .unwrap();
+        l.heartbeat(t("06:00:00")).unwrap();
+        l.apply(&[Op::Purge {
+            status_before: t("02:30:00"),
+            quality_before: t("01:30:00"),
+        }])
+        .unwrap();
+        let (from, to) = day();
+        // The closed 00-02 interval is gone; the open one (03-) stays.
+        assert_eq!(
+            l.intervals(from, to).unwrap(),
+            [iv("a", State::Online, None, "03:00:00", "06:00:00")]
+        );
+        let q = l.quality_intervals(from, to).unwrap();
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert!(!q[0].ok);
     }
 
     #[test]

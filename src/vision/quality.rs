@@ -119,6 +119,11 @@ pub struct QualityConfig {
     /// without this read as `occlusion` or `blur`; a real cover keeps the picture's contrast
     /// high through the step between cover and scene (a hand reads 29, a bag 25).
     pub flat_contrast_ref: f32,
+    /// A changed verdict reaches the history (the 完好率 ledger) only after this many
+    /// consecutive samples agree (dated at the first of them); the live view shows every
+    /// sample's verdict. Default 2: one odd sample (a bus passing, a headlight) does not write
+    /// two intervals. 1 records every change at once.
+    pub confirm_samples: u32,
     /// `color_cast` needs `cast_factor` (K = D / M) at least this. Default 2: the literature's
     /// 1.5 would leave little margin over the lawn-dominated clip (1.18-1.23); a 20% drop of the
     /// blue channel reads 2.6, a 60% drop 4.9.
@@ -160,6 +165,7 @@ impl Default for QualityConfig {
             flat_cell_std: 3.0,
             occlusion_fraction: 0.32,
             flat_contrast_ref: 40.0,
+            confirm_samples: 2,
             cast_factor: 2.0,
             cast_offset: 10.0,
             impulse_delta: 40,

@@ -33,6 +33,52 @@ pub struct VisionState {
     /// The latest detections.
     pub detections: Option<DetectionsView>,
     signature: Option<FrameSignature>,
+    /// What the history holds for this camera, and a different verdict waiting for
+    /// confirmation (its faults, its first sample's time, how many samples agreed).
+    recorded: Option<Vec<Fault>>,
+    candidate: Option<(Vec<Fault>, Time, u32)>,
+}
+
+impl VisionState {
+    /// Feeds one verdict; returns the verdict and time to record in the history when the
+    /// history must change (see `QualityConfig::confirm_samples`).
+    pub fn confirm(
+        &mut self,
+        faults: &[Fault],
+        at: Time,
+        needed: u32,
+    ) -> Option<(Vec<Fault>, Time)> {
+        match &self.recorded {
+            None => {
+                // The first verdict of a camera: nothing to flip from.
+                self.recorded = Some(faults.to_vec());
+                self.candidate = None;
+                return Some((faults.to_vec(), at));
+            }
+            Some(r) if r.as_slice() == faults => {
+                self.candidate = None;
+                return None;
+            }
+            Some(_) => {}
+        }
+        let (first, seen) = match &mut self.candidate {
+            Some((f, first, n)) if f.as_slice() == faults => {
+                *n += 1;
+                (*first, *n)
+            }
+            _ => {
+                self.candidate = Some((faults.to_vec(), at, 1));
+                (at, 1)
+            }
+        };
+        if seen >= needed.max(1) {
+            self.recorded = Some(faults.to_vec());
+            self.candidate = None;
+            Some((faults.to_vec(), first))
+        } else {
+            None
+        }
+    }
 }
 
 /// A quality verdict as the API shows it.
@@ -159,9 +205,7 @@ fn process(
         );
     }
     let mut v = sample.camera.vision.lock().unwrap();
-    if v.quality.as_ref().is_none_or(|q| q.faults != d.faults) {
-        fleet.record_quality(cam, sample.at, &d.faults);
-    }
+    let change = v.confirm(&d.faults, sample.at, cfg.confirm_samples);
     v.last_sample = Some(sample.at);
     v.size = Some((frame.width, frame.height));
     v.signature = Some(d.signature);
@@ -173,5 +217,43 @@ fn process(
     });
     if snapshot.is_some() {
         v.snapshot = snapshot;
+    }
+    drop(v);
+    // Outside the camera's lock: the history's queue may be full.
+    if let Some((faults, at)) = change {
+        fleet.record_quality(cam, at, &faults);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_verdict_is_recorded_after_confirmation_dated_at_its_first_sample() {
+        let t = |s: i64| {
+            crate::clock::parse_time("2026-11-23T08:00:00Z") + chrono::Duration::seconds(s)
+        };
+        let mut v = VisionState::default();
+        let blur = [Fault::Blur];
+        assert_eq!(
+            v.confirm(&[], t(0), 2),
+            Some((vec![], t(0))),
+            "the first verdict at once"
+        );
+        assert_eq!(v.confirm(&blur, t(60), 2), None, "one odd sample");
+        assert_eq!(v.confirm(&[], t(120), 2), None, "back: nothing to record");
+        assert_eq!(v.confirm(&blur, t(180), 2), None);
+        assert_eq!(
+            v.confirm(&blur, t(240), 2),
+            Some((blur.to_vec(), t(180))),
+            "confirmed, dated at its first sample"
+        );
+        assert_eq!(v.confirm(&blur, t(300), 2), None);
+        assert_eq!(
+            v.confirm(&[], t(360), 1),
+            Some((vec![], t(360))),
+            "confirm 1: at once"
+        );
     }
 }
