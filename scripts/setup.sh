@@ -10,7 +10,7 @@ PKGS=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-libav gstreamer1.0-tools
   ffmpeg curl ca-certificates python3
-  prometheus mosquitto mosquitto-clients libfaketime
+  prometheus mosquitto mosquitto-clients libfaketime iproute2 iptables
   cmake g++ make libcurl4-openssl-dev
   chromium fonts-wqy-microhei python3-venv
 )

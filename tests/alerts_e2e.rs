@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -17,27 +16,7 @@ fn a_crowding_alert_reaches_an_mqtt_subscriber() {
         "ONNX Runtime is missing: run scripts/setup.sh"
     );
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-    .unwrap();
-    let broker = Command::new("/usr/sbin/mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto installed (scripts/setup.sh)");
-    let _broker = Proc {
-        child: broker,
-        name: "mosquitto".into(),
-    };
-    wait_for(Duration::from_secs(10), "mosquitto", || {
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    let (_broker, port) = mosquitto(dir.path());
 
     // Subscribe before anything is published.
     let mut opts = rumqttc::MqttOptions::new("e2e-subscriber", "127.0.0.1", port);
@@ -245,26 +224,7 @@ fn a_far_crowd_at_the_calibrated_threshold_raises_an_alert() {
         .status()
         .expect("ffmpeg installed (scripts/setup.sh)");
     assert!(made.success());
-    let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-    .unwrap();
-    let _broker = Proc {
-        child: Command::new("/usr/sbin/mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto installed (scripts/setup.sh)"),
-        name: "mosquitto".into(),
-    };
-    wait_for(Duration::from_secs(10), "mosquitto", || {
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    let (_broker, port) = mosquitto(dir.path());
     let mut opts = rumqttc::MqttOptions::new("crowd-subscriber", "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(5));
     let (client, mut connection) = rumqttc::Client::new(opts, 64);

@@ -84,17 +84,7 @@ fn wall_clock_steps_mark_no_camera_offline_and_write_no_outage() {
     }
 
     // The ledger: no outage, no offline time for any camera.
-    let out = std::process::Command::new(bin())
-        .args(["report", "--format", "json", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = report_json(&dir.path().join("data"), &[]);
     let cameras = report["cameras"].as_array().expect("cameras in the report");
     assert_eq!(cameras.len(), ids.len(), "{report}");
     for c in cameras {

@@ -51,16 +51,8 @@ fn damaged_databases_are_moved_aside_and_a_second_daemon_is_refused() {
         assert!(moved, "{file} kept aside for recovery");
     }
     // The fresh history records: the day's report has the cameras.
-    let out = Command::new(bin())
-        .args(["report", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = report_json(&data, &[]);
+    assert_eq!(report["cameras"].as_array().unwrap().len(), 2, "{report}");
 
     // A second daemon on the same data dir stops at once with a clear message.
     let second = Command::new(bin())

@@ -564,3 +564,69 @@ fn open_mode_answers_only_to_a_loopback_host() {
     let rebound = request("GET", &url, &[("Host", "evil.example:9090")], None);
     assert_eq!(rebound.status, 421, "{}", rebound.body);
 }
+
+/// On a network address `/metrics` needs a login by default (it tells which cameras are blind
+/// now); a scraper with the configured bearer token reads it without a session.
+#[test]
+fn metrics_need_a_login_off_loopback_or_the_scrape_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("scrape-token");
+    std::fs::write(&token_file, "0123456789abcdef-scraper\n").unwrap();
+    let cfg = dir.path().join("sharpeyes.toml");
+    std::fs::write(
+        &cfg,
+        users_config(&format!(
+            "scrape_token_file = {:?}",
+            token_file.to_str().unwrap()
+        )),
+    )
+    .unwrap();
+    let port = common::free_port();
+    let log = dir.path().join("daemon.log");
+    let child = Command::new(bin())
+        .args(["run", "--inventory"])
+        .arg(inventory(dir.path()))
+        .args(["--listen", &format!("0.0.0.0:{port}"), "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let _d = common::Proc {
+        child,
+        name: "daemon".into(),
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    common::wait_for(Duration::from_secs(30), "the daemon", || {
+        (common::http_get(&format!("{base}/healthz"))?.0 == 200).then_some(())
+    });
+    let metrics = format!("{base}/metrics");
+    assert_eq!(request("GET", &metrics, &[], None).status, 401);
+    let wrong = request("GET", &metrics, &[("Authorization", "Bearer nope")], None);
+    assert_eq!(wrong.status, 401);
+    let scraped = request(
+        "GET",
+        &metrics,
+        &[("Authorization", "Bearer 0123456789abcdef-scraper")],
+        None,
+    );
+    assert_eq!(scraped.status, 200);
+    assert!(
+        scraped.body.contains("sharpeyes_camera_up"),
+        "{}",
+        scraped.body
+    );
+    // The token opens nothing else.
+    let api = request(
+        "GET",
+        &format!("{base}/api/cameras"),
+        &[("Authorization", "Bearer 0123456789abcdef-scraper")],
+        None,
+    );
+    assert_eq!(api.status, 401);
+    // The warning about cookies without Secure on a network address.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("secure_cookie"), "{text}");
+}

@@ -56,6 +56,10 @@ pub struct Auth {
     secret: String,
     /// Event streams open now.
     streams: std::sync::atomic::AtomicUsize,
+    /// `/metrics` without login (see `AuthSettings::metrics`).
+    metrics_open: bool,
+    /// The scrapers' bearer token, when configured.
+    scrape_token: Option<String>,
 }
 
 impl Auth {
@@ -95,6 +99,23 @@ impl Auth {
                  passwords cross the network in clear"
             );
         }
+        let scrape_token = match &settings.scrape_token_file {
+            None => None,
+            Some(path) => {
+                let token = std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        anyhow::anyhow!("[auth] scrape_token_file {}: {e}", path.display())
+                    })?
+                    .trim()
+                    .to_string();
+                anyhow::ensure!(
+                    token.len() >= 16,
+                    "[auth] scrape_token_file {}: the token is shorter than 16 characters",
+                    path.display()
+                );
+                Some(token)
+            }
+        };
         let mut users = HashMap::new();
         for u in &settings.users {
             super::password::check_phc(&u.password_hash)
@@ -119,6 +140,11 @@ impl Auth {
             guard: LoginGuard::with_limits(settings.max_failures, settings.failure_window),
             secret: random_token(),
             streams: Default::default(),
+            metrics_open: match settings.metrics {
+                Some(e) => e == Exposure::Open,
+                None => addr.ip().is_loopback(),
+            },
+            scrape_token,
             settings: settings.clone(),
         })
     }
@@ -250,8 +276,10 @@ pub async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
     let public = path.starts_with("/assets/")
         || path == "/favicon.ico"
         || path == "/api/login"
-        || (auth.settings.metrics == Exposure::Open && path == "/metrics")
-        || (auth.settings.health == Exposure::Open && (path == "/healthz" || path == "/readyz"));
+        || (auth.metrics_open && path == "/metrics")
+        || (auth.settings.health == Exposure::Open && (path == "/healthz" || path == "/readyz"))
+        || (matches!(path.as_str(), "/metrics" | "/healthz" | "/readyz")
+            && auth.scraper(req.headers()));
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -441,6 +469,18 @@ impl Drop for StreamSlot {
 }
 
 impl Auth {
+    /// Whether the request carries the scrapers' bearer token.
+    fn scraper(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.scrape_token else {
+            return false;
+        };
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| same_token(t.trim(), token))
+    }
+
     /// Takes one of [`MAX_STREAMS`] stream places, if one is free.
     pub fn open_stream(self: &Arc<Self>) -> Option<StreamSlot> {
         use std::sync::atomic::Ordering::Relaxed;

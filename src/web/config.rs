@@ -12,7 +12,8 @@
 //! mode = "users"            # "users" (login form, [[auth.users]]) or "proxy" (trusted header)
 //! session_ttl = "12h"       # a session ends this long after login, whatever happens
 //! secure_cookie = false     # set true behind HTTPS: the cookie gets `Secure`
-//! metrics = "open"          # /metrics: "open" or "login"
+//! metrics = "open"          # /metrics: "open" or "login" (default: open on loopback only)
+//! scrape_token_file = "/etc/sharpeyes/scrape-token"   # bearer token for Prometheus
 //! health = "open"           # /healthz and /readyz: "open" or "login"
 //! max_failures = 5          # failed logins per client address (see web::login_guard) …
 //! failure_window = "5m"     # … within this window, then 429 until it passes
@@ -152,8 +153,13 @@ pub struct AuthSettings {
     pub session_ttl: Duration,
     /// Mark the session cookie `Secure` (HTTPS in front).
     pub secure_cookie: bool,
-    /// `/metrics` open or behind login.
-    pub metrics: Exposure,
+    /// `/metrics` open or behind login; unset: open on a loopback listener, login on any
+    /// other (which cameras are blind now is not for everyone on the network).
+    pub metrics: Option<Exposure>,
+    /// A file holding a bearer token that scrapers send (`Authorization: Bearer …`, Prometheus'
+    /// `authorization.credentials_file`) to read `/metrics` and the health checks without a
+    /// session.
+    pub scrape_token_file: Option<std::path::PathBuf>,
     /// `/healthz` and `/readyz` open or behind login.
     pub health: Exposure,
     /// Failed logins allowed per client address within `failure_window`, and the number of
@@ -175,7 +181,8 @@ impl Default for AuthSettings {
             proxy: ProxySettings::default(),
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookie: false,
-            metrics: Exposure::Open,
+            metrics: None,
+            scrape_token_file: None,
             health: Exposure::Open,
             max_failures: 5,
             failure_window: Duration::from_secs(300),
@@ -269,7 +276,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.auth.session_ttl, Duration::from_secs(2));
-        assert_eq!(s.auth.metrics, Exposure::Login);
+        assert_eq!(s.auth.metrics, Some(Exposure::Login));
         assert_eq!(s.auth.users[0].role, Role::Operator);
         assert_eq!(s.web.target, 0.95);
     }

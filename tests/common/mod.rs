@@ -340,3 +340,47 @@ pub fn merge_inventories(out: &Path, parts: &[&Path]) {
     }
     std::fs::write(out, text).unwrap();
 }
+
+/// `sharpeyes report --format json --data-dir DATA EXTRA…`, parsed; panics with the error text
+/// when the command fails.
+pub fn report_json(data_dir: &Path, extra: &[&str]) -> Value {
+    let out = Command::new(bin())
+        .args(["report", "--format", "json", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sharpeyes report: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A mosquitto broker (Debian's, from scripts/setup.sh) on a free loopback port, anonymous,
+/// without persistence; killed when the `Proc` drops. Returns it and its port.
+pub fn mosquitto(dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let conf = dir.join(format!("mosquitto-{port}.conf"));
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
+    let child = Command::new("/usr/sbin/mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto installed (scripts/setup.sh)");
+    let broker = Proc {
+        child,
+        name: "mosquitto".into(),
+    };
+    wait_for(Duration::from_secs(10), "mosquitto", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    (broker, port)
+}
