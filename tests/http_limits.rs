@@ -153,6 +153,8 @@ fn half_open_floods_and_login_storms_change_nothing() {
         }
         v
     });
+    // Held idle: a connection is evictable once it has waited a second without a request.
+    std::thread::sleep(Duration::from_millis(1500));
     let mut latencies = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();

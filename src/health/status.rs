@@ -261,10 +261,19 @@ impl StatusMachine {
                 self.go(at.wall, State::Online, None, None)
             }
             Event::Failed { reason, detail } => {
+                // A stall began at the last frame (or the session start), whoever noticed it:
+                // the supervisor's own timer or a tick.
+                let began = match reason {
+                    Reason::Stalled => self
+                        .last_media
+                        .or(self.session_started)
+                        .map_or(at.wall, |s| s.wall),
+                    _ => at.wall,
+                };
                 self.session_started = None;
                 self.last_media = None;
                 self.recovering_since = None;
-                self.fail(at.wall, reason, detail)
+                self.fail(began, reason, detail)
             }
             Event::Tick => self.on_tick(at),
         }
@@ -432,10 +441,14 @@ mod tests {
                     r.at(0.1, Event::Media);
                 }
                 let t = r.at(1.0, fail(reason)).unwrap();
-                assert_eq!(
-                    (t.to, t.reason, t.at),
-                    (State::Offline, Some(reason), r.t(1.0))
-                );
+                // A stall is dated where it began, at the last frame, whether the supervisor's
+                // timer or a tick noticed it; every other failure when it happened.
+                let when = if reason == Reason::Stalled && warm {
+                    r.t(0.1)
+                } else {
+                    r.t(1.0)
+                };
+                assert_eq!((t.to, t.reason, t.at), (State::Offline, Some(reason), when));
                 assert_eq!(t.detail.as_deref(), Some(reason.as_str()));
                 assert_eq!(r.state(), (State::Offline, Some(reason)));
             }

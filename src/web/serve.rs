@@ -9,9 +9,10 @@
 //!   or of the previous response (hyper's `header_read_timeout`), idle keep-alive included;
 //! - **pending connections**: at most `max_pending` connections may wait for their first
 //!   request. When one more arrives, the *oldest silent* one (nothing in its socket, peeked
-//!   with `MSG_PEEK`) is dropped (slowloris eviction): a flood of idle connections can never
-//!   starve a new client, whose request arrives within milliseconds, and a burst of real
-//!   clients whose requests wait to be parsed is never cut;
+//!   with `MSG_PEEK`, and waiting for at least a second) is dropped (slowloris eviction): a
+//!   flood of idle connections can never starve a new client, whose request arrives within
+//!   milliseconds, and a burst of real clients is never cut (the cap may then be exceeded for
+//!   a moment; `max_connections` still bounds it);
 //! - **connections**: at most `max_connections` in all; beyond, a new one is closed at once;
 //! - **accept errors** (EMFILE, ENFILE, ENOBUFS) pause accepting for 100 ms instead of spinning
 //!   or stopping the server, and are counted.
@@ -65,8 +66,13 @@ pub type Counters = prometheus::IntCounterVec;
 #[derive(Default)]
 struct Pending {
     next: u64,
-    waiting: BTreeMap<u64, (Arc<Notify>, RawFd)>,
+    waiting: BTreeMap<u64, (Arc<Notify>, RawFd, std::time::Instant)>,
 }
+
+/// A waiting connection younger than this is never evicted: a real client sends its request
+/// within milliseconds of connecting, even on a loaded machine, and must not lose the race
+/// against a burst of other clients.
+const MIN_WAIT_BEFORE_EVICTION: Duration = Duration::from_secs(1);
 
 /// Waiting connections examined per eviction at most.
 const EVICTION_SCAN: usize = 64;
@@ -92,25 +98,31 @@ impl Pending {
     /// Drops the oldest silent connections while more than `max` wait. Connections with a
     /// request already in their socket are kept (the cap may then be exceeded for a moment;
     /// the header timeout and `max_connections` still bound them).
-    fn evict(&mut self, max: usize, counters: &Counters) {
-        let over = self.waiting.len().saturating_sub(max);
+    /// Returns how many were dropped; at most `limit`.
+    fn evict(&mut self, max: usize, counters: &Counters, limit: usize) -> usize {
+        let over = self.waiting.len().saturating_sub(max).min(limit);
         if over == 0 {
-            return;
+            return 0;
         }
+        let now = std::time::Instant::now();
         let victims: Vec<u64> = self
             .waiting
             .iter()
             .take(EVICTION_SCAN)
-            .filter(|(_, (_, fd))| silent(*fd))
+            .take_while(|(_, (_, _, since))| now.duration_since(*since) >= MIN_WAIT_BEFORE_EVICTION)
+            .filter(|(_, (_, fd, _))| silent(*fd))
             .map(|(id, _)| *id)
             .take(over)
             .collect();
+        let mut dropped = 0;
         for id in victims {
-            if let Some((notify, _)) = self.waiting.remove(&id) {
+            if let Some((notify, _, _)) = self.waiting.remove(&id) {
                 notify.notify_one();
                 counters.with_label_values(&["evicted"]).inc();
+                dropped += 1;
             }
         }
+        dropped
     }
 }
 
@@ -141,18 +153,40 @@ pub async fn serve(
             }
         };
         counters.with_label_values(&["accepted"]).inc();
-        let Ok(permit) = open.clone().try_acquire_owned() else {
-            counters.with_label_values(&["refused"]).inc();
-            drop(stream);
-            continue;
+        let permit = match open.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Full: make room by dropping the oldest silent waiting connection, if there
+                // is one, and take its place once its task has let go; else refuse.
+                let evicted = pending.lock().expect("pending lock").evict(0, &counters, 1);
+                let slot = if evicted > 0 {
+                    tokio::time::timeout(Duration::from_millis(200), open.clone().acquire_owned())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                } else {
+                    None
+                };
+                match slot {
+                    Some(p) => p,
+                    None => {
+                        counters.with_label_values(&["refused"]).inc();
+                        drop(stream);
+                        continue;
+                    }
+                }
+            }
         };
         let evict = Arc::new(Notify::new());
         let id = {
             let mut p = pending.lock().expect("pending lock");
             let id = p.next;
             p.next += 1;
-            p.waiting.insert(id, (evict.clone(), stream.as_raw_fd()));
-            p.evict(limits.max_pending, &counters);
+            p.waiting.insert(
+                id,
+                (evict.clone(), stream.as_raw_fd(), std::time::Instant::now()),
+            );
+            p.evict(limits.max_pending, &counters, usize::MAX);
             id
         };
         let started = Arc::new(AtomicBool::new(false));
