@@ -4,7 +4,6 @@
 mod common;
 
 use std::process::Command;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
@@ -19,26 +18,7 @@ fn a_crowding_alert_reaches_an_mqtt_subscriber() {
     let (_broker, port) = mosquitto(dir.path());
 
     // Subscribe before anything is published.
-    let mut opts = rumqttc::MqttOptions::new("e2e-subscriber", "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(5));
-    let (client, mut connection) = rumqttc::Client::new(opts, 64);
-    client
-        .subscribe("sharpeyes/#", rumqttc::QoS::AtLeastOnce)
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<(String, Vec<u8>)>();
-    std::thread::spawn(move || {
-        for ev in connection.iter() {
-            match ev {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
-                    if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-    });
+    let rx = mqtt_subscriber(port, "e2e-subscriber", "sharpeyes/#");
 
     let sim = Sim::start(dir.path(), "k", 2, free_port(), &[]);
     let rules = dir.path().join("rules.toml");
@@ -225,26 +205,7 @@ fn a_far_crowd_at_the_calibrated_threshold_raises_an_alert() {
         .expect("ffmpeg installed (scripts/setup.sh)");
     assert!(made.success());
     let (_broker, port) = mosquitto(dir.path());
-    let mut opts = rumqttc::MqttOptions::new("crowd-subscriber", "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(5));
-    let (client, mut connection) = rumqttc::Client::new(opts, 64);
-    client
-        .subscribe("sharpeyes/events", rumqttc::QoS::AtLeastOnce)
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    std::thread::spawn(move || {
-        for ev in connection.iter() {
-            match ev {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
-                    if tx.send(p.payload.to_vec()).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-    });
+    let rx = mqtt_subscriber(port, "crowd-subscriber", "sharpeyes/events");
     let sim = Sim::start(
         dir.path(),
         "far",
@@ -272,7 +233,7 @@ fn a_far_crowd_at_the_calibrated_threshold_raises_an_alert() {
             &format!("mqtt://127.0.0.1:{port}"),
         ],
     );
-    let payload = wait_for(Duration::from_secs(60), "a crowding alert", || {
+    let (_, payload) = wait_for(Duration::from_secs(60), "a crowding alert", || {
         rx.recv_timeout(Duration::from_millis(200)).ok()
     });
     let ev: serde_json::Value = serde_json::from_slice(&payload).unwrap();

@@ -714,6 +714,15 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     if union > 0.0 { inter / union } else { 0.0 }
 }
 
+/// Share of box `a`'s area that lies inside box `b` (0 when `a` is empty): a detection mostly
+/// inside a bigger one (a person cut at a tile's edge; a box in an "ignore" region).
+pub fn share_inside(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let area = (a[2] - a[0]).max(0.0) * (a[3] - a[1]).max(0.0);
+    if area > 0.0 { iw * ih / area } else { 0.0 }
+}
+
 /// A colour per class for annotation: people green, vehicles red/orange, others from a palette.
 pub fn class_colour(class_id: u32) -> [u8; 3] {
     const PALETTE: [[u8; 3]; 8] = [

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::detect::{Detection, Detector, iou};
+use super::detect::{Detection, Detector, iou, share_inside};
 use super::frame::RgbFrame;
 
 /// A rectangle in frame pixels, `[x1, y1, x2, y2]`.
@@ -134,14 +134,6 @@ fn shifted(mut d: Vec<Detection>, view: &Rect) -> Vec<Detection> {
     d
 }
 
-/// Share of `a`'s area inside `b`.
-fn inside(a: &Rect, b: &Rect) -> f32 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let area = (a[2] - a[0]).max(0.0) * (a[3] - a[1]).max(0.0);
-    if area > 0.0 { iw * ih / area } else { 0.0 }
-}
-
 /// Class-wise greedy NMS, plus: a box at least `contain` inside a kept, higher-scored box of
 /// its class is dropped (a person cut at a tile's edge next to the whole person).
 pub fn merge_nms(mut all: Vec<Detection>, iou_threshold: f32, contain: f32) -> Vec<Detection> {
@@ -150,7 +142,8 @@ pub fn merge_nms(mut all: Vec<Detection>, iou_threshold: f32, contain: f32) -> V
     for d in all {
         let dup = kept.iter().any(|k| {
             k.class_id == d.class_id
-                && (iou(&k.bbox, &d.bbox) > iou_threshold || inside(&d.bbox, &k.bbox) >= contain)
+                && (iou(&k.bbox, &d.bbox) > iou_threshold
+                    || share_inside(&d.bbox, &k.bbox) >= contain)
         });
         if !dup {
             kept.push(d);

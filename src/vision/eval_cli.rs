@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::detect::{Detection, DetectorOptions, iou};
+use super::detect::{Detection, DetectorOptions, iou, share_inside};
 use super::detect_plan::{DetectPlan, Merge, Tiling};
 use super::frame::RgbFrame;
 
@@ -150,7 +150,7 @@ pub fn tally(dets: &[&Detection], persons: &[Person]) -> Tally {
             continue;
         }
         let ignored = igs.iter().any(|g| {
-            iou(&d.bbox, &g.bbox) >= MATCH_IOU || inside(&d.bbox, &g.bbox) >= IGNORE_INSIDE
+            iou(&d.bbox, &g.bbox) >= MATCH_IOU || share_inside(&d.bbox, &g.bbox) >= IGNORE_INSIDE
         });
         if !ignored {
             t.fp += 1;
@@ -158,13 +158,6 @@ pub fn tally(dets: &[&Detection], persons: &[Person]) -> Tally {
     }
     t.fn_ = gts.len() - t.tp;
     t
-}
-
-fn inside(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let area = (a[2] - a[0]).max(0.0) * (a[3] - a[1]).max(0.0);
-    if area > 0.0 { iw * ih / area } else { 0.0 }
 }
 
 /// The figures of one setting over a set of images.

@@ -384,3 +384,32 @@ pub fn mosquitto(dir: &Path) -> (Proc, u16) {
     });
     (broker, port)
 }
+
+/// An MQTT subscriber on `topic` (QoS 1) at the broker on `port`: every message received, as
+/// (topic, payload), on the returned channel. It reconnects by itself while the test runs.
+pub fn mqtt_subscriber(
+    port: u16,
+    client_id: &str,
+    topic: &str,
+) -> std::sync::mpsc::Receiver<(String, Vec<u8>)> {
+    let mut opts = rumqttc::MqttOptions::new(client_id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut connection) = rumqttc::Client::new(opts, 64);
+    client.subscribe(topic, rumqttc::QoS::AtLeastOnce).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _client = client;
+        for ev in connection.iter() {
+            match ev {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    });
+    rx
+}
