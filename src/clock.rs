@@ -27,6 +27,11 @@ impl Mono {
         self.0.saturating_sub(earlier.0)
     }
 
+    /// This reading plus `d`.
+    pub fn after(self, d: Duration) -> Mono {
+        Mono(self.0.saturating_add(d))
+    }
+
     /// Whole milliseconds since the origin.
     pub fn as_millis(self) -> i64 {
         i64::try_from(self.0.as_millis()).unwrap_or(i64::MAX)
@@ -49,13 +54,23 @@ impl Stamp {
     }
 }
 
+/// What [`Clock::sleep`] returns.
+pub type Sleep = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// A source of the current time.
-pub trait Clock: Send + Sync + 'static {
+pub trait Clock: std::fmt::Debug + Send + Sync + 'static {
     /// The current wall-clock time.
     fn now(&self) -> Time;
 
     /// The current monotonic time.
     fn monotonic(&self) -> Mono;
+
+    /// Waits `d`. The default is the tokio runtime's timer, which a test pauses and advances
+    /// (`tokio::time::pause`); a test clock whose readings follow that timer (see
+    /// `tests/supervisor_clock.rs`) is then one simulated clock for readings and sleeps.
+    fn sleep(&self, d: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(d))
+    }
 
     /// Both readings of this moment.
     fn stamp(&self) -> Stamp {

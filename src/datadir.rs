@@ -15,6 +15,8 @@ use std::io::Write;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use crate::clock::{Clock, SystemClock};
+
 use anyhow::{Context, bail};
 use rusqlite::{Connection, OpenFlags};
 
@@ -69,9 +71,7 @@ pub fn heal(path: &Path) -> anyhow::Result<Option<PathBuf>> {
     match verdict {
         Ok(ok) if ok == "ok" => Ok(None),
         Ok(problem) | Err(problem) => {
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            let stamp = SystemClock.now().timestamp();
             let moved = sibling(path, &format!(".damaged-{stamp}"));
             std::fs::rename(path, &moved).with_context(|| {
                 format!(

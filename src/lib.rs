@@ -6,22 +6,23 @@
 //! [`health::ledger`] and serves the live view that [`metrics`] and the [`api`] read.
 
 pub mod alerts;
-pub mod api;
 pub mod camera;
-pub mod check;
 pub mod clock;
+pub mod cmd;
 pub mod config;
-pub mod daemon;
 pub mod datadir;
 pub mod fdlimit;
 pub mod fleet;
 pub mod health;
+pub mod http;
 pub mod install;
-pub mod metrics;
+pub mod pipeline;
+pub mod queue;
 pub mod redact;
 pub mod reload;
 pub mod report;
 pub mod rules;
+pub mod settings;
 pub mod sim;
+pub mod telemetry;
 pub mod vision;
-pub mod web;

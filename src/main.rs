@@ -14,21 +14,21 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the daemon: hold or patrol every camera, serve /metrics and /api.
-    Run(sharpeyes::daemon::RunArgs),
+    Run(sharpeyes::cmd::run::RunArgs),
     /// Validate an inventory and print a summary per group.
-    Check(sharpeyes::check::CheckArgs),
+    Check(sharpeyes::cmd::check::CheckArgs),
     /// Print a day's time-weighted online rate per camera and group from the history.
     Report(sharpeyes::report::ReportArgs),
     /// Serve a simulated camera fleet (real H.264 over RTSP) with switchable faults.
     Sim(sharpeyes::sim::SimArgs),
     /// Run the picture-quality diagnosis on image files (the daemon's code path).
-    Diagnose(sharpeyes::vision::diagnose_cli::DiagnoseArgs),
+    Diagnose(sharpeyes::cmd::diagnose::DiagnoseArgs),
     /// Run the object detector on image files (the daemon's code path).
     Detect(sharpeyes::vision::detect::DetectArgs),
     /// Measure person detection on a labelled set: recall, precision, count error, time.
-    Eval(sharpeyes::vision::eval_cli::EvalArgs),
+    Eval(sharpeyes::cmd::eval::EvalArgs),
     /// Print the Argon2id hash of a password read from stdin, for `[[auth.users]]`.
-    HashPassword(sharpeyes::web::password::HashPasswordArgs),
+    HashPassword(sharpeyes::http::password::HashPasswordArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,15 +49,15 @@ fn main() -> std::process::ExitCode {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(sharpeyes::daemon::run(args)))
+            .and_then(|rt| rt.block_on(sharpeyes::cmd::run::run(args)))
             .map(|()| 0),
-        Command::Check(args) => sharpeyes::check::run(&args),
+        Command::Check(args) => sharpeyes::cmd::check::run(&args),
         Command::Report(args) => sharpeyes::report::run(&args).map(|()| 0),
         Command::Sim(args) => sharpeyes::sim::run(args).map(|()| 0),
-        Command::Diagnose(args) => sharpeyes::vision::diagnose_cli::run(&args),
+        Command::Diagnose(args) => sharpeyes::cmd::diagnose::run(&args),
         Command::Detect(args) => sharpeyes::vision::detect::run_cli(&args).map(|()| 0),
-        Command::Eval(args) => sharpeyes::vision::eval_cli::run(&args).map(|()| 0),
-        Command::HashPassword(args) => sharpeyes::web::password::run(&args).map(|()| 0),
+        Command::Eval(args) => sharpeyes::cmd::eval::run(&args).map(|()| 0),
+        Command::HashPassword(args) => sharpeyes::http::password::run(&args).map(|()| 0),
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),

@@ -24,10 +24,11 @@ use tokio::task::{AbortHandle, JoinSet};
 use crate::camera::session::RetinaOpener;
 use crate::camera::supervisor::{SupervisorContext, supervise};
 use crate::config::inventory::{self, Camera};
-use crate::config::settings::Settings;
 use crate::config::shard::Shard;
+use crate::fleet::Fleet;
 use crate::health::ledger::{CameraRow, LedgerSender};
 use crate::health::status::{Mode, StatusConfig};
+use crate::settings::Settings;
 
 /// What a reload did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +53,7 @@ struct Watched {
 /// Keeps one supervisor per owned, enabled camera of the inventory.
 pub struct Reconciler {
     ctx: SupervisorContext<RetinaOpener>,
+    fleet: Arc<Fleet>,
     settings: Arc<Settings>,
     shard: Shard,
     status: StatusConfig,
@@ -89,12 +91,15 @@ impl Reconciler {
     /// An empty reconciler; call [`Reconciler::apply`] with the first inventory.
     pub fn new(
         ctx: SupervisorContext<RetinaOpener>,
+        fleet: Arc<Fleet>,
+        settings: Arc<Settings>,
         shard: Shard,
         status: StatusConfig,
         ledger: LedgerSender,
     ) -> Self {
         Self {
-            settings: ctx.settings.clone(),
+            fleet,
+            settings,
             ctx,
             shard,
             status,
@@ -123,7 +128,7 @@ impl Reconciler {
     /// Makes the running fleet match `cameras` (already validated; this filters enabled and
     /// owned ones).
     pub fn apply(&mut self, cameras: &[Camera]) -> Change {
-        let fleet = self.ctx.fleet.clone();
+        let fleet = self.fleet.clone();
         let wanted: BTreeMap<&str, &Camera> = cameras
             .iter()
             .filter(|c| c.enabled && self.shard.owns(&c.id))
@@ -192,8 +197,8 @@ impl Reconciler {
             return;
         };
         tracing::error!(camera = %camera, "camera supervisor panicked: {e}; restarting it");
-        self.ctx.fleet.metrics().supervisor_restarts.inc();
-        if let Some(entry) = self.ctx.fleet.get(&camera) {
+        self.fleet.metrics().supervisor_restarts.inc();
+        if let Some(entry) = self.fleet.get(&camera) {
             let task = self.tasks.spawn(supervise(self.ctx.clone(), entry));
             if let Some(w) = self.watched.get_mut(&camera) {
                 w.task = task;
@@ -204,7 +209,7 @@ impl Reconciler {
     fn stop(&mut self, id: &str) {
         if let Some(w) = self.watched.remove(id) {
             w.task.abort(); // drops the session: retina tears it down
-            self.ctx.fleet.remove(id);
+            self.fleet.remove(id);
         }
     }
 
@@ -260,7 +265,7 @@ impl Reconciler {
         why: &str,
         forced: bool,
     ) {
-        let metrics = self.ctx.fleet.metrics().clone();
+        let metrics = self.fleet.metrics().clone();
         let inv = match loaded {
             Ok(inv) if inv.enabled().next().is_some() => inv,
             Ok(inv) => {

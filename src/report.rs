@@ -44,7 +44,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::clock::Time;
+use crate::clock::{Clock, SystemClock, Time};
 use crate::config::inventory::{GroupBy, Groups};
 use crate::health::availability::{
     self, CameraAvailability, DEFAULT_TARGET, GroupAvailability, Targets,
@@ -259,7 +259,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
 
 /// Builds the report for `args.date` (default: today in `args.utc_offset`) from `ledger`.
 pub fn build(ledger: &Ledger, args: &ReportArgs) -> anyhow::Result<DayReport> {
-    build_at(ledger, args, Utc::now())
+    build_at(ledger, args, SystemClock.now())
 }
 
 fn build_at(ledger: &Ledger, args: &ReportArgs, now: Time) -> anyhow::Result<DayReport> {

@@ -6,8 +6,9 @@ use std::time::Duration;
 use chrono::{TimeDelta, TimeZone, Utc};
 use sharpeyes::clock::Time;
 use sharpeyes::config::inventory::parse_csv;
+use sharpeyes::rules::condition::{LossState, Phase};
 use sharpeyes::rules::config::{RuleError, RuleKind, RulesFile, Severity};
-use sharpeyes::rules::crowding::{CrowdingState, LossState, Phase};
+use sharpeyes::rules::crowding::CrowdingState;
 use sharpeyes::rules::zones::Polygon;
 use sharpeyes::vision::detect::Detection;
 

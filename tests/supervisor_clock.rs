@@ -14,14 +14,15 @@ use sharpeyes::camera::session::{Failure, FrameInfo, MediaSource, Opener, Sessio
 use sharpeyes::camera::supervisor::{SupervisorContext, supervise};
 use sharpeyes::clock::{Clock, Mono, Time, parse_time};
 use sharpeyes::config::inventory::{Camera, parse_csv};
-use sharpeyes::config::settings::Settings;
 use sharpeyes::fleet::Fleet;
 use sharpeyes::health::status::{Mode, Reason, State, StatusConfig};
-use sharpeyes::metrics::Metrics;
+use sharpeyes::settings::Settings;
+use sharpeyes::telemetry::Metrics;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 /// Wall and monotonic time from tokio's (paused) clock.
+#[derive(Debug)]
 struct PausedClock {
     origin: Instant,
     start: Time,
@@ -143,7 +144,8 @@ fn rig(mode: Mode, settings_text: &str, steps: Vec<Step>) -> Rig {
         origin: Instant::now(),
         start: parse_time("2026-11-23T08:00:00+08:00"),
     });
-    let fleet = Arc::new(Fleet::new(clock, Arc::new(Metrics::new()), None));
+    let metrics = Arc::new(Metrics::new());
+    let fleet = Arc::new(Fleet::new(clock.clone(), metrics.clone(), None));
     let cam = parse_csv("id,url\nc1,rtsp://10.0.0.1/x\n").unwrap().cameras[0].clone();
     let entry = fleet.add(
         cam,
@@ -158,9 +160,10 @@ fn rig(mode: Mode, settings_text: &str, steps: Vec<Step>) -> Rig {
     let opener = Scripted::new(steps);
     let (stop, shutdown) = watch::channel(false);
     let ctx = SupervisorContext {
-        fleet: fleet.clone(),
+        clock,
+        metrics,
         opener: opener.clone(),
-        settings: settings.clone(),
+        settings: Arc::new(settings.supervisor()),
         patrol_slots: Arc::new(Semaphore::new(4)),
         setup_slots: Arc::new(Semaphore::new(4)),
         shutdown,

@@ -21,8 +21,8 @@ use sharpeyes::clock::{Clock, ManualClock};
 use sharpeyes::fleet::Fleet;
 use sharpeyes::health::status::{Mode, StatusConfig};
 use sharpeyes::rules::config::RulesFile;
+use sharpeyes::vision::detect::DetectionsView;
 use sharpeyes::vision::detect::{Detector, DetectorOptions, default_model_path};
-use sharpeyes::vision::detector_pool::DetectionsView;
 use sharpeyes::vision::frame::RgbFrame;
 
 const RULES: &str = "[[rules]]\nname = \"spoil\"\nkind = \"uncovered_truck\"\ncameras = [\"*\"]\n\
@@ -60,7 +60,7 @@ fn alerts_with(rules: &str, frame: &RgbFrame, view: &DetectionsView) -> Vec<serd
     )));
     let fleet = Fleet::new(
         clock.clone(),
-        Arc::new(sharpeyes::metrics::Metrics::new()),
+        Arc::new(sharpeyes::telemetry::Metrics::new()),
         None,
     );
     let inv = sharpeyes::config::inventory::parse_csv(
@@ -86,7 +86,7 @@ fn alerts_with(rules: &str, frame: &RgbFrame, view: &DetectionsView) -> Vec<serd
             ..view.clone()
         };
         engine.observe(
-            &cam,
+            &cam.camera,
             clock.now(),
             Observation::Detections {
                 view: &v,

@@ -17,12 +17,13 @@ use crate::alerts::event::{
 use crate::alerts::outbox::Outbox;
 use crate::alerts::store::{AlertQuery, AlertRecord};
 use crate::clock::Time;
-use crate::fleet::CameraEntry;
+use crate::config::inventory::Camera;
+use crate::rules::condition::{AbnormalState, LossState, Transition};
 use crate::rules::config::{RuleConfig, RuleKind, RulesFile, Severity as RuleSeverity};
-use crate::rules::crowding::{AbnormalState, CrowdingState, LossState, Transition};
+use crate::rules::crowding::CrowdingState;
 use crate::rules::truck::{ClassifierChoice, JudgedTruck, TruckState};
 use crate::vision::cover::{BaselineCover, CoverClassifier, OnnxCover};
-use crate::vision::detector_pool::DetectionsView;
+use crate::vision::detect::DetectionsView;
 use crate::vision::frame::RgbFrame;
 use crate::vision::quality::Fault;
 
@@ -53,6 +54,9 @@ struct Restored {
     record: AlertRecord,
 }
 
+/// One camera's rule states, by rule name.
+type CameraSlots = std::sync::Arc<Mutex<HashMap<String, Slot>>>;
+
 struct Slot {
     state: RuleState,
     open: Option<Open>,
@@ -62,7 +66,8 @@ struct Slot {
 pub struct AlertEngine {
     rules: RulesFile,
     outbox: Outbox,
-    slots: Mutex<HashMap<(String, String), Slot>>,
+    /// Per camera (by id), its rules' states (by rule name): one lock per camera.
+    slots: std::sync::RwLock<HashMap<String, CameraSlots>>,
     /// Base URL of this instance's API, for snapshot links (e.g. `http://10.0.0.5:9090`).
     api_base: String,
     /// Where alert snapshots are stored; `None`: no snapshots.
@@ -91,9 +96,14 @@ pub enum Observation<'a> {
         /// The decoded picture (for rules that look closer, e.g. a truck's cargo area).
         frame: Option<&'a RgbFrame>,
     },
-    /// Whether the camera is online (sent periodically). An alert raised on it keeps the
-    /// camera's last sampled picture.
-    Online(bool),
+    /// Whether the camera is online (sent periodically), and its last sampled picture (what
+    /// an alert raised on it keeps).
+    Online {
+        /// Online now.
+        online: bool,
+        /// The camera's last snapshot, as JPEG.
+        picture: Option<&'a [u8]>,
+    },
     /// The faults of the latest diagnosed picture, and that picture as JPEG.
     Faults {
         /// The picture's faults.
@@ -142,7 +152,7 @@ impl AlertEngine {
         Ok(Self {
             rules,
             outbox,
-            slots: Mutex::new(slots),
+            slots: std::sync::RwLock::new(slots),
             api_base,
             snapshots,
             classifiers,
@@ -224,8 +234,15 @@ impl AlertEngine {
     /// gone. Called periodically (the daemon: every second).
     pub fn sweep(&self, at: Time) {
         self.retry_failed();
-        let mut slots = self.slots.lock().unwrap();
-        for ((rule_name, _camera), slot) in slots.iter_mut() {
+        let cameras: Vec<CameraSlots> = self.slots.read().unwrap().values().cloned().collect();
+        for cell in cameras {
+            let mut slots = cell.lock().unwrap();
+            self.sweep_camera(&mut slots, at);
+        }
+    }
+
+    fn sweep_camera(&self, slots: &mut HashMap<String, Slot>, at: Time) {
+        for (rule_name, slot) in slots.iter_mut() {
             let Some(open) = &mut slot.open else { continue };
             let Some(r) = &mut open.restored else {
                 continue;
@@ -266,6 +283,19 @@ impl AlertEngine {
         }
     }
 
+    /// The state cell of one camera, created on first use.
+    fn slots_of(&self, camera: &str) -> CameraSlots {
+        if let Some(c) = self.slots.read().unwrap().get(camera) {
+            return c.clone();
+        }
+        self.slots
+            .write()
+            .unwrap()
+            .entry(camera.to_string())
+            .or_default()
+            .clone()
+    }
+
     /// The rules in force.
     pub fn rules(&self) -> &RulesFile {
         &self.rules
@@ -282,26 +312,28 @@ impl AlertEngine {
     }
 
     /// Feeds one observation of a camera made at `at`; enqueues any alert messages it causes.
-    pub fn observe(&self, entry: &CameraEntry, at: Time, obs: Observation<'_>) {
-        let id = entry.camera.id.as_str();
-        let mut slots = self.slots.lock().unwrap();
+    ///
+    /// Only this camera's state is locked (other cameras are observed meanwhile): the cover
+    /// classifier, the snapshot write and the outbox commit never hold up the whole fleet.
+    pub fn observe(&self, camera: &Camera, at: Time, obs: Observation<'_>) {
+        let id = camera.id.as_str();
+        let cell = self.slots_of(id);
+        let mut slots = cell.lock().unwrap();
         for rule in self.rules.rules_for(id) {
             let fits = matches!(
                 (&rule.kind, &obs),
                 (RuleKind::Crowding(_), Observation::Detections { .. })
                     | (RuleKind::UncoveredTruck(_), Observation::Detections { .. })
-                    | (RuleKind::VideoLoss(_), Observation::Online(_))
+                    | (RuleKind::VideoLoss(_), Observation::Online { .. })
                     | (RuleKind::VideoAbnormal { .. }, Observation::Faults { .. })
             );
             if !fits {
                 continue;
             }
-            let slot = slots
-                .entry((rule.name.clone(), id.to_string()))
-                .or_insert_with(|| Slot {
-                    state: new_state(rule),
-                    open: None,
-                });
+            let slot = slots.entry(rule.name.clone()).or_insert_with(|| Slot {
+                state: new_state(rule),
+                open: None,
+            });
             let mut trucks: Vec<(JudgedTruck, bool)> = Vec::new();
             let t = if !rule.active(at) {
                 pause(&mut slot.state, at)
@@ -327,7 +359,9 @@ impl AlertEngine {
                         trucks = judged;
                         s.observe(at, n)
                     }
-                    (RuleState::Loss(s), Observation::Online(on)) => s.observe(at, *on),
+                    (RuleState::Loss(s), Observation::Online { online, .. }) => {
+                        s.observe(at, *online)
+                    }
                     (RuleState::Abnormal(s), Observation::Faults { faults: f, .. }) => {
                         s.observe(at, f)
                     }
@@ -351,18 +385,9 @@ impl AlertEngine {
                         (evidence_of(rule, view, t.count), *picture)
                     }
                     Observation::Faults { picture, .. } => (count_only(t.count), *picture),
-                    Observation::Online(_) => (count_only(t.count), None),
+                    Observation::Online { picture, .. } => (count_only(t.count), *picture),
                 };
-                let last;
-                let picture = match (picture, &obs) {
-                    (Some(p), _) => Some(p),
-                    (None, Observation::Online(_)) => {
-                        last = entry.vision.lock().unwrap().snapshot.clone();
-                        last.as_deref().map(|v| v.as_slice())
-                    }
-                    (None, _) => None,
-                };
-                self.emit(entry, rule, slot, &t, evidence, picture);
+                self.emit(camera, rule, slot, &t, evidence, picture);
             }
         }
     }
@@ -395,14 +420,13 @@ impl AlertEngine {
 
     fn emit(
         &self,
-        entry: &CameraEntry,
+        cam: &Camera,
         rule: &RuleConfig,
         slot: &mut Slot,
         t: &Transition,
         evidence: Evidence,
         picture: Option<&[u8]>,
     ) {
-        let cam = &entry.camera;
         let mut phase = t.phase;
         let open = match (phase, slot.open.as_mut()) {
             // Raised again after a restart: the alert goes on.
@@ -496,7 +520,7 @@ fn is_active(state: &RuleState) -> bool {
 }
 
 /// Slots for the alerts still open in the outbox (a restart, even after `kill -9`).
-fn restore(rules: &RulesFile, outbox: &Outbox) -> HashMap<(String, String), Slot> {
+fn restore(rules: &RulesFile, outbox: &Outbox) -> HashMap<String, CameraSlots> {
     let open = match outbox.alerts(&AlertQuery {
         open: Some(true),
         limit: Some(100_000),
@@ -514,20 +538,21 @@ fn restore(rules: &RulesFile, outbox: &Outbox) -> HashMap<(String, String), Slot
             "alerts open before the restart taken over; they continue if raised again"
         );
     }
-    let mut slots = HashMap::new();
+    let mut slots: HashMap<String, CameraSlots> = HashMap::new();
     for record in open {
         let state = match rules.rules.iter().find(|r| r.name == record.rule) {
             Some(rule) => new_state(rule),
             // The rule is gone: the sweep ends the alert at once (any state that is never
             // active will do).
-            None => RuleState::Loss(LossState::new(crate::rules::crowding::ConditionParams {
+            None => RuleState::Loss(LossState::new(crate::rules::condition::ConditionParams {
                 after: Duration::ZERO,
                 hold_off: Duration::ZERO,
                 update_interval: Duration::MAX,
             })),
         };
-        slots.insert(
-            (record.rule.clone(), record.camera.id.clone()),
+        let cell = slots.entry(record.camera.id.clone()).or_default();
+        cell.lock().unwrap().insert(
+            record.rule.clone(),
             Slot {
                 state,
                 open: Some(Open {
@@ -647,7 +672,7 @@ mod tests {
     use std::sync::Arc;
 
     use crate::clock::{Clock, ManualClock};
-    use crate::fleet::Fleet;
+    use crate::fleet::{CameraEntry, Fleet};
     use crate::health::status::{Mode, StatusConfig};
 
     const RULES: &str = "[[rules]]\nname = \"loss\"\nkind = \"video_loss\"\ncameras = [\"*\"]\n\
@@ -659,7 +684,7 @@ mod tests {
         )));
         let fleet = Fleet::new(
             clock.clone(),
-            Arc::new(crate::metrics::Metrics::new()),
+            Arc::new(crate::telemetry::Metrics::new()),
             None,
         );
         let inv = crate::config::inventory::parse_csv(
@@ -708,19 +733,40 @@ mod tests {
         let (_fleet, e, clock) = setup(dir.path());
         let first = engine(dir.path());
         for _ in 0..12 {
-            first.observe(&e, clock.now(), Observation::Online(false));
+            first.observe(
+                &e.camera,
+                clock.now(),
+                Observation::Online {
+                    online: false,
+                    picture: None,
+                },
+            );
             clock.advance(Duration::from_secs(1));
         }
         let id = messages(first.outbox())[0].0.clone();
         drop(first); // the crash: no end was sent
         let second = engine(dir.path());
         for _ in 0..12 {
-            second.observe(&e, clock.now(), Observation::Online(false));
+            second.observe(
+                &e.camera,
+                clock.now(),
+                Observation::Online {
+                    online: false,
+                    picture: None,
+                },
+            );
             second.sweep(clock.now());
             clock.advance(Duration::from_secs(1));
         }
         for _ in 0..3 {
-            second.observe(&e, clock.now(), Observation::Online(true));
+            second.observe(
+                &e.camera,
+                clock.now(),
+                Observation::Online {
+                    online: true,
+                    picture: None,
+                },
+            );
             clock.advance(Duration::from_secs(1));
         }
         let alert = id.trim_end_matches("-0");
@@ -745,12 +791,26 @@ mod tests {
             .execute_batch("PRAGMA query_only = ON")
             .unwrap();
         for _ in 0..12 {
-            eng.observe(&e, clock.now(), Observation::Online(false));
+            eng.observe(
+                &e.camera,
+                clock.now(),
+                Observation::Online {
+                    online: false,
+                    picture: None,
+                },
+            );
             eng.sweep(clock.now());
             clock.advance(Duration::from_secs(1));
         }
         for _ in 0..3 {
-            eng.observe(&e, clock.now(), Observation::Online(true));
+            eng.observe(
+                &e.camera,
+                clock.now(),
+                Observation::Online {
+                    online: true,
+                    picture: None,
+                },
+            );
             eng.sweep(clock.now());
             clock.advance(Duration::from_secs(1));
         }
@@ -779,7 +839,14 @@ mod tests {
         let (_fleet, e, clock) = setup(dir.path());
         let first = engine(dir.path());
         for _ in 0..12 {
-            first.observe(&e, clock.now(), Observation::Online(false));
+            first.observe(
+                &e.camera,
+                clock.now(),
+                Observation::Online {
+                    online: false,
+                    picture: None,
+                },
+            );
             clock.advance(Duration::from_secs(1));
         }
         drop(first);
@@ -788,7 +855,14 @@ mod tests {
         // Online again after the restart: the alert ends after the rule's 10 s + the grace.
         let mut ended_after = None;
         for i in 0..60 {
-            second.observe(&e, clock.now(), Observation::Online(true));
+            second.observe(
+                &e.camera,
+                clock.now(),
+                Observation::Online {
+                    online: true,
+                    picture: None,
+                },
+            );
             second.sweep(clock.now());
             if ended_after.is_none() && messages(second.outbox()).len() == 2 {
                 ended_after = Some(i);

@@ -149,28 +149,7 @@ impl Severity {
     }
 }
 
-/// Where a message sits in its alert's lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// The alert starts (always `seq` 0).
-    New,
-    /// The alert goes on with new evidence.
-    Update,
-    /// The alert is over (`ended_at` set).
-    End,
-}
-
-impl Phase {
-    /// The snake_case name used in JSON and in the CloudEvent `type`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::New => "new",
-            Phase::Update => "update",
-            Phase::End => "end",
-        }
-    }
-}
+pub use crate::rules::condition::Phase;
 
 /// The camera an alert is about, with its groups from the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ use prometheus::proto::{MetricFamily, MetricType};
 
 use crate::alerts::engine::AlertEngine;
 use crate::alerts::event::AlertKind;
-use crate::metrics::{counter, family, gauge};
+use crate::telemetry::{counter, family, gauge};
 
 /// The alert families of one engine.
 pub fn families(engine: &AlertEngine) -> Vec<MetricFamily> {

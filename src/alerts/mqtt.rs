@@ -343,8 +343,8 @@ impl MqttSink {
     }
 
     /// Renders this sink's figures as `sharpeyes_alert_sink_*{sink="mqtt"}` at scrape time.
-    pub fn metric_source(&self) -> crate::fleet::MetricSource {
-        use crate::metrics::{counter, family, gauge};
+    pub fn metric_source(&self) -> crate::telemetry::MetricSource {
+        use crate::telemetry::{counter, family, gauge};
         use prometheus::proto::MetricType;
         let shared = self.shared.clone();
         Arc::new(move || {

@@ -66,7 +66,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::alerts::event::AlertEvent;
-use crate::clock::Time;
+use crate::clock::{Clock, SystemClock, Time};
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "alerts.db";
@@ -173,6 +173,8 @@ pub struct OutboxStats {
 #[derive(Debug)]
 struct Inner {
     conn: Mutex<Connection>,
+    /// Dates messages and measures their ages.
+    clock: Arc<dyn Clock>,
     path: PathBuf,
     options: OutboxOptions,
     /// Messages with at least one pending row (kept exact under the connection's mutex).
@@ -187,10 +189,6 @@ pub struct Outbox {
     inner: Arc<Inner>,
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 impl Outbox {
     /// Opens (creating the directory and database when needed) the outbox in `data_dir` with
     /// default options.
@@ -201,6 +199,15 @@ impl Outbox {
     /// Opens the outbox in `data_dir`. Messages left pending by a previous run (even one that
     /// was killed) are pending again.
     pub fn open_with(data_dir: &Path, options: OutboxOptions) -> anyhow::Result<Self> {
+        Self::open_on(data_dir, options, Arc::new(SystemClock))
+    }
+
+    /// [`Outbox::open_with`] on a given clock (the daemon's; a manual one in tests).
+    pub fn open_on(
+        data_dir: &Path,
+        options: OutboxOptions,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         if options.max_pending == 0 {
             bail!("alert outbox: max_pending must be at least 1");
         }
@@ -222,6 +229,7 @@ impl Outbox {
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
+                clock,
                 path,
                 options,
                 pending_events: AtomicU64::new(pending as u64),
@@ -229,6 +237,11 @@ impl Outbox {
                 notifiers: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// The current time on the outbox's clock.
+    pub fn now(&self) -> Time {
+        self.inner.clock.now()
     }
 
     /// The database file.
@@ -249,7 +262,7 @@ impl Outbox {
     pub fn register_sink(&self, name: &str) -> anyhow::Result<()> {
         self.conn().execute(
             "INSERT OR IGNORE INTO sinks (name, registered_ms) VALUES (?1, ?2)",
-            params![name, now_ms()],
+            params![name, self.inner.clock.now().timestamp_millis()],
         )?;
         Ok(())
     }
@@ -310,7 +323,7 @@ impl Outbox {
             &event.alert_id,
             event.severity.as_str(),
             &payload,
-            chrono::Utc::now(),
+            self.inner.clock.now(),
             Some(event),
         )
     }
@@ -500,7 +513,7 @@ impl Outbox {
     pub fn purge(&self, older_than: Duration) -> anyhow::Result<usize> {
         let cutoff = chrono::Duration::from_std(older_than)
             .ok()
-            .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
+            .and_then(|d| self.inner.clock.now().checked_sub_signed(d))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         self.purge_before(cutoff)
     }
@@ -530,7 +543,7 @@ impl Outbox {
 
     /// Figures for metrics, with ages measured from now.
     pub fn stats(&self) -> anyhow::Result<OutboxStats> {
-        self.stats_at(chrono::Utc::now())
+        self.stats_at(self.inner.clock.now())
     }
 
     /// Figures for metrics, with ages measured from `now`.

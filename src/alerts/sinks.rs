@@ -30,7 +30,7 @@ use tokio::sync::watch;
 
 use crate::alerts::outbox::Outbox;
 use crate::alerts::sink::{self, DriverOptions, SinkHandle, SinkMetrics};
-use crate::config::settings::Settings;
+use crate::alerts::sink_config::SinkSettings;
 
 /// Sink names this module (and the daemon's MQTT sink) manage; a registered one that is not
 /// configured is unregistered at start.
@@ -40,7 +40,7 @@ pub const KNOWN_SINKS: &[&str] = &["mqtt", "webhook", "kafka", "log"];
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Whether any sink (MQTT included) is configured.
-pub fn any_configured(settings: &Settings) -> bool {
+pub fn any_configured(settings: &SinkSettings) -> bool {
     settings.mqtt.url.is_some()
         || settings.webhook.url.is_some()
         || settings.kafka.brokers.is_some()
@@ -48,7 +48,7 @@ pub fn any_configured(settings: &Settings) -> bool {
 }
 
 /// The names of the sinks `settings` configure (MQTT included).
-pub fn configured_names(settings: &Settings) -> Vec<&'static str> {
+pub fn configured_names(settings: &SinkSettings) -> Vec<&'static str> {
     let mut v = Vec::new();
     if settings.mqtt.url.is_some() {
         v.push("mqtt");
@@ -107,7 +107,7 @@ impl SinkSet {
 }
 
 /// Reads the webhook secret from its env var or file.
-fn webhook_secret(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
+fn webhook_secret(settings: &SinkSettings) -> anyhow::Result<Option<Vec<u8>>> {
     let w = &settings.webhook;
     match (&w.secret_env, &w.secret_file) {
         (Some(_), Some(_)) => bail!("webhook: set secret_env or secret_file, not both"),
@@ -137,7 +137,7 @@ fn webhook_secret(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
 
 #[cfg(feature = "kafka")]
 fn kafka_sink(
-    settings: &Settings,
+    settings: &SinkSettings,
     brokers: &str,
 ) -> anyhow::Result<crate::alerts::kafka::KafkaSink> {
     let k = &settings.kafka;
@@ -151,7 +151,7 @@ fn kafka_sink(
 /// turns `true`; unregisters known sinks that are no longer configured. Fails on a bad
 /// config (including `[kafka]` in a build without the `kafka` feature).
 pub fn start_configured(
-    settings: &Settings,
+    settings: &SinkSettings,
     outbox: &Outbox,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<SinkSet> {
@@ -160,7 +160,7 @@ pub fn start_configured(
 
 /// [`start_configured`] with explicit loop settings.
 pub fn start_with(
-    settings: &Settings,
+    settings: &SinkSettings,
     outbox: &Outbox,
     options: DriverOptions,
     shutdown: watch::Receiver<bool>,
@@ -406,7 +406,7 @@ mod tests {
         let ob = Outbox::open(dir.path()).unwrap();
         ob.register_sink("webhook").unwrap(); // left by an earlier run
         ob.register_sink("other").unwrap(); // not ours: kept
-        let mut s = Settings {
+        let mut s = SinkSettings {
             data_dir: dir.path().to_path_buf(),
             ..Default::default()
         };
@@ -449,7 +449,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ob = Outbox::open(dir.path()).unwrap();
         let (_stop, rx) = watch::channel(false);
-        let mut s = Settings::default();
+        let mut s = SinkSettings::default();
         s.webhook.url = Some("http://127.0.0.1:9/x".into());
         s.webhook.secret_env = Some("SHARPEYES_TEST_SURELY_UNSET_VAR".into());
         let e = start_configured(&s, &ob, rx.clone()).unwrap_err();
@@ -460,7 +460,7 @@ mod tests {
         assert!(ob.sinks().unwrap().is_empty(), "nothing registered");
         #[cfg(not(feature = "kafka"))]
         {
-            let mut s = Settings::default();
+            let mut s = SinkSettings::default();
             s.kafka.brokers = Some("127.0.0.1:9092".into());
             let e = start_configured(&s, &ob, rx).unwrap_err();
             assert!(e.to_string().contains("without Kafka support"), "{e}");

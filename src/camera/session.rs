@@ -5,7 +5,7 @@
 //! Every failure is classified into a [`Reason`] here, and nowhere else.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use retina::client::{
@@ -15,9 +15,19 @@ use retina::client::{
 use retina::codec::{CodecItem, FrameFormat};
 
 use crate::config::inventory::Camera;
-use crate::config::settings::TransportKind;
 use crate::health::status::Reason;
 use crate::redact::scrub;
+
+/// RTP transport for held sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// Interleaved over the RTSP TCP connection (default: works through NAT and firewalls).
+    #[default]
+    Tcp,
+    /// RTP over UDP (LAN only).
+    Udp,
+}
 
 /// Why an attempt or a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +159,8 @@ impl Opener for RetinaOpener {
     type Source = RetinaSource;
 
     async fn open(&self, cam: &Camera) -> Result<(RetinaSource, SessionInfo), Failure> {
-        let started = Instant::now();
+        // On the runtime's clock (paused in tests), as the supervisor's sleeps.
+        let started = tokio::time::Instant::now();
         let creds = cam.username.as_ref().map(|u| Credentials {
             username: u.clone(),
             password: cam.password.expose().to_string(),

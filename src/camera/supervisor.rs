@@ -10,27 +10,31 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
 
 use crate::camera::backoff::{Backoff, Jitter};
+use crate::camera::port::CameraPort;
 use crate::camera::sampler::{Sample, SampleQueue};
 use crate::camera::session::{Failure, MediaSource, Opener};
-use crate::config::settings::Settings;
-use crate::fleet::{CameraEntry, Fleet};
+use crate::camera::settings::SupervisorSettings;
+use crate::clock::Clock;
 use crate::health::status::{Event, Mode, Reason};
+use crate::telemetry::Metrics;
 
 /// What a supervisor needs besides its camera.
 #[derive(Clone)]
 pub struct SupervisorContext<O: Opener> {
-    /// The fleet to report to.
-    pub fleet: Arc<Fleet>,
+    /// The clock samples are dated with.
+    pub clock: Arc<dyn Clock>,
+    /// Session set-up, reconnect and local-failure metrics.
+    pub metrics: Arc<Metrics>,
     /// How to reach cameras.
     pub opener: Arc<O>,
     /// Timing settings.
-    pub settings: Arc<Settings>,
+    pub settings: Arc<SupervisorSettings>,
     /// Limits concurrent patrol probes.
     pub patrol_slots: Arc<Semaphore>,
     /// Limits concurrent hold-mode set-ups (`[backoff] max_concurrent_setups`).
@@ -45,10 +49,10 @@ pub struct SupervisorContext<O: Opener> {
 pub const LOST_RETRY_JITTER: Duration = Duration::from_millis(500);
 
 /// Runs a camera's supervisor until shutdown.
-pub async fn supervise<O: Opener>(ctx: SupervisorContext<O>, entry: Arc<CameraEntry>) {
+pub async fn supervise<O: Opener>(ctx: SupervisorContext<O>, entry: Arc<dyn CameraPort>) {
     let mut shutdown = ctx.shutdown.clone();
     let work = async {
-        match entry.mode {
+        match entry.mode() {
             Mode::Hold => hold(&ctx, &entry).await,
             Mode::Patrol => patrol(&ctx, &entry).await,
         }
@@ -59,7 +63,7 @@ pub async fn supervise<O: Opener>(ctx: SupervisorContext<O>, entry: Arc<CameraEn
     }
 }
 
-async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
+async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<dyn CameraPort>) {
     let s = &ctx.settings;
     let mut backoff = Backoff::new(s.backoff.initial, s.backoff.max);
     let mut auth_backoff =
@@ -70,27 +74,29 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
             let Ok(_slot) = ctx.setup_slots.acquire().await else {
                 return;
             };
-            entry.stats.attempts.fetch_add(1, Relaxed);
-            ctx.opener.open(&entry.camera).await
+            entry.stats().attempts.fetch_add(1, Relaxed);
+            ctx.opener.open(entry.camera()).await
         };
         let failure = match opened {
             Ok((mut source, info)) => {
-                record_setup(ctx, entry, &info.codec, info.setup, "hold");
-                ctx.fleet.on_session_started(entry);
-                let started = Instant::now();
+                record_setup(ctx, entry.as_ref(), &info.codec, info.setup, "hold");
+                entry.on_session_started();
+                let started = ctx.clock.monotonic();
                 // The first sample at a random point of the interval: cameras that (re)connect
                 // together must not sample in one burst that overflows the decode queue.
-                let mut next_sample = Instant::now()
-                    + entry
-                        .sample_interval
-                        .mul_f64(rand::thread_rng().r#gen::<f64>());
-                // One stall timer per session, pushed back at every frame (no timer per frame).
+                let mut next_sample = ctx.clock.monotonic().after(
+                    entry
+                        .sample_interval()
+                        .mul_f64(rand::thread_rng().r#gen::<f64>()),
+                );
+                // One stall timer per session, pushed back at every frame (no timer per frame);
+                // a tokio timer (it can be reset), on the same runtime clock as Clock::sleep.
                 let stall = tokio::time::sleep(s.stall_timeout);
                 tokio::pin!(stall);
                 let failure = loop {
                     let want = ctx.samples.is_some()
-                        && !entry.sample_interval.is_zero()
-                        && Instant::now() >= next_sample;
+                        && !entry.sample_interval().is_zero()
+                        && ctx.clock.monotonic() >= next_sample;
                     tokio::select! {
                         biased;
                         r = source.next_frame(want) => match r {
@@ -98,9 +104,10 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
                                 stall
                                     .as_mut()
                                     .reset(tokio::time::Instant::now() + s.stall_timeout);
-                                ctx.fleet.on_frame(entry, f.keyframe, f.bytes);
+                                entry.on_frame(f.keyframe, f.bytes);
                                 if let Some(data) = f.data {
-                                    next_sample = Instant::now() + entry.sample_interval;
+                                    next_sample =
+                                        ctx.clock.monotonic().after(entry.sample_interval());
                                     submit(ctx, entry, &info.codec, data);
                                 }
                             }
@@ -116,7 +123,9 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
                 };
                 drop(source);
                 // A session that delivered for a while proves the camera healthy again.
-                if started.elapsed() >= s.recovery_hold.max(Duration::from_secs(10)) {
+                if ctx.clock.monotonic().since(started)
+                    >= s.recovery_hold.max(Duration::from_secs(10))
+                {
                     backoff.reset();
                     auth_backoff.reset();
                 }
@@ -126,29 +135,25 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
         };
         if failure.connection_lost && !retried_lost {
             retried_lost = true;
-            tracing::debug!(camera = %entry.camera.id, detail = %failure.detail, "connection lost; retrying at once");
+            tracing::debug!(camera = %entry.camera().id, detail = %failure.detail, "connection lost; retrying at once");
             // "At once", jittered: a switch flap drops thousands of connections together.
             let delay = LOST_RETRY_JITTER.mul_f64(rand::thread_rng().r#gen::<f64>());
-            tokio::time::sleep(delay).await;
+            ctx.clock.sleep(delay).await;
             continue;
         }
         retried_lost = false;
         if failure.local {
             // The daemon's fault, not the camera's: no status change, no outage in the ledger.
-            tracing::error!(camera = %entry.camera.id, detail = %failure.detail, "local resource failure; retrying");
-            ctx.fleet.metrics().local_failures.inc();
+            tracing::error!(camera = %entry.camera().id, detail = %failure.detail, "local resource failure; retrying");
+            ctx.metrics.local_failures.inc();
         } else {
-            ctx.fleet.apply(
-                entry,
-                Event::Failed {
-                    reason: failure.reason,
-                    detail: failure.bounded_detail(),
-                },
-            );
+            entry.on_event(Event::Failed {
+                reason: failure.reason,
+                detail: failure.bounded_detail(),
+            });
         }
-        entry.stats.reconnects.fetch_add(1, Relaxed);
-        ctx.fleet
-            .metrics()
+        entry.stats().reconnects.fetch_add(1, Relaxed);
+        ctx.metrics
             .reconnects
             .with_label_values(&[failure.reason.as_str()])
             .inc();
@@ -157,31 +162,28 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
         } else {
             backoff.next_delay(&mut rand::thread_rng())
         };
-        ctx.fleet
-            .metrics()
-            .reconnect_delay
-            .observe(delay.as_secs_f64());
-        tokio::time::sleep(delay).await;
+        ctx.metrics.reconnect_delay.observe(delay.as_secs_f64());
+        ctx.clock.sleep(delay).await;
     }
 }
 
-async fn patrol<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>) {
+async fn patrol<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<dyn CameraPort>) {
     let p = &ctx.settings.patrol;
     // Spread the first round over one interval so rounds do not bunch up.
     let phase = p.interval.mul_f64(rand::thread_rng().r#gen::<f64>());
-    let mut next = tokio::time::Instant::now() + phase;
+    let mut next = ctx.clock.monotonic().after(phase);
     loop {
-        tokio::time::sleep_until(next).await;
-        next += p.interval;
+        ctx.clock.sleep(next.since(ctx.clock.monotonic())).await;
+        next = next.after(p.interval);
         let Ok(_slot) = ctx.patrol_slots.acquire().await else {
             return;
         };
-        entry.stats.attempts.fetch_add(1, Relaxed);
+        entry.stats().attempts.fetch_add(1, Relaxed);
         let event = match tokio::time::timeout(p.probe_timeout, probe(ctx, entry)).await {
             Ok(Ok(())) => Event::ProbeOk,
             Ok(Err(f)) if f.local => {
-                tracing::error!(camera = %entry.camera.id, detail = %f.detail, "local resource failure in a probe");
-                ctx.fleet.metrics().local_failures.inc();
+                tracing::error!(camera = %entry.camera().id, detail = %f.detail, "local resource failure in a probe");
+                ctx.metrics.local_failures.inc();
                 continue;
             }
             Ok(Err(f)) => Event::Failed {
@@ -194,16 +196,16 @@ async fn patrol<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>)
             },
         };
         if let Event::Failed { reason, .. } = &event {
-            entry.stats.reconnects.fetch_add(1, Relaxed);
-            ctx.fleet
-                .metrics()
+            entry.stats().reconnects.fetch_add(1, Relaxed);
+            ctx.metrics
                 .reconnects
                 .with_label_values(&[reason.as_str()])
                 .inc();
         }
-        ctx.fleet.apply(entry, event);
-        if tokio::time::Instant::now() > next {
-            next = tokio::time::Instant::now(); // overran: start the next round at once
+        entry.on_event(event);
+        let now = ctx.clock.monotonic();
+        if now > next {
+            next = now; // overran: start the next round at once
         }
     }
 }
@@ -211,18 +213,18 @@ async fn patrol<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<CameraEntry>)
 /// Connect, PLAY until the first keyframe; the session is torn down when dropped.
 async fn probe<O: Opener>(
     ctx: &SupervisorContext<O>,
-    entry: &Arc<CameraEntry>,
+    entry: &Arc<dyn CameraPort>,
 ) -> Result<(), Failure> {
-    let (mut source, info) = ctx.opener.open(&entry.camera).await?;
-    record_setup(ctx, entry, &info.codec, info.setup, "patrol");
-    entry.stats.on_session_start();
+    let (mut source, info) = ctx.opener.open(entry.camera()).await?;
+    record_setup(ctx, entry.as_ref(), &info.codec, info.setup, "patrol");
+    entry.stats().on_session_start();
     loop {
         let f = source
-            .next_frame(ctx.samples.is_some() && !entry.sample_interval.is_zero())
+            .next_frame(ctx.samples.is_some() && !entry.sample_interval().is_zero())
             .await?;
         entry
-            .stats
-            .on_frame(f.keyframe, f.bytes, ctx.fleet.now().timestamp_millis());
+            .stats()
+            .on_frame(f.keyframe, f.bytes, ctx.clock.now().timestamp_millis());
         if let Some(data) = f.data {
             submit(ctx, entry, &info.codec, data);
         }
@@ -235,34 +237,33 @@ async fn probe<O: Opener>(
 /// Hands a sampled keyframe to the vision workers (drop-oldest, never waits).
 fn submit<O: Opener>(
     ctx: &SupervisorContext<O>,
-    entry: &Arc<CameraEntry>,
+    entry: &Arc<dyn CameraPort>,
     codec: &str,
     data: Vec<u8>,
 ) {
     if let Some(q) = &ctx.samples {
         q.push(Sample {
-            camera: entry.clone(),
+            camera: entry.camera().id.as_str().into(),
             codec: codec.to_string(),
             data,
-            at: ctx.fleet.now(),
+            at: ctx.clock.now(),
         });
     }
 }
 
 fn record_setup<O: Opener>(
     ctx: &SupervisorContext<O>,
-    entry: &CameraEntry,
+    entry: &dyn CameraPort,
     codec: &str,
     setup: Duration,
     mode: &str,
 ) {
     entry
-        .stats
+        .stats()
         .last_setup_ms
         .store(setup.as_millis().clamp(1, u32::MAX as u128) as u32, Relaxed);
-    *entry.codec.lock().unwrap() = Some(codec.to_string());
-    ctx.fleet
-        .metrics()
+    entry.on_setup(codec);
+    ctx.metrics
         .setup_seconds
         .with_label_values(&[mode])
         .observe(setup.as_secs_f64());

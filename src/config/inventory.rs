@@ -11,8 +11,28 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::health::status::Mode;
 use crate::redact::{Secret, is_secret_key, url_for_display};
+
+/// How the camera is watched; decides whether silence between events is a stall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// A session kept open; media is expected continuously.
+    #[default]
+    Hold,
+    /// A round every N seconds: connect, first keyframe, teardown.
+    Patrol,
+}
+
+impl Mode {
+    /// The name used in config and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Hold => "hold",
+            Mode::Patrol => "patrol",
+        }
+    }
+}
 
 /// The groups a camera is counted in for online rates.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Default)]

@@ -1,6 +1,7 @@
-//! Configuration: the camera inventory (CSV or TOML) and the daemon settings.
+//! Configuration: the camera inventory (CSV or TOML), durations and shards: the
+//! input every stage reads. The daemon's settings file is `crate::settings`, which sits above
+//! the stages whose sections it gathers.
 
 pub mod duration;
 pub mod inventory;
-pub mod settings;
 pub mod shard;

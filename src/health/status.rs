@@ -112,26 +112,7 @@ impl std::fmt::Display for Reason {
     }
 }
 
-/// How the camera is watched; decides whether silence between events is a stall.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// A session kept open; media is expected continuously.
-    #[default]
-    Hold,
-    /// A round every N seconds: connect, first keyframe, teardown.
-    Patrol,
-}
-
-impl Mode {
-    /// The name used in config and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Hold => "hold",
-            Mode::Patrol => "patrol",
-        }
-    }
-}
+pub use crate::config::inventory::Mode;
 
 /// Timing rules of the machine.
 #[derive(Debug, Clone, Copy)]

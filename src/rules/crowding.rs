@@ -1,11 +1,4 @@
-//! Pure state machines behind the alerts: crowding in a zone, video loss, abnormal picture.
-//!
-//! Every machine is driven by `(time, observation)` calls and never reads a clock, so the
-//! whole lifecycle is testable on a manual clock. A machine emits a [`Transition`] when an
-//! alert instance starts ([`Phase::New`]), when its evidence changes materially
-//! ([`Phase::Update`]) and when it ends ([`Phase::End`]).
-//!
-//! # Crowding
+//! Crowding in a zone: the people count, smoothed, as a [condition](crate::rules::condition).
 //!
 //! ```toml
 //! [[rules]]
@@ -40,53 +33,14 @@
 //! * **Schedule off, camera gone**: [`CrowdingState::pause`] ends an active alert at once and
 //!   forgets the samples; the machine starts afresh (dwell included) on the next sample.
 //! * Samples older than the previous one are ignored.
-//!
-//! # Video loss and abnormal picture
-//!
-//! ```toml
-//! [[rules]]
-//! kind = "video_loss"
-//! cameras = ["*"]
-//! after = "5m"        # offline this long starts the alert
-//! hold_off = "1m"     # online this long ends it (default 0: the first online observation)
-//!
-//! [[rules]]
-//! kind = "video_abnormal"
-//! cameras = ["*"]
-//! faults = ["too_dark", "frozen", "occlusion"]   # optional; default every fault
-//! after = "10m"
-//! ```
-//!
-//! [`ConditionState`] is the shared machine: a bad condition held for `after` starts the
-//! alert (`started_at` = first bad observation), a good condition held for `hold_off` ends it.
-//! For `video_abnormal` an `Update` is emitted when the set of faults changes (throttled like
-//! crowding); its `count` is the number of faults.
-
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::clock::Time;
+use crate::rules::condition::{ConditionParams, ConditionState, Transition};
 use crate::rules::zones::{Polygon, foot_point};
 use crate::vision::detect::Detection;
-use crate::vision::detector_pool::DetectionsView;
-
-pub use crate::alerts::event::Phase;
-
-/// What a state machine reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    /// New, update or end.
-    pub phase: Phase,
-    /// The evidence now: the smoothed people count for crowding, the number of faults for an
-    /// abnormal picture, 0 or 1 for video loss (1 while lost).
-    pub count: usize,
-    /// The highest count reported or seen while active (crowding), for the end message.
-    pub peak: usize,
-    /// When the condition began (the first observation of the episode that started it).
-    pub started_at: Time,
-    /// The observation time that caused this transition.
-    pub at: Time,
-}
+use crate::vision::detect::DetectionsView;
 
 /// Parameters of a crowding rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,29 +122,14 @@ pub fn count_in_zone(
         .count()
 }
 
-/// Elapsed time from `since` to `at`, zero if `at` is earlier.
-fn elapsed(since: Time, at: Time) -> Duration {
-    (at - since).to_std().unwrap_or(Duration::ZERO)
-}
-
-/// The crowding state machine of one rule on one camera. See the [module docs](self).
+/// The crowding state machine of one rule on one camera: a median window over the samples
+/// and a [`ConditionState`] whose condition is "smoothed count at or above `min_people`".
+/// See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct CrowdingState {
     params: CrowdingParams,
     samples: VecDeque<usize>,
-    last_at: Option<Time>,
-    /// First sample of the current run at or above the threshold (while idle).
-    above_since: Option<Time>,
-    active: Option<Active>,
-}
-
-#[derive(Debug, Clone)]
-struct Active {
-    started_at: Time,
-    reported: usize,
-    reported_at: Time,
-    peak: usize,
-    below_since: Option<Time>,
+    condition: ConditionState,
 }
 
 impl CrowdingState {
@@ -200,10 +139,12 @@ impl CrowdingState {
         params.min_people = params.min_people.max(1);
         Self {
             samples: VecDeque::with_capacity(params.smoothing),
+            condition: ConditionState::new(ConditionParams {
+                after: params.dwell,
+                hold_off: params.hold_off,
+                update_interval: params.update_interval,
+            }),
             params,
-            last_at: None,
-            above_since: None,
-            active: None,
         }
     }
 
@@ -214,7 +155,7 @@ impl CrowdingState {
 
     /// Whether an alert is open.
     pub fn is_active(&self) -> bool {
-        self.active.is_some()
+        self.condition.is_active()
     }
 
     /// The current smoothed count (lower median of the window), 0 without samples.
@@ -229,76 +170,16 @@ impl CrowdingState {
 
     /// Feeds one sample: `people_in_zone` counted on the picture sampled at `at`.
     pub fn observe(&mut self, at: Time, people_in_zone: usize) -> Option<Transition> {
-        if self.last_at.is_some_and(|last| at < last) {
+        if !self.condition.accepts(at) {
             return None;
         }
-        self.last_at = Some(at);
         if self.samples.len() == self.params.smoothing {
             self.samples.pop_front();
         }
         self.samples.push_back(people_in_zone);
         let count = self.smoothed();
         let crowd = count >= self.params.min_people;
-        let p = &self.params;
-
-        match &mut self.active {
-            None => {
-                if !crowd {
-                    self.above_since = None;
-                    return None;
-                }
-                let since = *self.above_since.get_or_insert(at);
-                if elapsed(since, at) < p.dwell {
-                    return None;
-                }
-                self.above_since = None;
-                self.active = Some(Active {
-                    started_at: since,
-                    reported: count,
-                    reported_at: at,
-                    peak: count,
-                    below_since: None,
-                });
-                Some(Transition {
-                    phase: Phase::New,
-                    count,
-                    peak: count,
-                    started_at: since,
-                    at,
-                })
-            }
-            Some(a) => {
-                if !crowd {
-                    let since = *a.below_since.get_or_insert(at);
-                    if elapsed(since, at) < p.hold_off {
-                        return None;
-                    }
-                    let t = Transition {
-                        phase: Phase::End,
-                        count,
-                        peak: a.peak,
-                        started_at: a.started_at,
-                        at,
-                    };
-                    self.active = None;
-                    return Some(t);
-                }
-                a.below_since = None;
-                a.peak = a.peak.max(count);
-                if count == a.reported || elapsed(a.reported_at, at) < p.update_interval {
-                    return None;
-                }
-                a.reported = count;
-                a.reported_at = at;
-                Some(Transition {
-                    phase: Phase::Update,
-                    count,
-                    peak: a.peak,
-                    started_at: a.started_at,
-                    at,
-                })
-            }
-        }
+        self.condition.observe(at, crowd, count, count as u64)
     }
 
     /// The rule stops watching (schedule off, camera offline, rule removed): ends an open alert
@@ -306,224 +187,7 @@ impl CrowdingState {
     pub fn pause(&mut self, at: Time) -> Option<Transition> {
         let count = self.smoothed();
         self.samples.clear();
-        self.above_since = None;
-        self.last_at = self.last_at.max(Some(at));
-        self.active.take().map(|a| Transition {
-            phase: Phase::End,
-            count,
-            peak: a.peak,
-            started_at: a.started_at,
-            at,
-        })
-    }
-}
-
-/// Parameters of a condition rule (`video_loss`, `video_abnormal`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConditionParams {
-    /// The bad condition must last this long before `New`.
-    pub after: Duration,
-    /// The good condition must last this long before `End`.
-    pub hold_off: Duration,
-    /// At most one `Update` per this interval.
-    pub update_interval: Duration,
-}
-
-/// A bad condition held for a while: the machine of `video_loss` and `video_abnormal`.
-///
-/// Observations carry a detail count (number of faults; 1 for "offline"); 0 means the
-/// condition is good.
-#[derive(Debug, Clone)]
-pub struct ConditionState {
-    params: ConditionParams,
-    last_at: Option<Time>,
-    bad_since: Option<Time>,
-    active: Option<ConditionActive>,
-}
-
-#[derive(Debug, Clone)]
-struct ConditionActive {
-    started_at: Time,
-    reported: u64,
-    reported_count: usize,
-    reported_at: Time,
-    peak: usize,
-    good_since: Option<Time>,
-}
-
-impl ConditionState {
-    /// A fresh machine (condition good, no alert).
-    pub fn new(params: ConditionParams) -> Self {
-        Self {
-            params,
-            last_at: None,
-            bad_since: None,
-            active: None,
-        }
-    }
-
-    /// Whether an alert is open.
-    pub fn is_active(&self) -> bool {
-        self.active.is_some()
-    }
-
-    /// Feeds one observation. `detail` identifies the evidence (for `video_abnormal` a bit set
-    /// of the faults); `count` is reported with it (number of faults). `count == 0` is good.
-    /// A change of `detail` while active is an `Update` (throttled by `update_interval`).
-    pub fn observe(&mut self, at: Time, count: usize, detail: u64) -> Option<Transition> {
-        if self.last_at.is_some_and(|last| at < last) {
-            return None;
-        }
-        self.last_at = Some(at);
-        let bad = count > 0;
-        let p = self.params;
-        match &mut self.active {
-            None => {
-                if !bad {
-                    self.bad_since = None;
-                    return None;
-                }
-                let since = *self.bad_since.get_or_insert(at);
-                if elapsed(since, at) < p.after {
-                    return None;
-                }
-                self.bad_since = None;
-                self.active = Some(ConditionActive {
-                    started_at: since,
-                    reported: detail,
-                    reported_count: count,
-                    reported_at: at,
-                    peak: count,
-                    good_since: None,
-                });
-                Some(Transition {
-                    phase: Phase::New,
-                    count,
-                    peak: count,
-                    started_at: since,
-                    at,
-                })
-            }
-            Some(a) => {
-                if !bad {
-                    let since = *a.good_since.get_or_insert(at);
-                    if elapsed(since, at) < p.hold_off {
-                        return None;
-                    }
-                    let t = Transition {
-                        phase: Phase::End,
-                        count: 0,
-                        peak: a.peak,
-                        started_at: a.started_at,
-                        at,
-                    };
-                    self.active = None;
-                    return Some(t);
-                }
-                a.good_since = None;
-                a.peak = a.peak.max(count);
-                if (detail == a.reported && count == a.reported_count)
-                    || elapsed(a.reported_at, at) < p.update_interval
-                {
-                    return None;
-                }
-                a.reported = detail;
-                a.reported_count = count;
-                a.reported_at = at;
-                Some(Transition {
-                    phase: Phase::Update,
-                    count,
-                    peak: a.peak,
-                    started_at: a.started_at,
-                    at,
-                })
-            }
-        }
-    }
-
-    /// The rule stops watching: ends an open alert at once and forgets any pending start.
-    pub fn pause(&mut self, at: Time) -> Option<Transition> {
-        self.bad_since = None;
-        self.last_at = self.last_at.max(Some(at));
-        self.active.take().map(|a| Transition {
-            phase: Phase::End,
-            count: 0,
-            peak: a.peak,
-            started_at: a.started_at,
-            at,
-        })
-    }
-}
-
-/// `video_loss`: a camera offline for longer than a threshold.
-#[derive(Debug, Clone)]
-pub struct LossState(ConditionState);
-
-impl LossState {
-    /// A fresh machine.
-    pub fn new(params: ConditionParams) -> Self {
-        Self(ConditionState::new(params))
-    }
-
-    /// Feeds the camera's state at `at`: `online` is `true` for
-    /// [`State::Online`](crate::health::status::State::Online). Callers decide what
-    /// `Connecting` means (the daemon treats it as not yet known and does not call).
-    pub fn observe(&mut self, at: Time, online: bool) -> Option<Transition> {
-        self.0.observe(at, usize::from(!online), u64::from(!online))
-    }
-
-    /// Whether an alert is open.
-    pub fn is_active(&self) -> bool {
-        self.0.is_active()
-    }
-
-    /// Ends an open alert at once (schedule off, camera removed).
-    pub fn pause(&mut self, at: Time) -> Option<Transition> {
-        self.0.pause(at)
-    }
-}
-
-/// `video_abnormal`: a picture-quality fault for longer than a threshold.
-#[derive(Debug, Clone)]
-pub struct AbnormalState {
-    state: ConditionState,
-    /// Faults that count; empty means all.
-    watched: Vec<crate::vision::quality::Fault>,
-}
-
-impl AbnormalState {
-    /// A fresh machine watching `faults` (empty: every fault).
-    pub fn new(params: ConditionParams, faults: Vec<crate::vision::quality::Fault>) -> Self {
-        Self {
-            state: ConditionState::new(params),
-            watched: faults,
-        }
-    }
-
-    /// Feeds the faults diagnosed on the picture sampled at `at` (empty: picture fine).
-    /// An `Update` is emitted when the set of watched faults changes.
-    pub fn observe(
-        &mut self,
-        at: Time,
-        faults: &[crate::vision::quality::Fault],
-    ) -> Option<Transition> {
-        let mut bits = 0u64;
-        for f in faults {
-            if self.watched.is_empty() || self.watched.contains(f) {
-                bits |= 1 << (*f as u32);
-            }
-        }
-        self.state.observe(at, bits.count_ones() as usize, bits)
-    }
-
-    /// Whether an alert is open.
-    pub fn is_active(&self) -> bool {
-        self.state.is_active()
-    }
-
-    /// Ends an open alert at once (schedule off, camera offline, camera removed).
-    pub fn pause(&mut self, at: Time) -> Option<Transition> {
-        self.state.pause(at)
+        self.condition.pause(at, count)
     }
 }
 
@@ -531,7 +195,7 @@ impl AbnormalState {
 mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
-    use crate::vision::quality::Fault;
+    use crate::rules::condition::Phase;
     use chrono::TimeZone;
 
     const S: Duration = Duration::from_secs(1);
@@ -792,80 +456,5 @@ mod tests {
             ..p.clone()
         };
         assert_eq!(strict.count_view(&view), 2);
-    }
-
-    fn cond() -> ConditionParams {
-        ConditionParams {
-            after: 60 * S,
-            hold_off: 20 * S,
-            update_interval: 30 * S,
-        }
-    }
-
-    #[test]
-    fn video_loss_lifecycle() {
-        let at = |n: i64| t0() + chrono::TimeDelta::seconds(n);
-        let mut s = LossState::new(cond());
-        assert_eq!(s.observe(at(0), true), None);
-        assert_eq!(s.observe(at(10), false), None);
-        assert_eq!(
-            s.observe(at(50), true),
-            None,
-            "a short outage starts nothing"
-        );
-        assert_eq!(s.observe(at(60), false), None);
-        let new = s.observe(at(120), false).unwrap();
-        assert_eq!(
-            (new.phase, new.started_at, new.count),
-            (Phase::New, at(60), 1)
-        );
-        assert_eq!(s.observe(at(500), false), None, "no updates while lost");
-        assert_eq!(s.observe(at(510), true), None);
-        assert_eq!(s.observe(at(520), false), None, "flap inside hold-off");
-        assert_eq!(s.observe(at(530), true), None);
-        let end = s.observe(at(550), true).unwrap();
-        assert_eq!((end.phase, end.started_at), (Phase::End, at(60)));
-        assert!(!s.is_active());
-        s.observe(at(600), false);
-        s.observe(at(700), false);
-        assert!(s.is_active());
-        assert_eq!(s.pause(at(701)).unwrap().phase, Phase::End);
-    }
-
-    #[test]
-    fn video_abnormal_lifecycle() {
-        let at = |n: i64| t0() + chrono::TimeDelta::seconds(n);
-        let mut s = AbnormalState::new(cond(), vec![Fault::TooDark, Fault::Frozen]);
-        assert_eq!(s.observe(at(0), &[Fault::Blur]), None);
-        assert_eq!(
-            s.observe(at(100), &[Fault::Blur]),
-            None,
-            "blur is not watched"
-        );
-        assert!(!s.is_active());
-        s.observe(at(100), &[Fault::TooDark]);
-        let new = s.observe(at(160), &[Fault::TooDark, Fault::Blur]).unwrap();
-        assert_eq!((new.phase, new.count), (Phase::New, 1));
-        assert_eq!(
-            s.observe(at(170), &[Fault::TooDark, Fault::Frozen]),
-            None,
-            "throttled"
-        );
-        let up = s
-            .observe(at(190), &[Fault::TooDark, Fault::Frozen])
-            .unwrap();
-        assert_eq!((up.phase, up.count, up.peak), (Phase::Update, 2, 2));
-        assert_eq!(s.observe(at(230), &[Fault::TooDark, Fault::Frozen]), None);
-        // Same number, different fault: material.
-        let up = s.observe(at(260), &[Fault::Frozen, Fault::TooDark]);
-        assert_eq!(up, None, "same set in another order");
-        let up = s.observe(at(261), &[Fault::TooDark]).unwrap();
-        assert_eq!(up.count, 1);
-        assert_eq!(s.observe(at(300), &[]), None);
-        let end = s.observe(at(320), &[Fault::Blur]).unwrap();
-        assert_eq!(
-            (end.phase, end.started_at, end.peak),
-            (Phase::End, at(100), 2)
-        );
     }
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::clock::Time;
-use crate::rules::crowding::{ConditionParams, ConditionState, Transition};
+use crate::rules::condition::{ConditionParams, ConditionState, Transition};
 use crate::rules::zones::{Polygon, foot_point};
 use crate::vision::cover::{CoverClassifier, cargo_crop};
 use crate::vision::detect::Detection;
@@ -162,20 +162,20 @@ impl TruckState {
         } else {
             0
         };
-        self.condition.observe(at, count, count as u64)
+        self.condition.observe(at, count > 0, count, count as u64)
     }
 
     /// The rule stops watching: ends an open alert.
     pub fn pause(&mut self, at: Time) -> Option<Transition> {
         self.window.clear();
-        self.condition.pause(at)
+        self.condition.pause(at, 0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::event::Phase;
+    use crate::rules::condition::Phase;
     use crate::vision::cover::{BaselineCover, CoverVerdict};
 
     fn t(s: i64) -> Time {

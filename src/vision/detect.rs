@@ -1040,3 +1040,21 @@ mod tests {
         );
     }
 }
+
+/// The latest detections of a camera, as the API shows them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DetectionsView {
+    /// When the picture was sampled.
+    pub at: crate::clock::Time,
+    /// Picture size the boxes refer to.
+    pub width: u32,
+    /// Picture height.
+    pub height: u32,
+    /// Objects per class.
+    pub counts: std::collections::BTreeMap<String, usize>,
+    /// The objects, best first.
+    pub objects: Vec<Detection>,
+    /// The detector's recommended score threshold per class (rules without `min_score`).
+    #[serde(skip)]
+    pub thresholds: std::sync::Arc<std::collections::BTreeMap<String, f32>>,
+}

@@ -900,3 +900,16 @@ mod tests {
         assert!(v["measures"]["diff_to_previous"].is_null());
     }
 }
+
+/// A quality verdict as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QualityView {
+    /// When the sample was taken.
+    pub at: crate::clock::Time,
+    /// True when no fault was found.
+    pub ok: bool,
+    /// Faults found (snake_case names).
+    pub faults: Vec<Fault>,
+    /// The measures behind the verdict.
+    pub measures: Measures,
+}

@@ -67,79 +67,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-pub use super::duration::{MAX_DURATION, duration, duration_from_secs, parse_duration};
+pub use crate::config::duration::{MAX_DURATION, duration, duration_from_secs, parse_duration};
 
 use crate::config::inventory::Camera;
-use crate::health::status::Mode;
+use crate::config::inventory::Mode;
 
-/// RTP transport for held sessions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum TransportKind {
-    /// Interleaved over the RTSP TCP connection (default: works through NAT and firewalls).
-    #[default]
-    Tcp,
-    /// RTP over UDP (LAN only).
-    Udp,
-}
+pub use crate::camera::session::TransportKind;
 
-/// Reconnect backoff.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BackoffSettings {
-    /// First ceiling of the random delay.
-    #[serde(deserialize_with = "duration")]
-    pub initial: Duration,
-    /// Largest ceiling.
-    #[serde(deserialize_with = "duration")]
-    pub max: Duration,
-    /// First ceiling after a camera refused the credentials (`auth`): cameras lock accounts
-    /// after a few failed logins (Hikvision, Dahua), so these are retried in minutes.
-    #[serde(deserialize_with = "duration")]
-    pub auth_initial: Duration,
-    /// Largest ceiling after `auth` failures.
-    #[serde(deserialize_with = "duration")]
-    pub auth_max: Duration,
-    /// Hold-mode session set-ups (DESCRIBE..PLAY) in flight at once, fleet-wide: a switch that
-    /// flaps does not send thousands of DESCRIBEs in one burst.
-    pub max_concurrent_setups: usize,
-}
-
-impl Default for BackoffSettings {
-    fn default() -> Self {
-        Self {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-            auth_initial: Duration::from_secs(120),
-            auth_max: Duration::from_secs(1800),
-            max_concurrent_setups: 256,
-        }
-    }
-}
-
-/// Patrol rounds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PatrolSettings {
-    /// Time between the starts of two probes of one camera.
-    #[serde(deserialize_with = "duration")]
-    pub interval: Duration,
-    /// Connect..first keyframe must finish within this, or the probe fails.
-    #[serde(deserialize_with = "duration")]
-    pub probe_timeout: Duration,
-    /// Probes in flight at once.
-    pub max_concurrent: usize,
-}
-
-impl Default for PatrolSettings {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(300),
-            probe_timeout: Duration::from_secs(10),
-            max_concurrent: 64,
-        }
-    }
-}
+pub use crate::camera::settings::{BackoffSettings, PatrolSettings, SupervisorSettings};
 
 /// Sampling keyframes for picture-quality diagnosis and detection.
 #[derive(Debug, Clone, Deserialize)]
@@ -198,92 +133,9 @@ impl Default for AlertSettings {
     }
 }
 
-/// The MQTT sink.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MqttSettings {
-    /// Broker URL (`mqtt://host:1883`); none: no MQTT sink.
-    pub url: Option<String>,
-    /// Prefix of every topic.
-    pub topic_prefix: String,
-    /// Client id (unique per broker); default `sharpeyes-<shard index>-<pid>`.
-    pub client_id: Option<String>,
-}
-
-impl Default for MqttSettings {
-    fn default() -> Self {
-        Self {
-            url: None,
-            topic_prefix: "sharpeyes".into(),
-            client_id: None,
-        }
-    }
-}
-
-/// The HTTP webhook sink.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhookSettings {
-    /// Receiver URL (`http://host:port/path`); none: no webhook sink.
-    pub url: Option<String>,
-    /// Whole-request timeout.
-    #[serde(deserialize_with = "duration")]
-    pub timeout: Duration,
-    /// Extra request headers.
-    pub headers: std::collections::BTreeMap<String, String>,
-    /// Environment variable holding the HMAC-SHA256 signing secret.
-    pub secret_env: Option<String>,
-    /// File holding the signing secret (trailing newline ignored).
-    pub secret_file: Option<PathBuf>,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        Self {
-            url: None,
-            timeout: Duration::from_secs(10),
-            headers: Default::default(),
-            secret_env: None,
-            secret_file: None,
-        }
-    }
-}
-
-/// The Kafka sink.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KafkaSettings {
-    /// Bootstrap brokers (`host:port,...`); none: no Kafka sink.
-    pub brokers: Option<String>,
-    /// Topic of the alert messages.
-    pub topic: String,
-    /// How long one message may take to be acknowledged before it is retried.
-    #[serde(deserialize_with = "duration")]
-    pub delivery_timeout: Duration,
-    /// Further librdkafka producer properties.
-    pub options: std::collections::BTreeMap<String, String>,
-}
-
-impl Default for KafkaSettings {
-    fn default() -> Self {
-        Self {
-            brokers: None,
-            topic: "sharpeyes.alerts".into(),
-            delivery_timeout: Duration::from_secs(30),
-            options: Default::default(),
-        }
-    }
-}
-
-/// The JSON-lines log sink.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogSinkSettings {
-    /// Append every alert message to a file.
-    pub enabled: bool,
-    /// The file; default `<data_dir>/alerts.jsonl`.
-    pub path: Option<PathBuf>,
-}
+pub use crate::alerts::sink_config::{
+    KafkaSettings, LogSinkSettings, MqttSettings, SinkSettings, WebhookSettings,
+};
 
 /// Object detection on sampled pictures.
 #[derive(Debug, Clone, Deserialize)]
@@ -439,9 +291,9 @@ pub struct Settings {
     /// The JSON-lines log sink.
     pub log_sink: LogSinkSettings,
     /// The ops page (`[web]`, see `web::config`).
-    pub web: crate::web::config::WebSettings,
+    pub web: crate::http::config::WebSettings,
     /// Access control (`[auth]`, see `web::config`).
-    pub auth: crate::web::config::AuthSettings,
+    pub auth: crate::http::config::AuthSettings,
     /// `[reload]`: when a changed inventory file is applied.
     pub reload: ReloadSettings,
     /// `[history]`: how long the ledger keeps intervals.
@@ -518,6 +370,27 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// What the camera supervisors need: the stall and recovery timings, backoff, patrol.
+    pub fn supervisor(&self) -> SupervisorSettings {
+        SupervisorSettings {
+            stall_timeout: self.stall_timeout,
+            recovery_hold: self.recovery_hold,
+            backoff: self.backoff.clone(),
+            patrol: self.patrol.clone(),
+        }
+    }
+
+    /// What the alert sinks need: their sections and the data directory.
+    pub fn sinks(&self) -> SinkSettings {
+        SinkSettings {
+            mqtt: self.mqtt.clone(),
+            webhook: self.webhook.clone(),
+            kafka: self.kafka.clone(),
+            log_sink: self.log_sink.clone(),
+            data_dir: self.data_dir.clone(),
+        }
+    }
+
     /// Reads a settings file; errors name the line.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)

@@ -2,14 +2,19 @@
 //! detail, alerts; access control (users with Argon2 passwords, or trusted proxy headers),
 //! sessions and CSRF. See `docs/page.md`.
 
+pub mod actor;
+pub mod alerts;
+pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod config;
+pub mod error;
 pub mod first_login;
 pub mod history;
 pub mod login_guard;
 pub mod password;
 pub mod serve;
+pub mod services;
 pub mod session;
 pub mod wall;
 
@@ -35,24 +40,13 @@ pub struct WebContext {
     pub auth: config::AuthSettings,
 }
 
-impl WebContext {
-    /// From the daemon's settings and its bound address.
-    pub fn from_settings(s: &crate::config::settings::Settings, addr: SocketAddr) -> Self {
-        Self {
-            addr,
-            data_dir: s.data_dir.clone(),
-            web: s.web.clone(),
-            auth: s.auth.clone(),
-        }
-    }
-}
-
 /// The page's routes and the ledger endpoints, without the access layer.
 pub fn routes(fleet: Arc<Fleet>, ctx: &WebContext, auth: Arc<auth::Auth>) -> Router {
     let ledger = Arc::new(history::LedgerContext {
         data_dir: ctx.data_dir.clone(),
         target: ctx.web.target,
         report_days: ctx.web.report_days,
+        clock: fleet.clock().clone(),
     });
     let settings = serde_json::json!({
         "target_pct": (ctx.web.target * 10000.0).round() / 100.0,

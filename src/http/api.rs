@@ -28,30 +28,31 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-
-pub mod actor;
-pub mod alerts;
+use serde::Deserialize;
 
 use crate::config::inventory::GroupBy;
 use crate::fleet::Fleet;
 use crate::health::status::Mode;
+use crate::http::alerts;
+use crate::http::error::not_found;
+pub use crate::http::services::Services;
 
 /// The daemon's whole HTTP service: [`router`], the ops page and its endpoints, behind the
 /// access layer. Fails when the access-control settings are unusable (no users on a
 /// non-loopback address, a malformed password hash).
-pub fn app(fleet: Arc<Fleet>, ctx: &crate::web::WebContext) -> anyhow::Result<Router> {
-    let auth = Arc::new(crate::web::auth::Auth::new(&ctx.auth, ctx.addr)?);
-    Ok(router(fleet.clone())
-        .merge(crate::web::routes(fleet, ctx, auth.clone()))
+pub fn app(services: Services, ctx: &crate::http::WebContext) -> anyhow::Result<Router> {
+    let auth = Arc::new(crate::http::auth::Auth::new(&ctx.auth, ctx.addr)?);
+    let fleet = services.fleet.clone();
+    Ok(router(services)
+        .merge(crate::http::routes(fleet, ctx, auth.clone()))
         .layer(axum::middleware::from_fn_with_state(
             auth,
-            crate::web::auth::layer,
+            crate::http::auth::layer,
         )))
 }
 
-/// Builds the router over a fleet (no access control: see [`app`]).
-pub fn router(fleet: Arc<Fleet>) -> Router {
+/// Builds the router (no access control: see [`app`]).
+pub fn router(services: Services) -> Router {
     Router::new()
         .route("/api/cameras", get(cameras))
         .route("/api/cameras/{id}", get(camera))
@@ -61,16 +62,7 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(alerts::routes())
-        .with_state(fleet)
-}
-
-#[derive(Serialize)]
-struct ApiError {
-    error: String,
-}
-
-fn not_found(what: String) -> Response {
-    (StatusCode::NOT_FOUND, Json(ApiError { error: what })).into_response()
+        .with_state(services)
 }
 
 async fn cameras(State(fleet): State<Arc<Fleet>>) -> Response {
@@ -120,8 +112,9 @@ async fn groups(State(fleet): State<Arc<Fleet>>, Query(q): Query<GroupsQuery>) -
 
 /// `GET /metrics`. Rendering reads the alert outbox (SQLite), so it runs on a blocking thread,
 /// never on a runtime worker; a failure is a 500 naming it, never a panic.
-async fn metrics(State(fleet): State<Arc<Fleet>>) -> Response {
-    let rendered = tokio::task::spawn_blocking(move || fleet.metrics().render(&fleet)).await;
+async fn metrics(State(svc): State<Services>) -> Response {
+    let rendered =
+        tokio::task::spawn_blocking(move || svc.fleet.metrics().render(&svc.metric_sources)).await;
     match rendered {
         Ok(Ok(body)) => (
             [(

@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 use super::config::{AuthMode, AuthSettings, Exposure, IpNet, UserEntry};
 use super::login_guard::{LoginGuard, Refusal};
 use super::session::{COOKIE, SessionStore, random_token, same_token};
-use crate::api::actor::{Actor, Role};
+use crate::http::actor::{Actor, Role};
+use crate::http::error::error;
 
 /// The client's address as the listener saw it (a request extension the layer sets).
 #[derive(Debug, Clone, Copy)]
@@ -208,15 +209,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-#[derive(Serialize)]
-struct ApiError<'a> {
-    error: &'a str,
-}
-
-fn json_error(status: StatusCode, error: &str) -> Response {
-    (status, Json(ApiError { error })).into_response()
-}
-
 fn is_unsafe(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -267,7 +259,7 @@ pub async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
                 .and_then(|v| v.to_str().ok()),
         )
     {
-        return json_error(
+        return error(
             StatusCode::MISDIRECTED_REQUEST,
             "this instance has no login and answers only to a loopback Host (localhost, 127.0.0.1)",
         );
@@ -298,7 +290,7 @@ pub async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
             || path == "/healthz"
             || path == "/readyz";
         return if machine || req.method() != Method::GET {
-            json_error(StatusCode::UNAUTHORIZED, "login required")
+            error(StatusCode::UNAUTHORIZED, "login required")
         } else {
             (
                 StatusCode::OK,
@@ -319,10 +311,10 @@ pub async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
         // from other sites are refused.
         let csrf_ok = token_ok || (auth.mode == Effective::Open && !cross_site(req.headers()));
         if path != "/api/logout" && actor.role != Role::Operator {
-            return json_error(StatusCode::FORBIDDEN, "operator role required");
+            return error(StatusCode::FORBIDDEN, "operator role required");
         }
         if !csrf_ok {
-            return json_error(StatusCode::FORBIDDEN, "missing or invalid CSRF token");
+            return error(StatusCode::FORBIDDEN, "missing or invalid CSRF token");
         }
     }
     if auth.mode == Effective::Users
@@ -362,16 +354,16 @@ pub async fn login(
     body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if auth.mode != Effective::Users {
-        return json_error(
+        return error(
             StatusCode::NOT_FOUND,
             "this instance has no login (open or proxy mode)",
         );
     }
     if cross_site(&headers) {
-        return json_error(StatusCode::FORBIDDEN, "cross-site login refused");
+        return error(StatusCode::FORBIDDEN, "cross-site login refused");
     }
     let Ok(Json(body)) = body else {
-        return json_error(
+        return error(
             StatusCode::BAD_REQUEST,
             "send JSON {\"user\": …, \"password\": …}",
         );
@@ -401,7 +393,7 @@ pub async fn login(
     auth.guard.finish(attempt, ok, Instant::now());
     let Some(user) = entry.filter(|_| ok) else {
         tracing::warn!(user = %body.user, %client, "failed login");
-        return json_error(StatusCode::UNAUTHORIZED, "wrong user name or password");
+        return error(StatusCode::UNAUTHORIZED, "wrong user name or password");
     };
     let (id, s) = auth.sessions.create(Actor {
         user: user.name.clone(),
@@ -434,7 +426,7 @@ pub async fn login(
 fn refused(refusal: Refusal) -> Response {
     match refusal {
         Refusal::Throttled(secs) => {
-            let mut r = json_error(
+            let mut r = error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many failed logins; try again later",
             );
@@ -443,7 +435,7 @@ fn refused(refusal: Refusal) -> Response {
             }
             r
         }
-        Refusal::Busy => json_error(
+        Refusal::Busy => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many logins are being checked; try again in a moment",
         ),
@@ -540,7 +532,7 @@ pub async fn session(
             mode: auth.mode,
         })
         .into_response(),
-        None => json_error(StatusCode::UNAUTHORIZED, "login required"),
+        None => error(StatusCode::UNAUTHORIZED, "login required"),
     }
 }
 

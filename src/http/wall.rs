@@ -2,11 +2,13 @@
 //! Server-Sent Events (`GET /api/events`).
 //!
 //! The event stream starts with a `wall` event (every row) and a `rates` event (live rates),
-//! then once a second sends `update` (the rows that changed), `removed` (ids no longer in the
-//! fleet) and `rates` (when they changed). A reconnecting `EventSource` starts over with a full
-//! `wall`, so a client never has to reconcile.
+//! then at most once a second sends `update` (the rows that changed), `removed` (ids no longer
+//! in the fleet) and `rates` (when they changed). It follows the fleet's change stream
+//! (`Fleet::subscribe`): only the cameras named there are rebuilt, nothing re-diffs the fleet;
+//! a stream that falls behind sends a full `wall` again. A reconnecting `EventSource` starts
+//! over with a full `wall`, so a client never has to reconcile.
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::clock::Time;
-use crate::fleet::{CameraEntry, Fleet, is_intact};
+use crate::fleet::{CameraChange, CameraEntry, ChangeKind, Fleet, is_intact};
 
 /// One camera on the wall.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,8 +94,8 @@ pub async fn wall(State(fleet): State<Arc<Fleet>>) -> Response {
 
 struct Cursor {
     fleet: Arc<Fleet>,
+    changes: tokio::sync::broadcast::Receiver<CameraChange>,
     first: bool,
-    last: HashMap<String, WallRow>,
     rates: Option<String>,
     auth: Arc<super::auth::Auth>,
     session: Option<super::auth::SessionId>,
@@ -121,9 +123,9 @@ pub async fn events(
             .into_response();
     };
     let cursor = Cursor {
+        changes: fleet.subscribe(),
         fleet,
         first: true,
-        last: HashMap::new(),
         rates: None,
         auth,
         session: session.map(|s| s.0),
@@ -136,27 +138,31 @@ pub async fn events(
         if !c.auth.session_alive(c.session.as_ref()) {
             return None;
         }
-        let now_rows = rows(&c.fleet);
         let mut out = Vec::new();
-        if c.first {
-            out.push(json_event("wall", &now_rows));
+        let (changed, removed, lagged) = drain(&mut c.changes);
+        if c.first || lagged {
+            out.push(json_event("wall", &rows(&c.fleet)));
         } else {
-            let changed: Vec<&WallRow> = now_rows
+            let updated: Vec<WallRow> = changed
                 .iter()
-                .filter(|r| c.last.get(&r.id) != Some(*r))
+                .filter_map(|id| c.fleet.get(id))
+                .filter(|e| e.camera.enabled)
+                .map(|e| row(&e))
                 .collect();
-            if !changed.is_empty() {
-                out.push(json_event("update", &changed));
+            if !updated.is_empty() {
+                out.push(json_event("update", &updated));
             }
-            let ids: std::collections::HashSet<&str> =
-                now_rows.iter().map(|r| r.id.as_str()).collect();
-            let removed: Vec<&String> = c
-                .last
-                .keys()
-                .filter(|k| !ids.contains(k.as_str()))
-                .collect();
             if !removed.is_empty() {
+                let removed: Vec<&str> = removed.iter().map(|id| &**id).collect();
                 out.push(json_event("removed", &removed));
+            }
+            if changed.is_empty() && removed.is_empty() {
+                // Nothing changed: the rates cannot have either.
+                c.first = false;
+                return Some((
+                    futures::stream::iter(out.into_iter().map(Ok::<Event, Infallible>)),
+                    c,
+                ));
             }
         }
         let rates = serde_json::to_string(&c.fleet.live_rates()).unwrap_or_default();
@@ -164,7 +170,6 @@ pub async fn events(
             out.push(Event::default().event("rates").data(rates.clone()));
             c.rates = Some(rates);
         }
-        c.last = now_rows.into_iter().map(|r| (r.id.clone(), r)).collect();
         c.first = false;
         Some((
             futures::stream::iter(out.into_iter().map(Ok::<Event, Infallible>)),
@@ -174,4 +179,28 @@ pub async fn events(
     Sse::new(futures::StreamExt::flatten(stream))
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// The cameras named on the change stream since the last call: changed (still there), removed,
+/// and whether the stream fell behind (then the caller resends everything).
+fn drain(
+    changes: &mut tokio::sync::broadcast::Receiver<CameraChange>,
+) -> (BTreeSet<Arc<str>>, BTreeSet<Arc<str>>, bool) {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let (mut changed, mut removed, mut lagged) = (BTreeSet::new(), BTreeSet::new(), false);
+    loop {
+        match changes.try_recv() {
+            Ok(c) if c.kind == ChangeKind::Removed => {
+                changed.remove(&c.camera);
+                removed.insert(c.camera);
+            }
+            Ok(c) => {
+                removed.remove(&c.camera);
+                changed.insert(c.camera);
+            }
+            Err(TryRecvError::Lagged(_)) => lagged = true,
+            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+        }
+    }
+    (changed, removed, lagged)
 }

@@ -16,12 +16,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration as ChronoDuration, FixedOffset, NaiveDate, Utc};
+use chrono::{Duration as ChronoDuration, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Time;
+use crate::clock::{Clock, Time};
 use crate::config::inventory::GroupBy;
 use crate::health::ledger::{Ledger, db_path};
+use crate::http::error::{blocking, error};
 use crate::report::{self, GroupLine, ReportArgs};
 
 /// What the ledger endpoints need.
@@ -33,10 +34,8 @@ pub struct LedgerContext {
     pub target: f64,
     /// Days of trend by default.
     pub report_days: u32,
-}
-
-fn error(status: StatusCode, msg: String) -> Response {
-    (status, Json(serde_json::json!({ "error": msg }))).into_response()
+    /// The daemon's clock ("the last N hours", "today").
+    pub clock: Arc<dyn Clock>,
 }
 
 fn open(ctx: &LedgerContext) -> anyhow::Result<Option<Ledger>> {
@@ -44,16 +43,6 @@ fn open(ctx: &LedgerContext) -> anyhow::Result<Option<Ledger>> {
         return Ok(None);
     }
     Ledger::open_read_only(&ctx.data_dir).map(Some)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
 }
 
 /// `?hours=`.
@@ -116,7 +105,7 @@ pub async fn history(
             "hours must be in (0, 744]".to_string(),
         );
     }
-    let to = Utc::now();
+    let to = ctx.clock.now();
     let from = to - ChronoDuration::milliseconds((hours * 3_600_000.0) as i64);
     let ctx2 = ctx.clone();
     let cam = id.clone();
@@ -224,7 +213,7 @@ pub async fn report(
     };
     let ctx2 = ctx.clone();
     let r = blocking(move || {
-        let today = Utc::now().with_timezone(&china()).date_naive();
+        let today = ctx2.clock.now().with_timezone(&china()).date_naive();
         let dates: Vec<NaiveDate> = (0..days)
             .rev()
             .filter_map(|back| today.checked_sub_days(chrono::Days::new(u64::from(back))))

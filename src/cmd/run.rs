@@ -8,20 +8,20 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{Semaphore, watch};
 
-use crate::alerts::engine::{AlertEngine, Observation};
+use crate::alerts::engine::AlertEngine;
 use crate::camera::sampler::SampleQueue;
 use crate::camera::session::RetinaOpener;
 use crate::camera::supervisor::SupervisorContext;
 use crate::clock::SystemClock;
 use crate::clock::Time;
 use crate::config::inventory;
-use crate::config::settings::{Settings, TransportKind, parse_duration};
 use crate::fleet::{Fleet, History};
 use crate::health::ledger::{Ledger, LedgerSender, LedgerWriter};
 use crate::health::status::{Mode, State, StatusConfig, Transition};
-use crate::metrics::Metrics;
+use crate::pipeline::detector::DetectQueue;
 use crate::reload::Reconciler;
-use crate::vision::detector_pool::DetectQueue;
+use crate::settings::{Settings, TransportKind, parse_duration};
+use crate::telemetry::{MetricSource, Metrics};
 
 /// Arguments of `sharpeyes run`. Flags override the config file; no config file is needed.
 #[derive(clap::Args, Debug, Clone)]
@@ -166,7 +166,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             );
         }
     }
-    crate::web::first_login::apply(&mut settings.auth, &settings.data_dir)?;
+    crate::http::first_login::apply(&mut settings.auth, &settings.data_dir)?;
     let settings = Arc::new(settings);
     let inv = inventory::load(&args.inventory)?;
     for r in &inv.rejected {
@@ -204,13 +204,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let app = crate::api::app(
-        fleet.clone(),
-        &crate::web::WebContext::from_settings(&settings, addr),
-    )?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (mqtt, sinks) = start_alerts(&settings, &inv, shard, &fleet, addr, &shutdown_rx)?;
+    let mut metric_sources: Vec<MetricSource> = vec![{
+        let fleet = fleet.clone();
+        Arc::new(move || crate::fleet::metrics::families(&fleet))
+    }];
+    let (engine, mqtt, sinks) = start_alerts(
+        &settings,
+        &inv,
+        shard,
+        &fleet,
+        addr,
+        &shutdown_rx,
+        &mut metric_sources,
+    )?;
     if let Some(sink) = &mqtt {
         tokio::spawn(publish_statuses(
             fleet.clone(),
@@ -221,6 +229,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let samples = settings
         .any_sampling()
         .then(|| Arc::new(SampleQueue::new(settings.vision.queue)));
+    if let Some(q) = &samples {
+        metric_sources.push(crate::camera::sampler::metric_source(q.clone()));
+    }
+    let app = crate::http::api::app(
+        crate::http::api::Services {
+            fleet: fleet.clone(),
+            alerts: engine.clone(),
+            metric_sources: Arc::new(metric_sources),
+        },
+        &web_context(&settings, addr),
+    )?;
+    let (updates_tx, updates_rx) = std::sync::mpsc::sync_channel(crate::pipeline::UPDATE_QUEUE);
+    let router = crate::pipeline::router::spawn(
+        fleet.clone(),
+        engine.clone(),
+        updates_rx,
+        settings.quality.confirm_samples,
+        shutdown_rx.clone(),
+    )?;
     let detect_queue = match (&samples, settings.detect.enabled) {
         (Some(_), true) => {
             let d = &settings.detect;
@@ -237,11 +264,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             )
             .context("detection is enabled but the detector cannot start")?;
             let q = Arc::new(DetectQueue::new(d.queue));
-            let t = crate::vision::detector_pool::spawn(
+            let t = crate::pipeline::detector::spawn(
                 plan,
-                targeting(settings.clone(), fleet.clone()),
+                targeting(settings.clone(), fleet.clone(), engine.clone()),
                 q.clone(),
-                fleet.clone(),
+                fleet.metrics().clone(),
+                updates_tx.clone(),
                 d.max_batch,
             );
             Some((q, t))
@@ -250,25 +278,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let workers = match &samples {
-        Some(q) => {
-            fleet.set_samples(q.clone());
-            crate::vision::worker::spawn(
-                settings.vision.workers,
-                q.clone(),
-                fleet.clone(),
-                settings.quality.clone(),
-                detect_queue.as_ref().map(|(q, _)| q.clone()),
-            )
-        }
+        Some(q) => crate::pipeline::workers::spawn(
+            settings.vision.workers,
+            q.clone(),
+            fleet.metrics().clone(),
+            settings.quality.clone(),
+            detect_queue.as_ref().map(|(q, _)| q.clone()),
+            updates_tx.clone(),
+        ),
         None => Vec::new(),
     };
+    // The workers and the detector hold the only senders: the router ends after them.
+    drop(updates_tx);
     let ctx = SupervisorContext {
-        fleet: fleet.clone(),
+        clock: Arc::new(SystemClock),
+        metrics: fleet.metrics().clone(),
         opener: Arc::new(RetinaOpener::new(
             settings.transport,
             settings.connect_timeout,
         )),
-        settings: settings.clone(),
+        settings: Arc::new(settings.supervisor()),
         patrol_slots: Arc::new(Semaphore::new(settings.patrol.max_concurrent.max(1))),
         setup_slots: Arc::new(Semaphore::new(
             settings.backoff.max_concurrent_setups.max(1),
@@ -281,7 +310,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         recovery_hold: settings.recovery_hold,
         mode: Mode::Hold,
     };
-    let mut reconciler = Reconciler::new(ctx, shard, status_cfg, writer.sender().clone());
+    let mut reconciler = Reconciler::new(
+        ctx,
+        fleet.clone(),
+        settings.clone(),
+        shard,
+        status_cfg,
+        writer.sender().clone(),
+    );
     reconciler.apply(&inv.cameras);
     reconciler.set_rejected(inv.rejected.len());
     let (held, patrolled) = reconciler.counts();
@@ -294,11 +330,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         settings.history.clone(),
         shutdown_rx.clone(),
     ));
-    let alert_clock = if fleet.alerts().is_some() {
-        Some(spawn_alert_clock(fleet.clone(), shutdown_rx.clone())?)
-    } else {
-        None
-    };
 
     println!(
         "sharpeyes: shard {shard}: watching {} cameras ({held} hold, {patrolled} patrol; {} rows rejected)\n  \
@@ -306,7 +337,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         held + patrolled,
         inv.rejected.len(),
     );
-    crate::web::serve::serve(
+    crate::http::serve::serve(
         listener,
         app,
         settings.web.limits(),
@@ -318,9 +349,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     while tasks.join_next().await.is_some() {}
-    if let Some(t) = alert_clock {
-        let _ = tokio::task::spawn_blocking(move || t.join()).await;
-    }
     if let Some(q) = &samples {
         q.close();
     }
@@ -331,6 +359,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         q.close();
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
+    let _ = tokio::task::spawn_blocking(move || router.join()).await;
     if let Some(sink) = mqtt {
         sink.shutdown().await;
     }
@@ -342,40 +371,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Once a second, off the async runtime (the alert engine writes and fsyncs its outbox and
-/// stores snapshots): each camera's online state to the video-loss rules, then the engine's
-/// sweep (restored alerts, retries of refused outbox writes). Stops at shutdown.
-fn spawn_alert_clock(
-    fleet: Arc<Fleet>,
-    shutdown: watch::Receiver<bool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("alert-clock".into())
-        .spawn(move || {
-            while !*shutdown.borrow() {
-                std::thread::sleep(Duration::from_secs(1));
-                let Some(engine) = fleet.alerts() else {
-                    return;
-                };
-                let now = fleet.now();
-                for e in fleet.entries() {
-                    match e.status().state {
-                        State::Online => engine.observe(&e, now, Observation::Online(true)),
-                        State::Offline => engine.observe(&e, now, Observation::Online(false)),
-                        State::Connecting => {}
-                    }
-                }
-                engine.sweep(now);
-            }
-        })
-}
-
 /// Deletes ledger intervals past `[history]` retention a minute after start, then daily
 /// (queued to the ledger's writer thread: no disk I/O here).
 async fn ledger_retention(
     fleet: Arc<Fleet>,
     ledger: LedgerSender,
-    keep: crate::config::settings::HistorySettings,
+    keep: crate::settings::HistorySettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut wait = Duration::from_secs(60);
@@ -435,6 +436,13 @@ impl History for LedgerSender {
     }
 }
 
+/// The alert engine and the sinks it feeds, when rules are configured.
+type Alerting = (
+    Option<Arc<AlertEngine>>,
+    Option<crate::alerts::mqtt::MqttSink>,
+    Option<crate::alerts::sinks::SinkSet>,
+);
+
 /// Loads and validates the rules (errors name the line), opens the outbox and starts the MQTT
 /// sink and the other configured sinks (`alerts::sinks`). No rules file: no alerts.
 fn start_alerts(
@@ -444,29 +452,28 @@ fn start_alerts(
     fleet: &Arc<Fleet>,
     addr: std::net::SocketAddr,
     shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<(
-    Option<crate::alerts::mqtt::MqttSink>,
-    Option<crate::alerts::sinks::SinkSet>,
-)> {
+    metric_sources: &mut Vec<MetricSource>,
+) -> anyhow::Result<Alerting> {
     let Some(path) = &settings.alerts.rules else {
         anyhow::ensure!(
-            !crate::alerts::sinks::any_configured(settings),
+            !crate::alerts::sinks::any_configured(&settings.sinks()),
             "an alert sink (MQTT, webhook, Kafka or log) is configured but no alert rules \
              (--rules FILE)"
         );
-        return Ok((None, None));
+        return Ok((None, None, None));
     };
     let rules = crate::rules::config::RulesFile::load(path)?;
     let ids: Vec<&str> = inv.cameras.iter().map(|c| c.id.as_str()).collect();
     rules
         .validate(&ids)
         .map_err(|e| anyhow::anyhow!("rules {}: {e}", path.display()))?;
-    let outbox = crate::alerts::outbox::Outbox::open_with(
+    let outbox = crate::alerts::outbox::Outbox::open_on(
         &settings.data_dir,
         crate::alerts::outbox::OutboxOptions {
             source: format!("/sharpeyes/{}", shard),
             max_pending: settings.alerts.max_pending,
         },
+        fleet.clock().clone(),
     )?;
     let sink = match &settings.mqtt.url {
         Some(url) => {
@@ -478,7 +485,7 @@ fn start_alerts(
             let cfg =
                 crate::alerts::mqtt::MqttConfig::new(url, &settings.mqtt.topic_prefix, &client_id);
             let sink = crate::alerts::mqtt::MqttSink::start(cfg, outbox.clone())?;
-            fleet.add_metric_source(sink.metric_source());
+            metric_sources.push(sink.metric_source());
             Some(sink)
         }
         None => None,
@@ -492,72 +499,109 @@ fn start_alerts(
         snapshots.clone(),
         settings.alerts.retention,
     ));
-    let sinks = crate::alerts::sinks::start_configured(settings, &outbox, shutdown.clone())?;
+    let sinks =
+        crate::alerts::sinks::start_configured(&settings.sinks(), &outbox, shutdown.clone())?;
     fleet
         .metrics()
         .register_collector(Box::new(sinks.collector()))?;
-    fleet.set_alerts(Arc::new(AlertEngine::new(
+    let engine = Arc::new(AlertEngine::new(
         rules,
         outbox,
         format!("http://{addr}"),
         snapshots,
-    )?));
-    Ok((sink, Some(sinks)))
+    )?);
+    metric_sources.push({
+        let engine = engine.clone();
+        Arc::new(move || crate::alerts::metrics::families(&engine))
+    });
+    Ok((Some(engine), sink, Some(sinks)))
 }
 
 /// Publishes each camera's status (retained, `<prefix>/cameras/<id>/status`) when it changes:
-/// state, reason, since and 完好. Checked every second; the sink re-publishes every camera's
-/// latest status after each reconnection.
+/// state, reason, since and 完好. Follows the fleet's change stream (every camera once at start
+/// and after falling behind it); the sink re-publishes every camera's latest status after each
+/// reconnection.
 async fn publish_statuses(
     fleet: Arc<Fleet>,
     publisher: crate::alerts::mqtt::StatusPublisher,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    type Key = (
-        State,
-        Option<&'static str>,
-        Time,
-        Option<Vec<crate::vision::quality::Fault>>,
-    );
-    let mut sent: std::collections::HashMap<String, Key> = std::collections::HashMap::new();
-    let mut every = tokio::time::interval(Duration::from_secs(1));
+    let mut changes = fleet.subscribe();
+    let mut sent: std::collections::HashMap<String, StatusKey> = std::collections::HashMap::new();
+    for e in fleet.entries() {
+        publish_status(&e, &publisher, &mut sent);
+    }
     loop {
-        tokio::select! {
-            _ = every.tick() => {}
+        let change = tokio::select! {
+            c = changes.recv() => c,
             _ = shutdown.wait_for(|s| *s) => return,
-        }
-        for e in fleet.entries() {
-            // Compare the few fields that make the status; build the JSON only on a change.
-            let s = e.status();
-            let (faults, intact) = {
-                let v = e.vision.lock().unwrap();
-                let q = v.quality.as_ref();
-                (
-                    q.map(|q| q.faults.clone()),
-                    crate::fleet::is_intact(s.state, q),
-                )
-            };
-            let key: Key = (s.state, s.reason.map(|r| r.as_str()), s.since, faults);
-            let cam = &e.camera;
-            if sent.get(&cam.id) == Some(&key) {
-                continue;
+        };
+        match change {
+            Ok(c) if c.kind == crate::fleet::ChangeKind::Removed => {
+                sent.remove(&*c.camera);
             }
-            let status = serde_json::json!({
-                "id": cam.id,
-                "name": cam.name,
-                "region": cam.groups.region,
-                "unit": cam.groups.unit,
-                "class": cam.groups.class,
-                "state": key.0,
-                "reason": key.1,
-                "since": key.2,
-                "intact": intact,
-                "faults": key.3,
-            });
-            publisher.publish(&cam.id, &status);
-            sent.insert(cam.id.clone(), key);
+            Ok(c) => {
+                if let Some(e) = fleet.get(&c.camera) {
+                    publish_status(&e, &publisher, &mut sent);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "MQTT statuses fell behind the fleet; resynchronising"
+                );
+                for e in fleet.entries() {
+                    publish_status(&e, &publisher, &mut sent);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// The fields that make a published status.
+type StatusKey = (
+    State,
+    Option<&'static str>,
+    Time,
+    Option<Vec<crate::vision::quality::Fault>>,
+);
+
+/// Publishes one camera's status unless it is the one last sent. The JSON is built only on a
+/// change.
+fn publish_status(
+    e: &crate::fleet::CameraEntry,
+    publisher: &crate::alerts::mqtt::StatusPublisher,
+    sent: &mut std::collections::HashMap<String, StatusKey>,
+) {
+    let s = e.status();
+    let (faults, intact) = {
+        let v = e.vision.lock().unwrap();
+        let q = v.quality.as_ref();
+        (
+            q.map(|q| q.faults.clone()),
+            crate::fleet::is_intact(s.state, q),
+        )
+    };
+    let key: StatusKey = (s.state, s.reason.map(|r| r.as_str()), s.since, faults);
+    let cam = &e.camera;
+    if sent.get(&cam.id) == Some(&key) {
+        return;
+    }
+    let status = serde_json::json!({
+        "id": cam.id,
+        "name": cam.name,
+        "region": cam.groups.region,
+        "unit": cam.groups.unit,
+        "class": cam.groups.class,
+        "state": key.0,
+        "reason": key.1,
+        "since": key.2,
+        "intact": intact,
+        "faults": key.3,
+    });
+    publisher.publish(&cam.id, &status);
+    sent.insert(cam.id.clone(), key);
 }
 
 /// Deletes ended alerts (with their snapshots) and delivered messages older than `keep`, at
@@ -572,8 +616,8 @@ async fn retention(
         every.tick().await;
         let (outbox, snapshots) = (outbox.clone(), snapshots.clone());
         let done = tokio::task::spawn_blocking(move || {
-            let cutoff = chrono::Utc::now()
-                - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+            let cutoff =
+                outbox.now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
             outbox.purge_alerts_before(cutoff, snapshots.as_deref())
         })
         .await;
@@ -590,17 +634,31 @@ async fn retention(
 fn targeting(
     settings: Arc<Settings>,
     fleet: Arc<Fleet>,
-) -> crate::vision::detector_pool::Targeting {
-    Arc::new(move |entry: &crate::fleet::CameraEntry| {
+    engine: Option<Arc<AlertEngine>>,
+) -> crate::pipeline::detector::Targeting {
+    Arc::new(move |camera: &str| {
         let zone = if settings.detect.zone_crop {
-            fleet
-                .alerts()
-                .and_then(|e| e.rules().detection_zone(&entry.camera.id, 0.05))
+            engine
+                .as_ref()
+                .and_then(|e| e.rules().detection_zone(camera, 0.05))
         } else {
             None
         };
-        (zone, settings.tiles_for(&entry.camera))
+        let tiles = fleet
+            .get(camera)
+            .and_then(|e| settings.tiles_for(&e.camera));
+        (zone, tiles)
     })
+}
+
+/// What the page needs of the settings and the bound address.
+fn web_context(s: &Settings, addr: std::net::SocketAddr) -> crate::http::WebContext {
+    crate::http::WebContext {
+        addr,
+        data_dir: s.data_dir.clone(),
+        web: s.web.clone(),
+        auth: s.auth.clone(),
+    }
 }
 
 /// Opens the history under the data dir (recovering after a crash) and starts its writer.

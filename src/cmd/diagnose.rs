@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::config::settings::Settings;
+use crate::settings::Settings;
 use crate::vision::quality::{self, Fault, Measures};
 
 /// Arguments of `sharpeyes diagnose`.

@@ -1,4 +1,4 @@
-//! The detector pool: one thread running the detection plan (one ONNX Runtime session per
+//! The detector: one thread running the detection plan (one ONNX Runtime session per
 //! model, `crate::vision::detect_plan`) for every camera, fed by a drop-oldest queue of decoded
 //! samples and taking whatever waits (up to `max_batch`) in one go. Each camera is looked at
 //! where its rules look (the zone crop) with its tiling. A slow model drops old samples
@@ -8,20 +8,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use crate::alerts::engine::Observation;
-use crate::camera::sampler::DropOldest;
 use crate::clock::Time;
-use crate::fleet::{CameraEntry, Fleet};
-use crate::vision::detect::Detection;
+use crate::pipeline::{UpdateSender, VisionResult, VisionUpdate};
+use crate::queue::DropOldest;
+use crate::telemetry::Metrics;
+use crate::vision::detect::DetectionsView;
 use crate::vision::detect_plan::{DetectPlan, Tiling};
 use crate::vision::frame::RgbFrame;
 
 /// A decoded sample waiting for detection.
 pub struct DetectJob {
-    /// The camera.
-    pub camera: Arc<CameraEntry>,
+    /// The camera's id.
+    pub camera: Arc<str>,
     /// The picture.
     pub frame: Arc<RgbFrame>,
     /// When it was sampled.
@@ -33,34 +31,17 @@ pub struct DetectJob {
 /// The queue in front of the detector.
 pub type DetectQueue = DropOldest<DetectJob>;
 
-/// The latest detections of a camera, as the API shows them.
-#[derive(Debug, Clone, Serialize)]
-pub struct DetectionsView {
-    /// When the picture was sampled.
-    pub at: Time,
-    /// Picture size the boxes refer to.
-    pub width: u32,
-    /// Picture height.
-    pub height: u32,
-    /// Objects per class.
-    pub counts: BTreeMap<String, usize>,
-    /// The objects, best first.
-    pub objects: Vec<Detection>,
-    /// The detector's recommended score threshold per class (rules without `min_score`).
-    #[serde(skip)]
-    pub thresholds: std::sync::Arc<BTreeMap<String, f32>>,
-}
-
 /// Where and how finely to look on one camera: the detection zone (normalised
 /// `[x1, y1, x2, y2]`, `None`: the whole picture) and the tiling (`None`: the plan's).
-pub type Targeting = Arc<dyn Fn(&CameraEntry) -> (Option<[f64; 4]>, Option<Tiling>) + Send + Sync>;
+pub type Targeting = Arc<dyn Fn(&str) -> (Option<[f64; 4]>, Option<Tiling>) + Send + Sync>;
 
 /// Starts the detector thread. It stops when the queue is closed and drained.
 pub fn spawn(
     plan: DetectPlan,
     targeting: Targeting,
     queue: Arc<DetectQueue>,
-    fleet: Arc<Fleet>,
+    metrics: Arc<Metrics>,
+    updates: UpdateSender,
     max_batch: usize,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
@@ -75,7 +56,7 @@ pub fn spawn(
                     }
                     continue;
                 }
-                run_batch(&plan, &targeting, &thresholds, &jobs, &fleet);
+                run_batch(&plan, &targeting, &thresholds, &jobs, &metrics, &updates);
             }
         })
         .expect("spawn detector thread")
@@ -86,9 +67,9 @@ fn run_batch(
     targeting: &Targeting,
     thresholds: &Arc<BTreeMap<String, f32>>,
     jobs: &[DetectJob],
-    fleet: &Fleet,
+    metrics: &Metrics,
+    updates: &UpdateSender,
 ) {
-    let metrics = fleet.metrics();
     let started = Instant::now();
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -105,7 +86,7 @@ fn run_batch(
         match plan.detect_with(&job.frame, roi, tiling.or(plan.tiling)) {
             Ok(r) => results.push(r),
             Err(e) => {
-                tracing::error!(camera = %job.camera.camera.id, "detection failed: {e:#}");
+                tracing::error!(camera = %job.camera, "detection failed: {e:#}");
                 metrics.sample_errors.with_label_values(&["detect"]).inc();
                 return;
             }
@@ -129,18 +110,14 @@ fn run_batch(
             objects,
             thresholds: thresholds.clone(),
         };
-        if let Some(engine) = fleet.alerts() {
-            let picture = job.snapshot.as_deref().map(|v| v.as_slice());
-            engine.observe(
-                &job.camera,
-                job.at,
-                Observation::Detections {
-                    view: &view,
-                    picture,
-                    frame: Some(&job.frame),
-                },
-            );
-        }
-        job.camera.vision.lock().unwrap().detections = Some(view);
+        let _ = updates.send(VisionUpdate {
+            camera: job.camera.clone(),
+            at: job.at,
+            result: VisionResult::Detections {
+                view,
+                frame: job.frame.clone(),
+                snapshot: job.snapshot.clone(),
+            },
+        });
     }
 }

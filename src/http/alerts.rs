@@ -10,8 +10,6 @@
 //! Without a rules file there are no alerts: the list is empty and every id is unknown. The
 //! acknowledging user is the request's [`Actor`] (set by access control).
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -21,25 +19,17 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 
 use crate::alerts::store::{AlertQuery, snapshot_path};
-use crate::api::actor::Actor;
-use crate::fleet::Fleet;
+use crate::http::actor::Actor;
+use crate::http::error::{blocking, error};
+use crate::http::services::Services;
 
-/// The alert routes, over the fleet (whose alert engine holds the outbox).
-pub fn routes() -> Router<Arc<Fleet>> {
+/// The alert routes, over the alert engine (which holds the outbox).
+pub fn routes() -> Router<Services> {
     Router::new()
         .route("/api/alerts", get(list))
         .route("/api/alerts/{id}", get(one))
         .route("/api/alerts/{id}/snapshot.jpg", get(snapshot))
         .route("/api/alerts/{id}/ack", post(ack))
-}
-
-fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
-}
-
-fn internal(e: anyhow::Error) -> Response {
-    tracing::error!("alert API: {e:#}");
-    error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
 }
 
 /// Query string of `GET /api/alerts`.
@@ -67,7 +57,7 @@ fn parse_time(name: &str, v: &Option<String>) -> Result<Option<crate::clock::Tim
 }
 
 async fn list(
-    State(fleet): State<Arc<Fleet>>,
+    State(svc): State<Services>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let q = match q {
@@ -97,7 +87,7 @@ async fn list(
         (Ok(a), Ok(b)) => (a, b),
         (Err(m), _) | (_, Err(m)) => return error(StatusCode::BAD_REQUEST, m),
     };
-    let Some(engine) = fleet.alerts().cloned() else {
+    let Some(engine) = svc.alerts.clone() else {
         return Json(Vec::<()>::new()).into_response();
     };
     let query = AlertQuery {
@@ -115,23 +105,12 @@ async fn list(
     }
 }
 
-/// Runs a blocking outbox query off the async runtime; errors become a 500.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(internal(e)),
-        Err(e) => Err(internal(e.into())),
-    }
-}
-
 fn unknown(id: &str) -> Response {
     error(StatusCode::NOT_FOUND, format!("no alert {id:?}"))
 }
 
-async fn one(State(fleet): State<Arc<Fleet>>, Path(id): Path<String>) -> Response {
-    let Some(engine) = fleet.alerts().cloned() else {
+async fn one(State(svc): State<Services>, Path(id): Path<String>) -> Response {
+    let Some(engine) = svc.alerts.clone() else {
         return unknown(&id);
     };
     let key = id.clone();
@@ -142,8 +121,8 @@ async fn one(State(fleet): State<Arc<Fleet>>, Path(id): Path<String>) -> Respons
     }
 }
 
-async fn snapshot(State(fleet): State<Arc<Fleet>>, Path(id): Path<String>) -> Response {
-    let Some(dir) = fleet.alerts().and_then(|e| e.snapshot_dir()) else {
+async fn snapshot(State(svc): State<Services>, Path(id): Path<String>) -> Response {
+    let Some(dir) = svc.alerts.as_ref().and_then(|e| e.snapshot_dir()) else {
         return unknown(&id);
     };
     // Ids are 16 hex digits; anything else never names a file.
@@ -175,7 +154,7 @@ struct AckBody {
 }
 
 async fn ack(
-    State(fleet): State<Arc<Fleet>>,
+    State(svc): State<Services>,
     Path(id): Path<String>,
     actor: Option<Extension<Actor>>,
     body: Bytes,
@@ -194,20 +173,20 @@ async fn ack(
         }
     };
     if body.note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "note longer than 1000 characters".into(),
-        );
+        return error(StatusCode::BAD_REQUEST, "note longer than 1000 characters");
     }
-    let Some(engine) = fleet.alerts().cloned() else {
+    let Some(engine) = svc.alerts.clone() else {
         return unknown(&id);
     };
     let actor = actor.map(|Extension(a)| a).unwrap_or_else(Actor::anonymous);
     let key = id.clone();
     let done = blocking(move || {
-        engine
-            .outbox()
-            .acknowledge(&key, &actor.user, body.note.as_deref(), chrono::Utc::now())
+        engine.outbox().acknowledge(
+            &key,
+            &actor.user,
+            body.note.as_deref(),
+            engine.outbox().now(),
+        )
     })
     .await;
     match done {

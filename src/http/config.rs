@@ -36,8 +36,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::api::actor::Role;
 use crate::config::duration::duration;
+use crate::http::actor::Role;
 
 /// `[web]`: the ops page.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -47,7 +47,7 @@ pub struct WebSettings {
     pub target: f64,
     /// Days of trend the rates view shows.
     pub report_days: u32,
-    /// Time a client has to send a request's head (`crate::web::serve`).
+    /// Time a client has to send a request's head (`crate::http::serve`).
     #[serde(deserialize_with = "duration")]
     pub header_timeout: Duration,
     /// Connections waiting for their first request; beyond, the oldest is dropped.
@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn auth_section_parses() {
-        let s = crate::config::settings::Settings::parse(
+        let s = crate::settings::Settings::parse(
             "[auth]\nsession_ttl = \"2s\"\nmetrics = \"login\"\n[[auth.users]]\nname = \"a\"\n\
              role = \"operator\"\npassword_hash = \"x\"\n[web]\ntarget = 0.95\n",
         )

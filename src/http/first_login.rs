@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::config::{AuthMode, AuthSettings, UserEntry};
-use crate::api::actor::Role;
+use crate::http::actor::Role;
 
 /// The file under the data dir that holds the initial operator's password.
 pub const PASSWORD_FILE: &str = "initial-admin-password";

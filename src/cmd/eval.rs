@@ -15,9 +15,9 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::detect::{Detection, DetectorOptions, iou, share_inside};
-use super::detect_plan::{DetectPlan, Merge, Tiling};
-use super::frame::RgbFrame;
+use crate::vision::detect::{Detection, DetectorOptions, iou, share_inside};
+use crate::vision::detect_plan::{DetectPlan, Merge, Tiling};
+use crate::vision::frame::RgbFrame;
 
 /// IoU at which a detection matches a labelled person.
 pub const MATCH_IOU: f32 = 0.5;
@@ -222,7 +222,7 @@ pub fn evaluate(args: &EvalArgs) -> anyhow::Result<Summary> {
         .with_context(|| format!("{} is not a labels file", args.labels.display()))?;
     let dir = args.labels.parent().unwrap_or(Path::new("."));
     let manifests = if args.models.is_empty() {
-        vec![super::detect::default_model_path()]
+        vec![crate::vision::detect::default_model_path()]
     } else {
         args.models.clone()
     };
@@ -255,7 +255,7 @@ pub fn evaluate(args: &EvalArgs) -> anyhow::Result<Summary> {
         .iter()
         .filter(|i| args.set.is_none() || i.set == args.set)
     {
-        let frame: RgbFrame = super::image::load(&dir.join(&img.file))?;
+        let frame: RgbFrame = crate::vision::image::load(&dir.join(&img.file))?;
         anyhow::ensure!(
             (frame.width, frame.height) == (img.width, img.height),
             "{}: {}x{}, the labels say {}x{}",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore;
 
-use crate::api::actor::Actor;
+use crate::http::actor::Actor;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "sharpeyes_session";
@@ -98,7 +98,7 @@ impl SessionStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::actor::Role;
+    use crate::http::actor::Role;
 
     #[test]
     fn tokens_are_long_and_distinct() {

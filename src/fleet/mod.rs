@@ -4,19 +4,25 @@
 //! hot path (a frame) touches only atomics; the status machine's lock is taken a few times
 //! per second per camera at most.
 
+pub mod metrics;
+pub mod vision;
+
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
+use crate::camera::port::CameraPort;
 use crate::clock::{Clock, Time};
 use crate::config::inventory::{Camera, Groups};
 use crate::health::rates::{self, LiveRates};
 use crate::health::status::{Event, Mode, State, Status, StatusConfig, StatusMachine, Transition};
-use crate::metrics::Metrics;
 use crate::redact::url_for_display;
-use crate::vision::worker::{QualityView, VisionState};
+use crate::telemetry::Metrics;
+use crate::vision::detect::DetectionsView;
+use crate::vision::quality::QualityView;
+use vision::VisionState;
 
 /// Where status transitions are persisted (the ledger in production).
 pub trait History: Send + Sync {
@@ -34,58 +40,7 @@ pub trait History: Send + Sync {
     fn quality(&self, camera: &str, at: Time, ok: bool, faults: Vec<String>);
 }
 
-/// Counters of one camera, updated lock-free by its session task.
-#[derive(Debug, Default)]
-pub struct CameraStats {
-    /// Video frames received.
-    pub frames: AtomicU64,
-    /// Video payload bytes received.
-    pub bytes: AtomicU64,
-    /// Keyframes (IDR) received.
-    pub keyframes: AtomicU64,
-    /// Unix ms of the last frame; 0 = never.
-    pub last_frame_ms: AtomicI64,
-    /// Unix ms of the last keyframe; 0 = never.
-    pub last_keyframe_ms: AtomicI64,
-    /// Frames from one keyframe to the next, last measured (the GOP length).
-    pub gop_frames: AtomicU32,
-    /// Milliseconds from one keyframe to the next, last measured.
-    pub keyframe_interval_ms: AtomicU32,
-    /// Frames since the last keyframe (session task only).
-    pub frames_since_key: AtomicU32,
-    /// Session attempts (hold) or probes (patrol).
-    pub attempts: AtomicU64,
-    /// Attempts that failed or sessions that ended, followed by a reconnect.
-    pub reconnects: AtomicU64,
-    /// Milliseconds DESCRIBE..PLAY took on the last successful set-up.
-    pub last_setup_ms: AtomicU32,
-}
-
-impl CameraStats {
-    /// Records a frame received at `now_ms`.
-    pub fn on_frame(&self, keyframe: bool, bytes: usize, now_ms: i64) {
-        self.frames.fetch_add(1, Relaxed);
-        self.bytes.fetch_add(bytes as u64, Relaxed);
-        self.last_frame_ms.store(now_ms, Relaxed);
-        let since = self.frames_since_key.fetch_add(1, Relaxed) + 1;
-        if keyframe {
-            self.keyframes.fetch_add(1, Relaxed);
-            let prev = self.last_keyframe_ms.swap(now_ms, Relaxed);
-            if prev != 0 {
-                self.gop_frames.store(since, Relaxed);
-                self.keyframe_interval_ms
-                    .store((now_ms - prev).clamp(0, u32::MAX as i64) as u32, Relaxed);
-            }
-            self.frames_since_key.store(0, Relaxed);
-        }
-    }
-
-    /// A new session starts: keyframe spacing must not span sessions.
-    pub fn on_session_start(&self) {
-        self.last_keyframe_ms.store(0, Relaxed);
-        self.frames_since_key.store(0, Relaxed);
-    }
-}
+pub use crate::camera::stats::CameraStats;
 
 /// One camera in the fleet.
 pub struct CameraEntry {
@@ -104,12 +59,146 @@ pub struct CameraEntry {
     machine: Mutex<StatusMachine>,
     /// Monotonic ms of the last `Media` event given to the machine (throttling; 0: none yet).
     last_media_event_ms: AtomicI64,
+    /// What every camera reports to: clock, history, metrics.
+    core: Arc<Core>,
+}
+
+/// What the fleet's cameras share: the clock they are dated with, the history their
+/// transitions go to, the metrics they count in.
+struct Core {
+    clock: Arc<dyn Clock>,
+    history: Option<Arc<dyn History>>,
+    metrics: Arc<Metrics>,
+    /// Minimum spacing of `Media` events to a machine.
+    media_event_ms: i64,
+    /// Every camera change, for the stages that follow the fleet (MQTT statuses, the page's
+    /// event streams, the video-loss rules) instead of polling it.
+    changes: tokio::sync::broadcast::Sender<CameraChange>,
+}
+
+/// Changes kept for a slow subscriber; one that falls further behind is told it lagged and
+/// resynchronises from the fleet.
+pub const CHANGES_CAPACITY: usize = 4096;
+
+/// One camera changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraChange {
+    /// The camera's id.
+    pub camera: Arc<str>,
+    /// What changed.
+    pub kind: ChangeKind,
+}
+
+/// What changed of a camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// It started being watched.
+    Added,
+    /// Its status changed (a transition to this state).
+    Status(State),
+    /// Its picture verdict or snapshot changed.
+    Picture,
+    /// It stopped being watched.
+    Removed,
 }
 
 impl CameraEntry {
     /// The live status.
     pub fn status(&self) -> Status {
         self.machine.lock().unwrap().status().clone()
+    }
+
+    /// Applies an event that happened now to the status machine.
+    pub fn apply(&self, event: Event) -> Option<Transition> {
+        let now = self.core.clock.stamp();
+        self.apply_at(now, event)
+    }
+
+    /// Applies an event that happened at `at`; counts, logs and records the transition.
+    pub fn apply_at(&self, at: crate::clock::Stamp, event: Event) -> Option<Transition> {
+        let t = {
+            let mut m = self.machine.lock().unwrap();
+            let reason = m.status().reason;
+            match m.handle(at, event) {
+                Some(t) => t,
+                None => {
+                    // A further failure while offline updates the live reason: no transition,
+                    // but what the page and the MQTT status show changed.
+                    let now = m.status();
+                    if now.reason != reason {
+                        let state = now.state;
+                        drop(m);
+                        self.core
+                            .publish(&self.camera.id, ChangeKind::Status(state));
+                    }
+                    return None;
+                }
+            }
+        };
+        let reason = t.reason.map(|r| r.as_str()).unwrap_or("");
+        self.core
+            .metrics
+            .state_changes
+            .with_label_values(&[t.to.as_str(), reason])
+            .inc();
+        match t.to {
+            State::Offline => tracing::warn!(
+                camera = %self.camera.id, reason, detail = t.detail.as_deref().unwrap_or(""),
+                "camera offline"
+            ),
+            _ => tracing::info!(camera = %self.camera.id, state = t.to.as_str(), "camera state"),
+        }
+        if let Some(h) = &self.core.history {
+            h.record(&self.camera.id, &t);
+        }
+        self.core.publish(&self.camera.id, ChangeKind::Status(t.to));
+        Some(t)
+    }
+}
+
+impl CameraPort for CameraEntry {
+    fn camera(&self) -> &Camera {
+        &self.camera
+    }
+
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn sample_interval(&self) -> std::time::Duration {
+        self.sample_interval
+    }
+
+    fn stats(&self) -> &CameraStats {
+        &self.stats
+    }
+
+    fn on_setup(&self, codec: &str) {
+        *self.codec.lock().unwrap() = Some(codec.to_string());
+    }
+
+    fn on_session_started(&self) {
+        self.last_media_event_ms.store(0, Relaxed);
+        self.stats.on_session_start();
+        self.apply(Event::SessionStarted);
+    }
+
+    /// Counts the frame; feeds the status machine at most every 200 ms.
+    fn on_frame(&self, keyframe: bool, bytes: usize) {
+        let now = self.core.clock.stamp();
+        self.stats
+            .on_frame(keyframe, bytes, now.wall.timestamp_millis());
+        // Throttled on the monotonic clock: a backward wall step must not silence a camera.
+        let ms = now.mono.as_millis();
+        let last = self.last_media_event_ms.load(Relaxed);
+        if last == 0 || ms - last >= self.core.media_event_ms {
+            self.last_media_event_ms.store(ms.max(1), Relaxed);
+            self.apply_at(now, Event::Media);
+        }
+    }
+
+    fn on_event(&self, event: Event) {
+        self.apply(event);
     }
 }
 
@@ -151,7 +240,7 @@ pub struct CameraView {
     /// Whether a snapshot is available at `/api/cameras/{id}/snapshot.jpg`.
     pub snapshot: bool,
     /// Latest detections, when detection runs.
-    pub detections: Option<crate::vision::detector_pool::DetectionsView>,
+    pub detections: Option<DetectionsView>,
 }
 
 /// Counters as the API shows them.
@@ -183,20 +272,20 @@ pub fn is_intact(state: State, quality: Option<&QualityView>) -> bool {
     state == State::Online && quality.is_none_or(|q| q.ok)
 }
 
+impl Core {
+    fn publish(&self, camera: &str, kind: ChangeKind) {
+        // No subscriber is fine: nothing follows the fleet yet.
+        let _ = self.changes.send(CameraChange {
+            camera: camera.into(),
+            kind,
+        });
+    }
+}
+
 /// The fleet.
 pub struct Fleet {
-    clock: Arc<dyn Clock>,
+    core: Arc<Core>,
     cameras: RwLock<BTreeMap<String, Arc<CameraEntry>>>,
-    history: Option<Arc<dyn History>>,
-    metrics: Arc<Metrics>,
-    /// Minimum spacing of `Media` events to a machine.
-    media_event_ms: i64,
-    /// The sample queue, when sampling is on (for its metrics).
-    samples: std::sync::OnceLock<Arc<crate::camera::sampler::SampleQueue>>,
-    /// The alert engine, when rules are configured.
-    alerts: std::sync::OnceLock<Arc<crate::alerts::engine::AlertEngine>>,
-    /// More metric families rendered at scrape time (alert sinks, ...).
-    metric_sources: Mutex<Vec<MetricSource>>,
     /// Monotonic ms of the last [`Fleet::tick`] (0: none yet): `/healthz` fails when the
     /// ticker that finds stalls and writes heartbeats has stopped.
     last_tick_ms: AtomicI64,
@@ -204,10 +293,6 @@ pub struct Fleet {
 
 /// `/healthz` fails when no tick came for this long (the ticker runs every 250 ms).
 pub const TICK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// A function that renders metric families at scrape time.
-pub type MetricSource =
-    Arc<dyn Fn() -> Vec<prometheus::proto::MetricFamily> + Send + Sync + 'static>;
 
 impl Fleet {
     /// An empty fleet.
@@ -217,14 +302,14 @@ impl Fleet {
         history: Option<Arc<dyn History>>,
     ) -> Self {
         Self {
-            clock,
+            core: Arc::new(Core {
+                clock,
+                history,
+                metrics,
+                media_event_ms: 200,
+                changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0,
+            }),
             cameras: RwLock::new(BTreeMap::new()),
-            history,
-            metrics,
-            media_event_ms: 200,
-            samples: std::sync::OnceLock::new(),
-            alerts: std::sync::OnceLock::new(),
-            metric_sources: Mutex::new(Vec::new()),
             last_tick_ms: AtomicI64::new(0),
         }
     }
@@ -233,47 +318,23 @@ impl Fleet {
     /// daemon starts).
     pub fn ticker_alive(&self) -> bool {
         let last = self.last_tick_ms.load(Relaxed);
-        last == 0 || self.clock.monotonic().as_millis() - last <= TICK_DEADLINE.as_millis() as i64
+        last == 0
+            || self.core.clock.monotonic().as_millis() - last <= TICK_DEADLINE.as_millis() as i64
     }
 
-    /// Adds families rendered at every scrape of `/metrics`.
-    pub fn add_metric_source(&self, source: MetricSource) {
-        self.metric_sources.lock().unwrap().push(source);
-    }
-
-    /// The extra metric sources.
-    pub fn metric_sources(&self) -> Vec<MetricSource> {
-        self.metric_sources.lock().unwrap().clone()
-    }
-
-    /// Registers the alert engine that rules observations go to.
-    pub fn set_alerts(&self, engine: Arc<crate::alerts::engine::AlertEngine>) {
-        let _ = self.alerts.set(engine);
-    }
-
-    /// The alert engine, when rules are configured.
-    pub fn alerts(&self) -> Option<&Arc<crate::alerts::engine::AlertEngine>> {
-        self.alerts.get()
-    }
-
-    /// Registers the sample queue so its counters show in the metrics.
-    pub fn set_samples(&self, q: Arc<crate::camera::sampler::SampleQueue>) {
-        let _ = self.samples.set(q);
-    }
-
-    /// The sample queue, when sampling is on.
-    pub fn samples(&self) -> Option<&Arc<crate::camera::sampler::SampleQueue>> {
-        self.samples.get()
+    /// The daemon's clock, for the stages that date or measure things.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.core.clock
     }
 
     /// The clock everything is dated with.
     pub fn now(&self) -> Time {
-        self.clock.now()
+        self.core.clock.now()
     }
 
     /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
+        &self.core.metrics
     }
 
     /// Adds a camera, in state `connecting` from now, and returns its entry.
@@ -294,24 +355,39 @@ impl Fleet {
             codec: Mutex::new(None),
             vision: Mutex::new(VisionState::default()),
             last_media_event_ms: AtomicI64::new(0),
+            core: self.core.clone(),
         });
-        if let Some(h) = &self.history {
+        if let Some(h) = &self.core.history {
             h.begin(&entry.camera.id, State::Connecting, now);
         }
         self.cameras
             .write()
             .unwrap()
             .insert(entry.camera.id.clone(), entry.clone());
+        self.core.publish(&entry.camera.id, ChangeKind::Added);
         entry
     }
 
     /// Stops tracking a camera (its history intervals are closed now).
     pub fn remove(&self, id: &str) -> Option<Arc<CameraEntry>> {
         let e = self.cameras.write().unwrap().remove(id)?;
-        if let Some(h) = &self.history {
+        if let Some(h) = &self.core.history {
             h.stop(id, self.now());
         }
+        self.core.publish(id, ChangeKind::Removed);
         Some(e)
+    }
+
+    /// Every camera change from now on ([`ChangeKind`]). A receiver that falls more than
+    /// [`CHANGES_CAPACITY`] changes behind gets `Lagged` and must resynchronise from
+    /// [`Fleet::entries`].
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<CameraChange> {
+        self.core.changes.subscribe()
+    }
+
+    /// Tells the subscribers that a camera's picture changed (see `fleet::vision`).
+    pub(crate) fn picture_changed(&self, camera: &str) {
+        self.core.publish(camera, ChangeKind::Picture);
     }
 
     /// One camera.
@@ -326,13 +402,12 @@ impl Fleet {
 
     /// Both clock readings of now (see [`crate::clock`]).
     pub fn stamp(&self) -> crate::clock::Stamp {
-        self.clock.stamp()
+        self.core.clock.stamp()
     }
 
     /// Applies an event that happened now to a camera's status machine.
     pub fn apply(&self, entry: &CameraEntry, event: Event) -> Option<Transition> {
-        let now = self.stamp();
-        self.apply_at(entry, now, event)
+        entry.apply(event)
     }
 
     /// Applies an event that happened at `at`.
@@ -342,51 +417,13 @@ impl Fleet {
         at: crate::clock::Stamp,
         event: Event,
     ) -> Option<Transition> {
-        let t = entry.machine.lock().unwrap().handle(at, event)?;
-        let reason = t.reason.map(|r| r.as_str()).unwrap_or("");
-        self.metrics
-            .state_changes
-            .with_label_values(&[t.to.as_str(), reason])
-            .inc();
-        match t.to {
-            State::Offline => tracing::warn!(
-                camera = %entry.camera.id, reason, detail = t.detail.as_deref().unwrap_or(""),
-                "camera offline"
-            ),
-            _ => tracing::info!(camera = %entry.camera.id, state = t.to.as_str(), "camera state"),
-        }
-        if let Some(h) = &self.history {
-            h.record(&entry.camera.id, &t);
-        }
-        Some(t)
-    }
-
-    /// Records a frame received now; feeds the status machine at most every 200 ms.
-    pub fn on_frame(&self, entry: &CameraEntry, keyframe: bool, bytes: usize) {
-        let now = self.stamp();
-        entry
-            .stats
-            .on_frame(keyframe, bytes, now.wall.timestamp_millis());
-        // Throttled on the monotonic clock: a backward wall step must not silence a camera.
-        let ms = now.mono.as_millis();
-        let last = entry.last_media_event_ms.load(Relaxed);
-        if last == 0 || ms - last >= self.media_event_ms {
-            entry.last_media_event_ms.store(ms.max(1), Relaxed);
-            self.apply_at(entry, now, Event::Media);
-        }
-    }
-
-    /// Marks that a session just started (resets media throttling and keyframe spacing).
-    pub fn on_session_started(&self, entry: &CameraEntry) {
-        entry.last_media_event_ms.store(0, Relaxed);
-        entry.stats.on_session_start();
-        self.apply(entry, Event::SessionStarted);
+        entry.apply_at(at, event)
     }
 
     /// Records a changed picture verdict (ok, or a new set of faults) in the history.
     pub fn record_quality(&self, camera: &str, at: Time, faults: &[crate::vision::quality::Fault]) {
         tracing::info!(camera, ?faults, "picture verdict changed");
-        if let Some(h) = &self.history {
+        if let Some(h) = &self.core.history {
             h.quality(
                 camera,
                 at,
@@ -472,5 +509,66 @@ impl Fleet {
             })
             .collect();
         rates::live(states.iter().map(|(g, s, i)| (g, *s, *i)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::health::status::Reason;
+
+    fn fleet() -> Fleet {
+        Fleet::new(
+            Arc::new(ManualClock::new(crate::clock::parse_time(
+                "2026-11-23T08:00:00Z",
+            ))),
+            Arc::new(Metrics::new()),
+            None,
+        )
+    }
+
+    fn failed(reason: Reason) -> Event {
+        Event::Failed {
+            reason,
+            detail: "x".into(),
+        }
+    }
+
+    #[test]
+    fn every_change_is_published_once_and_a_new_reason_too() {
+        let fleet = fleet();
+        let mut rx = fleet.subscribe();
+        let cam = crate::config::inventory::parse_csv("id,url\nc1,rtsp://10.0.0.1/x\n")
+            .unwrap()
+            .cameras[0]
+            .clone();
+        let e = fleet.add(
+            cam,
+            Mode::Hold,
+            std::time::Duration::ZERO,
+            StatusConfig::default(),
+        );
+        e.on_event(failed(Reason::Refused));
+        e.on_event(failed(Reason::Refused)); // same reason: nothing shown changed
+        e.on_event(failed(Reason::Unreachable)); // not a transition, but the reason changed
+        fleet.picture_changed("c1");
+        fleet.remove("c1");
+        let kinds: Vec<ChangeKind> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|c| {
+                assert_eq!(&*c.camera, "c1");
+                c.kind
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ChangeKind::Added,
+                ChangeKind::Status(State::Offline),
+                ChangeKind::Status(State::Offline),
+                ChangeKind::Picture,
+                ChangeKind::Removed,
+            ]
+        );
     }
 }

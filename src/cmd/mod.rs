@@ -1,0 +1,7 @@
+//! The subcommands' wiring: one file per `sharpeyes` subcommand. Nothing below `cmd` imports
+//! it; each file builds the stages it needs from the settings and connects them.
+
+pub mod check;
+pub mod diagnose;
+pub mod eval;
+pub mod run;

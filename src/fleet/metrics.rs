@@ -1,0 +1,180 @@
+//! The fleet's series for `/metrics`, built at scrape time from the live state (so the frame
+//! path never touches a label map).
+
+use prometheus::proto::{MetricFamily, MetricType};
+
+use crate::fleet::Fleet;
+use crate::health::status::State;
+use crate::telemetry::{counter, family, gauge};
+
+/// Per-camera and fleet-wide families: up, frames, bytes, last frame, state counts, group
+/// online rates and 完好率, quality faults.
+pub fn families(fleet: &Fleet) -> Vec<MetricFamily> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let entries = fleet.entries();
+    let mut up = Vec::with_capacity(entries.len());
+    let mut frames = Vec::with_capacity(entries.len());
+    let mut bytes = Vec::with_capacity(entries.len());
+    let mut last_frame = Vec::new();
+    let mut quality_ok = Vec::new();
+    let mut offline_by_reason: std::collections::BTreeMap<&'static str, u64> =
+        crate::health::status::Reason::ALL
+            .iter()
+            .map(|r| (r.as_str(), 0))
+            .collect();
+    let mut fault_counts: std::collections::BTreeMap<&'static str, u64> =
+        crate::vision::quality::Fault::ALL
+            .iter()
+            .map(|f| (f.as_str(), 0))
+            .collect();
+    for e in entries.iter().filter(|e| e.camera.enabled) {
+        if let Some(q) = &e.vision.lock().unwrap().quality {
+            quality_ok.push(gauge(
+                &[("camera", e.camera.id.as_str())],
+                if q.ok { 1.0 } else { 0.0 },
+            ));
+            for f in &q.faults {
+                *fault_counts.entry(f.as_str()).or_default() += 1;
+            }
+        }
+        let c = &e.camera;
+        let id = c.id.as_str();
+        let status = e.status();
+        let online = status.state == State::Online;
+        if let (State::Offline, Some(r)) = (status.state, status.reason) {
+            *offline_by_reason.entry(r.as_str()).or_default() += 1;
+        }
+        up.push(gauge(
+            &[
+                ("camera", id),
+                ("region", &c.groups.region),
+                ("unit", &c.groups.unit),
+                ("class", &c.groups.class),
+            ],
+            if online { 1.0 } else { 0.0 },
+        ));
+        frames.push(counter(
+            &[("camera", id)],
+            e.stats.frames.load(Relaxed) as f64,
+        ));
+        bytes.push(counter(
+            &[("camera", id)],
+            e.stats.bytes.load(Relaxed) as f64,
+        ));
+        let lf = e.stats.last_frame_ms.load(Relaxed);
+        if lf != 0 {
+            last_frame.push(gauge(&[("camera", id)], lf as f64 / 1000.0));
+        }
+    }
+    let rates = fleet.live_rates();
+    let by_state = [
+        ("online", rates.fleet.online),
+        ("offline", rates.fleet.offline),
+        ("connecting", rates.fleet.connecting),
+    ]
+    .iter()
+    .map(|(s, n)| gauge(&[("state", s)], *n as f64))
+    .collect();
+    let groups = rates
+        .groups
+        .iter()
+        .filter_map(|g| {
+            g.online_ratio
+                .map(|r| gauge(&[("dimension", g.by.as_str()), ("group", &g.group)], r))
+        })
+        .collect();
+    let mut out = vec![
+        family(
+            "sharpeyes_camera_up",
+            "1 when the camera is online (video frames arrive), else 0.",
+            MetricType::GAUGE,
+            up,
+        ),
+        family(
+            "sharpeyes_received_frames_total",
+            "Video frames (access units) received, per camera.",
+            MetricType::COUNTER,
+            frames,
+        ),
+        family(
+            "sharpeyes_received_bytes_total",
+            "Video payload bytes received, per camera.",
+            MetricType::COUNTER,
+            bytes,
+        ),
+        family(
+            "sharpeyes_camera_last_frame_timestamp_seconds",
+            "Unix time of the last video frame received, per camera.",
+            MetricType::GAUGE,
+            last_frame,
+        ),
+        family(
+            "sharpeyes_cameras",
+            "Enabled cameras by state.",
+            MetricType::GAUGE,
+            by_state,
+        ),
+        family(
+            "sharpeyes_group_online_ratio",
+            "Live online rate (online / enabled cameras) per group value of a dimension.",
+            MetricType::GAUGE,
+            groups,
+        ),
+    ];
+    let intact_groups = rates
+        .groups
+        .iter()
+        .filter_map(|g| {
+            g.intact_ratio
+                .map(|r| gauge(&[("dimension", g.by.as_str()), ("group", &g.group)], r))
+        })
+        .collect();
+    out.push(family(
+        "sharpeyes_cameras_offline",
+        "Enabled cameras offline now, by reason.",
+        MetricType::GAUGE,
+        offline_by_reason
+            .iter()
+            .map(|(r, n)| gauge(&[("reason", r)], *n as f64))
+            .collect(),
+    ));
+    out.push(family(
+        "sharpeyes_camera_quality_ok",
+        "1 when the camera's latest sampled picture has no quality fault, else 0.",
+        MetricType::GAUGE,
+        quality_ok,
+    ));
+    out.push(family(
+        "sharpeyes_quality_fault_cameras",
+        "Cameras whose latest sampled picture shows the fault.",
+        MetricType::GAUGE,
+        fault_counts
+            .iter()
+            .map(|(f, n)| gauge(&[("fault", f)], *n as f64))
+            .collect(),
+    ));
+    out.push(family(
+        "sharpeyes_group_intact_ratio",
+        "Live 完好率 (online with a usable picture / enabled cameras) per group value.",
+        MetricType::GAUGE,
+        intact_groups,
+    ));
+    if let Some(r) = rates.intact_ratio {
+        out.push(family(
+            "sharpeyes_intact_ratio",
+            "Live 完好率 of the whole fleet: online with a usable picture / enabled cameras.",
+            MetricType::GAUGE,
+            vec![gauge(&[], r)],
+        ));
+    }
+    if let Some(r) = rates.online_ratio {
+        out.push(family(
+            "sharpeyes_online_ratio",
+            "Live online rate of the whole fleet: online / enabled cameras.",
+            MetricType::GAUGE,
+            vec![gauge(&[], r)],
+        ));
+    }
+    out.retain(|f| !f.get_metric().is_empty());
+    out
+}

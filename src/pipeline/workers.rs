@@ -1,0 +1,165 @@
+//! Vision workers: threads that take sampled keyframes off the queue, decode them, diagnose
+//! the picture, encode the snapshot and send the verdict to the router (and the picture to
+//! the detector).
+//!
+//! Each worker owns its decoders (one per codec, reused) and its JPEG encoder; nothing here
+//! runs on the async runtime. The previous sample's signature of each camera (frozen-picture
+//! detection) is the workers' own state, keyed by camera id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::camera::sampler::{Sample, SampleQueue};
+use crate::pipeline::detector::{DetectJob, DetectQueue};
+use crate::pipeline::{UpdateSender, VisionResult, VisionUpdate};
+use crate::telemetry::Metrics;
+use crate::vision::decode::{Codec, KeyframeDecoder};
+use crate::vision::jpeg::JpegEncoder;
+use crate::vision::quality::{Fault, FrameSignature, QualityConfig, QualityView, diagnose};
+
+/// Each camera's previous sample signature, shared by the workers (a camera's samples may go
+/// to any worker). One entry per camera ever sampled.
+type Signatures = Mutex<HashMap<Arc<str>, FrameSignature>>;
+
+/// What every worker shares.
+struct Shared {
+    queue: Arc<SampleQueue>,
+    metrics: Arc<Metrics>,
+    cfg: QualityConfig,
+    detect: Option<Arc<DetectQueue>>,
+    updates: UpdateSender,
+    signatures: Signatures,
+}
+
+/// Starts `n` worker threads on `queue`. They stop when the queue is closed and empty.
+pub fn spawn(
+    n: usize,
+    queue: Arc<SampleQueue>,
+    metrics: Arc<Metrics>,
+    cfg: QualityConfig,
+    detect: Option<Arc<DetectQueue>>,
+    updates: UpdateSender,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let shared = Arc::new(Shared {
+        queue,
+        metrics,
+        cfg,
+        detect,
+        updates,
+        signatures: Mutex::new(HashMap::new()),
+    });
+    (0..n.max(1))
+        .map(|i| {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("vision-{i}"))
+                .spawn(move || run(&shared))
+                .expect("spawn vision worker")
+        })
+        .collect()
+}
+
+fn run(shared: &Shared) {
+    let queue = &shared.queue;
+    let mut decoders: HashMap<Codec, KeyframeDecoder> = HashMap::new();
+    let mut jpeg = match JpegEncoder::new(80) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            tracing::error!("snapshots disabled: {e:#}");
+            None
+        }
+    };
+    loop {
+        match queue.pop(Duration::from_secs(1)) {
+            Some(sample) => process(&sample, &mut decoders, jpeg.as_mut(), shared),
+            None if queue.is_closed() => return,
+            None => {}
+        }
+    }
+}
+
+fn process(
+    sample: &Sample,
+    decoders: &mut HashMap<Codec, KeyframeDecoder>,
+    jpeg: Option<&mut JpegEncoder>,
+    shared: &Shared,
+) {
+    let cam = &sample.camera;
+    let metrics = &shared.metrics;
+    let cfg = &shared.cfg;
+    let Some(codec) = Codec::from_name(&sample.codec) else {
+        return;
+    };
+    let started = Instant::now();
+    let decoder = match decoders.entry(codec) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => match KeyframeDecoder::new(codec) {
+            Ok(d) => v.insert(d),
+            Err(e) => {
+                tracing::error!(camera = %cam, "cannot decode {codec:?}: {e:#}");
+                metrics.sample_errors.with_label_values(&["decode"]).inc();
+                return;
+            }
+        },
+    };
+    let frame = match decoder.decode(&sample.data) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(camera = %cam, "sample not decodable: {e:#}");
+            metrics.sample_errors.with_label_values(&["decode"]).inc();
+            // A decoder in a bad state is cheap to rebuild.
+            decoders.remove(&codec);
+            return;
+        }
+    };
+    metrics
+        .decode_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let previous = shared.signatures.lock().unwrap().get(cam).cloned();
+    let d = diagnose(&frame, previous.as_ref(), cfg);
+    shared
+        .signatures
+        .lock()
+        .unwrap()
+        .insert(cam.clone(), d.signature.clone());
+    let snapshot = jpeg.and_then(|j| match j.encode(&frame) {
+        Ok(bytes) => Some(Arc::new(bytes)),
+        Err(e) => {
+            tracing::warn!(camera = %cam, "snapshot not encoded: {e:#}");
+            None
+        }
+    });
+    metrics.samples_processed.inc();
+    // A black or blinding picture has nothing to detect.
+    let judgeable = !d
+        .faults
+        .iter()
+        .any(|f| matches!(f, Fault::TooDark | Fault::TooBright));
+    let size = (frame.width, frame.height);
+    let frame = Arc::new(frame);
+    if let Some(q) = shared.detect.as_ref().filter(|_| judgeable) {
+        q.push(DetectJob {
+            camera: cam.clone(),
+            frame: frame.clone(),
+            at: sample.at,
+            snapshot: snapshot.clone(),
+        });
+    }
+    let update = VisionUpdate {
+        camera: cam.clone(),
+        at: sample.at,
+        result: VisionResult::Verdict {
+            quality: QualityView {
+                at: sample.at,
+                ok: d.faults.is_empty(),
+                faults: d.faults,
+                measures: d.measures,
+            },
+            size,
+            snapshot,
+        },
+    };
+    // Waits when the router is behind (bounded); gone only at shutdown.
+    let _ = shared.updates.send(update);
+}
