@@ -133,7 +133,7 @@ impl Default for AlertSettings {
     }
 }
 
-pub use crate::alerts::sink_config::{
+pub use crate::alerts::sinks::config::{
     KafkaSettings, LogSinkSettings, MqttSettings, SinkSettings, WebhookSettings,
 };
 

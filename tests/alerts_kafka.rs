@@ -32,9 +32,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use sharpeyes::alerts::event::{AlertCamera, AlertEvent, AlertKind, Evidence, Phase, Severity};
-use sharpeyes::alerts::kafka::{self, KafkaConfig, KafkaSink};
 use sharpeyes::alerts::outbox::Outbox;
-use sharpeyes::alerts::sink::{self, DriverOptions, SinkHandle};
+use sharpeyes::alerts::sinks::driver::{self, DriverOptions, SinkHandle};
+use sharpeyes::alerts::sinks::kafka::{self, KafkaConfig, KafkaSink};
 use tokio::sync::watch;
 
 const TANSU: &str = "vendor/tansu/tansu";
@@ -230,7 +230,7 @@ fn start_sink(brokers: &str, outbox: &Outbox, stop: watch::Receiver<bool>) -> Si
         backoff_min: Duration::from_millis(100),
         backoff_max: Duration::from_secs(1),
     };
-    sink::spawn(sink, outbox.clone(), options, stop)
+    driver::spawn(sink, outbox.clone(), options, stop)
 }
 
 async fn drained(outbox: &Outbox, handle: &SinkHandle, timeout: Duration) -> Duration {

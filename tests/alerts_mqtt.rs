@@ -36,8 +36,8 @@ use serde_json::{Value, json};
 use sharpeyes::alerts::event::{
     AlertCamera, AlertEvent, AlertKind, Evidence, EvidenceObject, Phase, Severity, alert_id_for,
 };
-use sharpeyes::alerts::mqtt::{MqttConfig, MqttSink};
 use sharpeyes::alerts::outbox::{Outbox, OutboxOptions};
+use sharpeyes::alerts::sinks::mqtt::{MqttConfig, MqttSink};
 
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 const SOURCE: &str = "/sharpeyes/test";

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use common::*;
 use serde_json::Value;
-use sharpeyes::alerts::webhook;
+use sharpeyes::alerts::sinks::webhook;
 
 const SECRET: &str = "e2e-webhook-secret-9f1c";
 

@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::TimeZone;
 use sharpeyes::alerts::event::{AlertCamera, AlertEvent, AlertKind, Evidence, Phase, Severity};
 use sharpeyes::alerts::outbox::Outbox;
-use sharpeyes::alerts::sink::{self, DriverOptions};
-use sharpeyes::alerts::webhook::{self, WebhookConfig, WebhookSink};
+use sharpeyes::alerts::sinks::driver::{self, DriverOptions};
+use sharpeyes::alerts::sinks::webhook::{self, WebhookConfig, WebhookSink};
 use tokio::sync::watch;
 
 const SECRET: &[u8] = b"county-7-shared-secret";
@@ -139,7 +139,7 @@ async fn webhook_retries_signs_and_dead_letters() {
         backoff_max: Duration::from_millis(200),
     };
     let t0 = Instant::now();
-    let handle = sink::spawn(sink, outbox.clone(), options, rx);
+    let handle = driver::spawn(sink, outbox.clone(), options, rx);
 
     // Messages enqueued while the sink runs go out too.
     let late = make_event(100, "c002");

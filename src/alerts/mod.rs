@@ -4,15 +4,8 @@
 
 pub mod engine;
 pub mod event;
-#[cfg(feature = "kafka")]
-pub mod kafka;
-pub mod log_sink;
 pub mod metrics;
-pub mod mqtt;
 pub mod outbox;
 pub mod review;
-pub mod sink;
-pub mod sink_config;
 pub mod sinks;
 pub mod store;
-pub mod webhook;

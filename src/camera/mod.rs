@@ -1,6 +1,5 @@
 //! Camera sessions: opening RTSP with retina, supervising them with backoff, patrol rounds.
 
-pub mod backoff;
 pub mod port;
 pub mod sampler;
 pub mod session;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
 
-use crate::camera::backoff::{Backoff, Jitter};
+use crate::backoff::{Backoff, Jitter};
 use crate::camera::port::CameraPort;
 use crate::camera::sampler::{Sample, SampleQueue};
 use crate::camera::session::{Failure, MediaSource, Opener};

@@ -439,7 +439,7 @@ impl History for LedgerSender {
 /// The alert engine and the sinks it feeds, when rules are configured.
 type Alerting = (
     Option<Arc<AlertEngine>>,
-    Option<crate::alerts::mqtt::MqttSink>,
+    Option<crate::alerts::sinks::mqtt::MqttSink>,
     Option<crate::alerts::sinks::SinkSet>,
 );
 
@@ -482,9 +482,12 @@ fn start_alerts(
                 .client_id
                 .clone()
                 .unwrap_or_else(|| format!("sharpeyes-{}-{}", shard.index, std::process::id()));
-            let cfg =
-                crate::alerts::mqtt::MqttConfig::new(url, &settings.mqtt.topic_prefix, &client_id);
-            let sink = crate::alerts::mqtt::MqttSink::start(cfg, outbox.clone())?;
+            let cfg = crate::alerts::sinks::mqtt::MqttConfig::new(
+                url,
+                &settings.mqtt.topic_prefix,
+                &client_id,
+            );
+            let sink = crate::alerts::sinks::mqtt::MqttSink::start(cfg, outbox.clone())?;
             metric_sources.push(sink.metric_source());
             Some(sink)
         }
@@ -523,7 +526,7 @@ fn start_alerts(
 /// reconnection.
 async fn publish_statuses(
     fleet: Arc<Fleet>,
-    publisher: crate::alerts::mqtt::StatusPublisher,
+    publisher: crate::alerts::sinks::mqtt::StatusPublisher,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut changes = fleet.subscribe();
@@ -571,7 +574,7 @@ type StatusKey = (
 /// change.
 fn publish_status(
     e: &crate::fleet::CameraEntry,
-    publisher: &crate::alerts::mqtt::StatusPublisher,
+    publisher: &crate::alerts::sinks::mqtt::StatusPublisher,
     sent: &mut std::collections::HashMap<String, StatusKey>,
 ) {
     let s = e.status();

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::alerts::outbox::PendingEvent;
-use crate::alerts::sink::{Attempt, Sink};
+use crate::alerts::sinks::driver::{Attempt, Sink};
 
 /// The outbox sink name of the log sink.
 pub const SINK_NAME: &str = "log";

@@ -10,9 +10,9 @@
 //! 2. [`Sink::deliver`] them;
 //! 3. mark the acknowledged ones (and the ones the receiver rejected for good, see
 //!    [`Attempt::rejected`]) delivered in the outbox — only then are they gone;
-//! 4. after a failure, wait an exponential backoff with jitter
-//!    ([`DriverOptions::backoff_min`] doubling up to [`DriverOptions::backoff_max`], each wait
-//!    drawn uniformly from its upper half) and read the pending messages again;
+//! 4. after a failure, wait an exponential backoff with jitter (the crate's one
+//!    [`Backoff`], [`Jitter::Equal`]: [`DriverOptions::backoff_min`] doubling up to
+//!    [`DriverOptions::backoff_max`], each wait drawn uniformly from its upper half) and read the pending messages again;
 //! 5. with nothing pending, wait for the outbox's [`notifier`](Outbox::notifier) or
 //!    [`DriverOptions::poll_interval`], whichever comes first;
 //! 6. stop when the shutdown signal turns `true` (a delivery in progress is abandoned: its
@@ -26,12 +26,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::alerts::outbox::{Outbox, PendingEvent};
+use crate::backoff::{Backoff, Jitter};
 
 /// What one [`Sink::deliver`] call achieved.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -164,41 +164,6 @@ impl SinkMetrics {
     }
 }
 
-/// Exponential backoff with jitter: the n-th wait in a row is drawn from
-/// `[c/2, c]` with `c = min(min·2ⁿ, max)`.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    min: Duration,
-    max: Duration,
-    ceiling: Duration,
-}
-
-impl Backoff {
-    /// Starting at `min`, never above `max`.
-    pub fn new(min: Duration, max: Duration) -> Self {
-        let min = min.max(Duration::from_millis(1));
-        let max = max.max(min);
-        Self {
-            min,
-            max,
-            ceiling: min,
-        }
-    }
-
-    /// The next wait; doubles the ceiling.
-    pub fn next_delay(&mut self) -> Duration {
-        let c = self.ceiling;
-        self.ceiling = (self.ceiling * 2).min(self.max);
-        let lo = c / 2;
-        lo + rand::thread_rng().gen_range(Duration::ZERO..=c - lo)
-    }
-
-    /// Back to the first wait (after a success).
-    pub fn reset(&mut self) {
-        self.ceiling = self.min;
-    }
-}
-
 /// A running sink loop.
 #[derive(Debug)]
 pub struct SinkHandle {
@@ -261,7 +226,8 @@ async fn drive<S: Sink>(
 ) {
     let name = sink.name().to_string();
     let notify = outbox.notifier(&name);
-    let mut backoff = Backoff::new(options.backoff_min, options.backoff_max);
+    let mut backoff =
+        Backoff::new(options.backoff_min, options.backoff_max).with_jitter(Jitter::Equal);
     let batch_size = options.batch.max(1);
     let mut retrying = false;
     loop {
@@ -342,7 +308,7 @@ async fn drive<S: Sink>(
             }
             Some(e) => {
                 metrics.failed(&e);
-                let wait = backoff.next_delay();
+                let wait = backoff.next_delay(&mut rand::thread_rng());
                 let failures = metrics.consecutive_failures.load(Ordering::Relaxed);
                 if failures == 1 || failures.is_power_of_two() {
                     tracing::warn!(sink = %name, failures, retry_in = ?wait, "alert sink: delivery failed: {e}");
@@ -512,18 +478,5 @@ mod tests {
         stop.send(true).unwrap();
         h.join(Duration::from_secs(5)).await;
         assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(700));
-        let ceilings = [100, 200, 400, 700, 700];
-        for c in ceilings {
-            let d = b.next_delay();
-            let c = Duration::from_millis(c);
-            assert!(d >= c / 2 && d <= c, "{d:?} not in [{:?}, {c:?}]", c / 2);
-        }
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(100));
     }
 }

@@ -33,7 +33,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use crate::alerts::outbox::PendingEvent;
-use crate::alerts::sink::{Attempt, Sink};
+use crate::alerts::sinks::driver::{Attempt, Sink};
 
 /// The outbox sink name the Kafka sink uses unless told otherwise.
 pub const SINK_NAME: &str = "kafka";

@@ -1,9 +1,12 @@
-//! Starting the configured outbox sinks (webhook, Kafka, the JSON-lines log) and exporting
-//! their metrics. The MQTT sink is started by the daemon itself; this module still takes it
-//! into account when it forgets sinks that are no longer configured.
+//! The alert sinks, one file per receiver, as Vector's `src/sinks/*`: [`mqtt`] (its own loop
+//! for the packet-id bookkeeping), [`webhook`], [`kafka`] and [`log`] (JSON lines), all driven
+//! from the outbox; [`driver`] is the one delivery loop and retry policy the outbox-driven ones
+//! share (the backoff is [`crate::backoff`], the same one the camera supervisors use);
+//! [`config`] holds their settings sections. This file starts the configured sinks and
+//! exports their metrics.
 //!
 //! Every configured sink is registered in the outbox under its name (`webhook`, `kafka`,
-//! `log`) and runs its own [`sink`](crate::alerts::sink) loop with its own delivery state.
+//! `log`) and runs its own [`driver`] loop with its own delivery state.
 //! A known sink that is registered in the outbox (by an earlier run) but no longer configured
 //! is unregistered, so its pending messages do not hold the outbox's cap for ever.
 //!
@@ -20,6 +23,14 @@
 //! | `sharpeyes_alert_sink_pending` | messages waiting for the sink (every registered sink, MQTT included) |
 //! | `sharpeyes_alert_sink_oldest_pending_age_seconds` | age of the oldest of them |
 
+pub mod config;
+pub mod driver;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+pub mod log;
+pub mod mqtt;
+pub mod webhook;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,8 +40,8 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 use tokio::sync::watch;
 
 use crate::alerts::outbox::Outbox;
-use crate::alerts::sink::{self, DriverOptions, SinkHandle, SinkMetrics};
-use crate::alerts::sink_config::SinkSettings;
+use crate::alerts::sinks::config::SinkSettings;
+use crate::alerts::sinks::driver::{DriverOptions, SinkHandle, SinkMetrics};
 
 /// Sink names this module (and the daemon's MQTT sink) manage; a registered one that is not
 /// configured is unregistered at start.
@@ -54,13 +65,13 @@ pub fn configured_names(settings: &SinkSettings) -> Vec<&'static str> {
         v.push("mqtt");
     }
     if settings.webhook.url.is_some() {
-        v.push(crate::alerts::webhook::SINK_NAME);
+        v.push(crate::alerts::sinks::webhook::SINK_NAME);
     }
     if settings.kafka.brokers.is_some() {
         v.push("kafka");
     }
     if settings.log_sink.enabled {
-        v.push(crate::alerts::log_sink::SINK_NAME);
+        v.push(crate::alerts::sinks::log::SINK_NAME);
     }
     v
 }
@@ -139,12 +150,12 @@ fn webhook_secret(settings: &SinkSettings) -> anyhow::Result<Option<Vec<u8>>> {
 fn kafka_sink(
     settings: &SinkSettings,
     brokers: &str,
-) -> anyhow::Result<crate::alerts::kafka::KafkaSink> {
+) -> anyhow::Result<crate::alerts::sinks::kafka::KafkaSink> {
     let k = &settings.kafka;
-    let mut cfg = crate::alerts::kafka::KafkaConfig::new(brokers, &k.topic);
+    let mut cfg = crate::alerts::sinks::kafka::KafkaConfig::new(brokers, &k.topic);
     cfg.options = k.options.clone();
     cfg.delivery_timeout = k.delivery_timeout;
-    crate::alerts::kafka::KafkaSink::new(cfg)
+    crate::alerts::sinks::kafka::KafkaSink::new(cfg)
 }
 
 /// Starts every sink `settings` configure besides MQTT, over `outbox`, until `shutdown`
@@ -169,11 +180,11 @@ pub fn start_with(
     let webhook = match &settings.webhook.url {
         Some(url) => {
             let w = &settings.webhook;
-            let mut cfg = crate::alerts::webhook::WebhookConfig::new(url);
+            let mut cfg = crate::alerts::sinks::webhook::WebhookConfig::new(url);
             cfg.timeout = w.timeout;
             cfg.headers = w.headers.clone().into_iter().collect();
             cfg.secret = webhook_secret(settings)?;
-            Some(crate::alerts::webhook::WebhookSink::new(cfg)?)
+            Some(crate::alerts::sinks::webhook::WebhookSink::new(cfg)?)
         }
         None => None,
     };
@@ -190,11 +201,13 @@ pub fn start_with(
         );
     }
     let log = settings.log_sink.enabled.then(|| {
-        crate::alerts::log_sink::LogSink::new(settings.log_sink.path.clone().unwrap_or_else(|| {
-            settings
-                .data_dir
-                .join(crate::alerts::log_sink::DEFAULT_FILE)
-        }))
+        crate::alerts::sinks::log::LogSink::new(settings.log_sink.path.clone().unwrap_or_else(
+            || {
+                settings
+                    .data_dir
+                    .join(crate::alerts::sinks::log::DEFAULT_FILE)
+            },
+        ))
     });
 
     let wanted = configured_names(settings);
@@ -206,20 +219,20 @@ pub fn start_with(
     }
     let mut handles = Vec::new();
     if let Some(s) = webhook {
-        outbox.register_sink(sink::Sink::name(&s))?;
+        outbox.register_sink(driver::Sink::name(&s))?;
         tracing::info!(sink = "webhook", endpoint = %s.endpoint(), "alert sink started");
-        handles.push(sink::spawn(s, outbox.clone(), options, shutdown.clone()));
+        handles.push(driver::spawn(s, outbox.clone(), options, shutdown.clone()));
     }
     #[cfg(feature = "kafka")]
     if let Some(s) = kafka {
-        outbox.register_sink(sink::Sink::name(&s))?;
+        outbox.register_sink(driver::Sink::name(&s))?;
         tracing::info!(sink = "kafka", topic = %settings.kafka.topic, "alert sink started");
-        handles.push(sink::spawn(s, outbox.clone(), options, shutdown.clone()));
+        handles.push(driver::spawn(s, outbox.clone(), options, shutdown.clone()));
     }
     if let Some(s) = log {
-        outbox.register_sink(sink::Sink::name(&s))?;
+        outbox.register_sink(driver::Sink::name(&s))?;
         tracing::info!(sink = "log", path = %s.path().display(), "alert sink started");
-        handles.push(sink::spawn(s, outbox.clone(), options, shutdown.clone()));
+        handles.push(driver::spawn(s, outbox.clone(), options, shutdown.clone()));
     }
     Ok(SinkSet {
         handles,
@@ -297,7 +310,7 @@ impl SinkCollector {
             .iter()
             .map(|(n, m)| (n.as_str(), m.snapshot()))
             .collect();
-        let per = |f: &dyn Fn(&sink::SinkMetricsSnapshot) -> f64, counter: bool| {
+        let per = |f: &dyn Fn(&driver::SinkMetricsSnapshot) -> f64, counter: bool| {
             snaps
                 .iter()
                 .map(|(n, s)| metric(n, f(s), counter))

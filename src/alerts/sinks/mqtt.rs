@@ -23,8 +23,9 @@
 //! below rumqttc's packet-id window, so a packet id is never reused while in flight (if rumqttc
 //! ever reports a packet-id collision, the sink drops the connection rather than guess).
 //!
-//! When the broker is unreachable the sink reconnects with exponential backoff
-//! ([`MqttConfig::backoff_min`] to [`MqttConfig::backoff_max`]); messages stay pending in the
+//! When the broker is unreachable the sink reconnects with exponential backoff and jitter
+//! (the crate's one [`Backoff`], [`Jitter::Equal`], [`MqttConfig::backoff_min`] to
+//! [`MqttConfig::backoff_max`]); messages stay pending in the
 //! outbox meanwhile. Each connection is a fresh MQTT session (`clean_session`) with a fresh
 //! rumqttc event loop, so nothing of a lost connection (queued requests, late acks) can be
 //! confused with the next one: everything that was not acknowledged is simply published again
@@ -49,6 +50,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::alerts::outbox::Outbox;
+use crate::backoff::{Backoff, Jitter};
 
 /// The outbox sink name the MQTT sink uses unless told otherwise.
 pub const SINK_NAME: &str = "mqtt";
@@ -473,7 +475,8 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 
 /// The delivery task: connect, run a session until it fails, back off, again.
 async fn run(ctx: Ctx, mut stop: watch::Receiver<bool>) {
-    let mut backoff = ctx.config.backoff_min;
+    let mut backoff =
+        Backoff::new(ctx.config.backoff_min, ctx.config.backoff_max).with_jitter(Jitter::Equal);
     let mut failures = 0u64;
     loop {
         if *stop.borrow() {
@@ -495,19 +498,19 @@ async fn run(ctx: Ctx, mut stop: watch::Receiver<bool>) {
                 .connection_errors_total
                 .fetch_add(1, Ordering::Relaxed);
             failures += 1;
+            let wait = backoff.next_delay(&mut rand::thread_rng());
             tracing::warn!(
                 broker = %ctx.broker,
                 %error,
                 failures,
-                retry_in_ms = backoff.as_millis() as u64,
+                retry_in_ms = wait.as_millis() as u64,
                 "mqtt: cannot connect; alerts stay in the outbox"
             );
             tokio::select! {
                 biased;
                 _ = stopped(&mut stop) => break,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
-            backoff = (backoff * 2).min(ctx.config.backoff_max);
             continue;
         }
         failures = 0;
@@ -525,20 +528,20 @@ async fn run(ctx: Ctx, mut stop: watch::Receiver<bool>) {
                     .connection_errors_total
                     .fetch_add(1, Ordering::Relaxed);
                 if began.elapsed() > Duration::from_secs(10) {
-                    backoff = ctx.config.backoff_min;
+                    backoff.reset();
                 }
+                let wait = backoff.next_delay(&mut rand::thread_rng());
                 tracing::warn!(
                     broker = %ctx.broker,
                     %error,
-                    retry_in_ms = backoff.as_millis() as u64,
+                    retry_in_ms = wait.as_millis() as u64,
                     "mqtt: connection lost; unacknowledged alerts will be published again"
                 );
                 tokio::select! {
                     biased;
                     _ = stopped(&mut stop) => break,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(ctx.config.backoff_max);
             }
         }
     }

@@ -35,7 +35,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::alerts::outbox::PendingEvent;
-use crate::alerts::sink::{Attempt, Sink};
+use crate::alerts::sinks::driver::{Attempt, Sink};
 
 /// The outbox sink name the webhook uses unless told otherwise.
 pub const SINK_NAME: &str = "webhook";
