@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 /// A wall-clock instant in UTC. All persisted and reported times use this type.
 pub type Time = chrono::DateTime<chrono::Utc>;
 
+/// +08:00, China Standard Time: the assessment day is the Beijing day.
+pub fn china() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
+}
+
 /// A monotonic reading: time since the clock's origin (process start for [`SystemClock`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Mono(pub Duration);

@@ -6,6 +6,7 @@
 //! [`health::ledger`] and serves the live view that [`metrics`] and the [`api`] read.
 
 pub mod alerts;
+pub mod assessment;
 pub mod backoff;
 pub mod camera;
 pub mod clock;

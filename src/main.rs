@@ -1,4 +1,4 @@
-//! The `sharpeyes` command line: `run`, `sim`, `check`, `report`, `diagnose`, `detect`, `eval`,
+//! The `sharpeyes` command line: `run`, `sim`, `check`, `report`, `windows`, `diagnose`, `detect`, `eval`,
 //! `hash-password`.
 
 use clap::{Parser, Subcommand};
@@ -19,6 +19,8 @@ enum Command {
     Check(sharpeyes::cmd::check::CheckArgs),
     /// Print a day's time-weighted online rate per camera and group from the history.
     Report(sharpeyes::report::ReportArgs),
+    /// Declare, list, edit or delete maintenance windows (报备), with their audit trail.
+    Windows(sharpeyes::cmd::windows::WindowsArgs),
     /// Serve a simulated camera fleet (real H.264 over RTSP) with switchable faults.
     Sim(sharpeyes::sim::SimArgs),
     /// Run the picture-quality diagnosis on image files (the daemon's code path).
@@ -53,6 +55,7 @@ fn main() -> std::process::ExitCode {
             .map(|()| 0),
         Command::Check(args) => sharpeyes::cmd::check::run(&args),
         Command::Report(args) => sharpeyes::report::run(&args).map(|()| 0),
+        Command::Windows(args) => sharpeyes::cmd::windows::run(args).map(|()| 0),
         Command::Sim(args) => sharpeyes::sim::run(args).map(|()| 0),
         Command::Diagnose(args) => sharpeyes::cmd::diagnose::run(&args),
         Command::Detect(args) => sharpeyes::vision::detect::run_cli(&args).map(|()| 0),

@@ -81,6 +81,10 @@ pub struct ReportArgs {
     /// Per-camera intact-rate (完好率) target, a fraction or a percentage [default: --target].
     #[arg(long, value_name = "RATIO", value_parser = parse_target)]
     pub intact_target: Option<f64>,
+    /// Let maintenance windows declared after the fact excuse in full (default: only from
+    /// their declaration on; see `sharpeyes windows`).
+    #[arg(long)]
+    pub count_late: bool,
 }
 
 impl ReportArgs {
@@ -123,6 +127,8 @@ pub struct DayReport {
     pub target_pct: f64,
     /// The per-camera intact-rate target, in percent.
     pub intact_target_pct: f64,
+    /// Whether late maintenance windows excused in full.
+    pub count_late: bool,
     /// Cameras with recorded time in the day, sorted by group value then id.
     pub cameras: Vec<CameraLine>,
     /// Groups, sorted by value.
@@ -177,6 +183,12 @@ pub struct CameraLine {
     pub main_fault: Option<String>,
     /// Picture-fault seconds per fault (a picture with several faults counts under each).
     pub fault_s_by_fault: BTreeMap<String, f64>,
+    /// Assessed 在线率: offline time inside maintenance windows left out, in percent.
+    pub assessed_uptime_pct: Option<f64>,
+    /// Assessed 完好率: offline and picture-fault time inside windows left out, in percent.
+    pub assessed_intact_pct: Option<f64>,
+    /// Seconds excused by maintenance windows (offline + picture fault inside them).
+    pub excused_s: f64,
 }
 
 /// One outage in the report.
@@ -235,6 +247,12 @@ pub struct GroupLine {
     pub main_fault: Option<String>,
     /// Σ picture-fault seconds per fault.
     pub fault_s_by_fault: BTreeMap<String, f64>,
+    /// Time-weighted assessed 在线率 (excused time left out), in percent.
+    pub assessed_online_rate_pct: Option<f64>,
+    /// Time-weighted assessed 完好率, in percent.
+    pub assessed_intact_rate_pct: Option<f64>,
+    /// Σ seconds excused by maintenance windows.
+    pub excused_s: f64,
 }
 
 /// Runs `sharpeyes report`: reads the ledger (read-only, safe while the daemon runs) and
@@ -276,11 +294,12 @@ fn build_at(ledger: &Ledger, args: &ReportArgs, now: Time) -> anyhow::Result<Day
     let quality = ledger
         .quality_intervals(from, to)
         .context("cannot read the ledger's picture verdicts")?;
-    let cams = availability::per_camera_with_quality(&intervals, &quality, from, to);
     let targets = args.targets();
     let rows = ledger
         .cameras()
         .context("cannot read the ledger's cameras")?;
+    let windows = excused(&args.data_dir, &rows, from, to, args.count_late)?;
+    let cams = availability::per_camera_assessed(&intervals, &quality, &windows, from, to);
     let names: HashMap<&str, &str> = rows
         .iter()
         .map(|r| (r.id.as_str(), r.name.as_str()))
@@ -317,10 +336,35 @@ fn build_at(ledger: &Ledger, args: &ReportArgs, now: Time) -> anyhow::Result<Day
         by: args.by,
         target_pct: round2(targets.online * 100.0),
         intact_target_pct: round2(targets.intact * 100.0),
+        count_late: args.count_late,
         cameras,
         groups: by_group.iter().map(group_line).collect(),
         fleet: group_line(&fleet),
     })
+}
+
+/// The excused spans per camera of the maintenance windows in `data_dir` overlapping
+/// `[from, to)` (none without a maintenance store).
+pub fn excused(
+    data_dir: &std::path::Path,
+    cameras: &[crate::health::ledger::CameraRow],
+    from: Time,
+    to: Time,
+    count_late: bool,
+) -> anyhow::Result<HashMap<String, Vec<(Time, Time)>>> {
+    let Some(store) = crate::assessment::windows::WindowStore::open_read_only(data_dir)? else {
+        return Ok(HashMap::new());
+    };
+    let windows = store
+        .list(Some(from), Some(to), false)
+        .map_err(|e| anyhow::anyhow!("cannot read the maintenance windows: {e}"))?;
+    let groups: HashMap<String, Groups> = cameras
+        .iter()
+        .map(|r| (r.id.clone(), r.groups.clone()))
+        .collect();
+    Ok(crate::assessment::windows::excused_by_camera(
+        &windows, &groups, count_late,
+    ))
 }
 
 /// `[from, to)` in UTC of calendar day `date` at `offset`.
@@ -379,6 +423,9 @@ fn camera_line(
         unchecked_s: secs(c.unchecked_ms),
         main_fault: c.main_fault().map(str::to_string),
         fault_s_by_fault: fault_secs(&c.fault_ms_by_fault),
+        assessed_uptime_pct: c.assessed_availability().map(|a| round2(a * 100.0)),
+        assessed_intact_pct: c.assessed_intact_rate().map(|a| round2(a * 100.0)),
+        excused_s: secs(c.excused_offline_ms + c.excused_fault_ms),
     }
 }
 
@@ -411,6 +458,9 @@ fn group_line(g: &GroupAvailability) -> GroupLine {
         unchecked_s: secs(g.unchecked_ms),
         main_fault: g.main_fault().map(str::to_string),
         fault_s_by_fault: fault_secs(&g.fault_ms_by_fault),
+        assessed_online_rate_pct: g.assessed_rate().map(|r| round2(r * 100.0)),
+        assessed_intact_rate_pct: g.assessed_intact_rate().map(|r| round2(r * 100.0)),
+        excused_s: secs(g.excused_ms()),
     }
 }
 
@@ -427,9 +477,9 @@ pub fn write(report: &DayReport, format: Format, out: &mut dyn Write) -> anyhow:
     }
 }
 
-/// The CSV columns, in order. The 完好率 columns were appended after `main_reason`, so the
-/// first 17 are unchanged.
-pub const CSV_HEADER: [&str; 22] = [
+/// The CSV columns, in order. The 完好率 columns were appended after `main_reason`, and the
+/// assessed ones (maintenance windows) after those, so earlier columns never move.
+pub const CSV_HEADER: [&str; 25] = [
     "kind",
     "date",
     "by",
@@ -452,6 +502,9 @@ pub const CSV_HEADER: [&str; 22] = [
     "unchecked_s",
     "below_intact_target",
     "main_fault",
+    "assessed_uptime_pct",
+    "assessed_intact_pct",
+    "excused_s",
 ];
 
 /// Cells a spreadsheet (Excel, WPS, LibreOffice) would run as a formula — text starting with
@@ -500,6 +553,9 @@ fn write_csv(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
             &secs_text(c.unchecked_s),
             "",
             c.main_fault.as_deref().unwrap_or(""),
+            &opt_pct(c.assessed_uptime_pct),
+            &opt_pct(c.assessed_intact_pct),
+            &secs_text(c.excused_s),
         ]))?;
     }
     let group_row = |kind: &str, g: &GroupLine| -> Vec<String> {
@@ -530,6 +586,9 @@ fn write_csv(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
             secs_text(g.unchecked_s),
             g.below_intact_target.to_string(),
             g.main_fault.clone().unwrap_or_default(),
+            opt_pct(g.assessed_online_rate_pct),
+            opt_pct(g.assessed_intact_rate_pct),
+            secs_text(g.excused_s),
         ]
     };
     for g in &r.groups {
@@ -561,6 +620,15 @@ fn write_table(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "INTACT = online without a known picture fault; online time never diagnosed counts as intact."
+    )?;
+    writeln!(
+        out,
+        "ASSESSED = the same rate with offline and picture-fault time inside maintenance windows (报备) left out{}.",
+        if r.count_late {
+            ", late declarations included"
+        } else {
+            "; late declarations excuse only from when they were made"
+        }
     )?;
     writeln!(out)?;
 
@@ -608,6 +676,9 @@ fn write_table(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
         ("CAMERAS", true),
         ("ONLINE RATE", true),
         ("INTACT RATE", true),
+        ("ASSESSED ONLINE", true),
+        ("ASSESSED INTACT", true),
+        ("EXCUSED", true),
         ("BELOW TARGET", true),
         ("BELOW INTACT", true),
         ("NO DATA", true),
@@ -621,6 +692,9 @@ fn write_table(r: &DayReport, out: &mut dyn Write) -> anyhow::Result<()> {
             g.cameras.to_string(),
             pct_text(g.online_rate_pct),
             pct_text(g.intact_rate_pct),
+            pct_text(g.assessed_online_rate_pct),
+            pct_text(g.assessed_intact_rate_pct),
+            hms(g.excused_s),
             g.below_target.to_string(),
             g.below_intact_target.to_string(),
             (g.cameras - g.measured).to_string(),
@@ -953,6 +1027,7 @@ mod tests {
                 region: "城关镇".into(),
                 unit: "交警".into(),
                 class: "1".into(),
+                maintainer: "运维甲".into(),
             },
         }])
         .unwrap();
@@ -1028,8 +1103,14 @@ mod tests {
         for line in lines {
             assert_eq!(line.split(',').count(), CSV_HEADER.len(), "{line}");
         }
-        assert!(csv.contains(",66.67,7200,43200,,too_dark\n"), "{csv}");
-        assert!(csv.contains(",66.67,7200,43200,1,too_dark\n"), "{csv}");
+        assert!(
+            csv.contains(",66.67,7200,43200,,too_dark,75.00,66.67,0\n"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains(",66.67,7200,43200,1,too_dark,75.00,66.67,0\n"),
+            "{csv}"
+        );
 
         // Today (partial) and the future.
         let now = parse_time("2024-05-01T04:00:00Z");

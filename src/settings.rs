@@ -298,6 +298,30 @@ pub struct Settings {
     pub reload: ReloadSettings,
     /// `[history]`: how long the ledger keeps intervals.
     pub history: HistorySettings,
+    /// `[maintenance]`: maintenance windows (报备) and how late ones count.
+    pub maintenance: MaintenanceSettings,
+}
+
+/// `[maintenance]`: declarations of planned work (see `crate::assessment::windows`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceSettings {
+    /// A window that starts more than this before it is declared is *late* (declared after
+    /// the fact). Default 15 min.
+    #[serde(deserialize_with = "duration")]
+    pub late_grace: Duration,
+    /// Whether late windows excuse in full in the assessed rates the page and API show
+    /// (default false: only from when they were declared).
+    pub count_late: bool,
+}
+
+impl Default for MaintenanceSettings {
+    fn default() -> Self {
+        Self {
+            late_grace: crate::assessment::windows::DEFAULT_LATE_GRACE,
+            count_late: false,
+        }
+    }
 }
 
 /// `[history]`: retention of the ledger (purged once a day by the daemon).
@@ -365,6 +389,7 @@ impl Default for Settings {
             auth: Default::default(),
             reload: ReloadSettings::default(),
             history: HistorySettings::default(),
+            maintenance: MaintenanceSettings::default(),
         }
     }
 }

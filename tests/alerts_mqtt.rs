@@ -77,6 +77,7 @@ fn make_event(i: u32) -> AlertEvent {
             region: "城关镇".into(),
             unit: "交警大队".into(),
             class: "1".into(),
+            maintainer: "华安运维".into(),
         },
         started_at: started,
         updated_at: updated,

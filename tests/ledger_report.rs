@@ -54,6 +54,7 @@ fn camera(id: &str, name: &str, region: &str, class: &str) -> CameraRow {
             region: region.into(),
             unit: "派出所".into(),
             class: class.into(),
+            maintainer: "运维甲".into(),
         },
     }
 }
@@ -195,6 +196,7 @@ fn args(dir: &Path, by: GroupBy) -> ReportArgs {
         utc_offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
         target: 0.98,
         intact_target: None,
+        count_late: false,
     }
 }
 
@@ -444,7 +446,7 @@ fn intact_rate_numbers() {
     let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(header, report::CSV_HEADER);
     assert_eq!(
-        header[17..],
+        header[17..22],
         [
             "intact_pct",
             "picture_fault_s",
@@ -461,6 +463,7 @@ fn intact_rate_numbers() {
             .unwrap_or_else(|| panic!("no {kind} row {key}"))
             .iter()
             .skip(17)
+            .take(5)
             .map(String::from)
             .collect::<Vec<_>>()
     };
@@ -684,4 +687,157 @@ fn binary_report_errors_are_clear() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("YYYY-MM-DD"), "{err}");
+}
+
+/// Maintenance windows (报备) in the day report: a group window declared the day before
+/// excuses its cameras' offline time; a window declared now through the real `sharpeyes
+/// windows` binary for that past day is late and excuses nothing unless `--count-late`;
+/// deleting it takes the excuse back. Raw rates never change.
+///
+/// | camera | window                          | excused                          | assessed uptime / intact      |
+/// |--------|---------------------------------|----------------------------------|-------------------------------|
+/// | c3     | region 东城街道 08:30–10:30, on time | 1 h offline (auth 09:00–10:00) | 21.5/22 = 97.73 %, 20.5/22 = 93.18 % |
+/// | c4     | same group                      | none (offline only from 15:00)   | = raw 60.87 %                  |
+/// | c1     | c1 01:30–08:00, late            | with --count-late: 5.75 h offline + 0.75 h too_dark online | 100 %, 16/16.5 = 96.97 % |
+#[test]
+fn maintenance_windows_excuse_time_in_the_assessed_rates() {
+    use sharpeyes::assessment::windows::{GroupRef, WindowSpec, WindowStore};
+    let tmp = tempfile::tempdir().unwrap();
+    populate(tmp.path());
+    let mut store = WindowStore::open(tmp.path(), std::time::Duration::from_secs(900)).unwrap();
+    let w = store
+        .declare(
+            WindowSpec {
+                cameras: None,
+                group: Some(GroupRef {
+                    by: GroupBy::Region,
+                    value: "东城街道".into(),
+                }),
+                start: bj("08:30:00"),
+                end: bj("10:30:00"),
+                reason: "光缆迁改".into(),
+            },
+            "运维甲",
+            parse_time("2024-04-30T12:00:00+08:00"),
+        )
+        .unwrap();
+    assert!(!w.late);
+    drop(store);
+
+    let out = bin()
+        .args(["windows", "add", "--data-dir"])
+        .arg(tmp.path())
+        .args([
+            "--camera",
+            "c1",
+            "--start",
+            "2024-05-01T01:30:00+08:00",
+            "--end",
+            "2024-05-01T08:00:00+08:00",
+            "--reason",
+            "电力检修",
+            "--by",
+            "张三",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("marked late"));
+    let late: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(late["late"], true);
+    assert_eq!(late["declared_by"], "张三");
+
+    let report = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["--date", "2024-05-01", "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = run_report(tmp.path(), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let cam = |r: &serde_json::Value, id: &str| -> serde_json::Value {
+        r["cameras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let r = report(&[]);
+    let c3 = cam(&r, "c3");
+    assert_eq!(c3["uptime_pct"], 93.48);
+    assert_eq!(c3["assessed_uptime_pct"], 97.73);
+    assert_eq!(c3["assessed_intact_pct"], 93.18);
+    assert_eq!(c3["excused_s"], H);
+    let c4 = cam(&r, "c4");
+    assert_eq!(c4["excused_s"], 0.0);
+    assert_eq!(c4["assessed_uptime_pct"], c4["uptime_pct"]);
+    // Late and not counted: c1 as raw.
+    let c1 = cam(&r, "c1");
+    assert_eq!(c1["excused_s"], 0.0);
+    assert_eq!(c1["assessed_uptime_pct"], 75.0);
+    assert_eq!(r["fleet"]["excused_s"], H);
+    assert!(
+        r["fleet"]["assessed_online_rate_pct"].as_f64().unwrap()
+            > r["fleet"]["online_rate_pct"].as_f64().unwrap()
+    );
+
+    let r = report(&["--count-late"]);
+    let c1 = cam(&r, "c1");
+    assert_eq!(c1["uptime_pct"], 75.0);
+    assert_eq!(c1["excused_s"], 6.5 * H);
+    assert_eq!(c1["assessed_uptime_pct"], 100.0);
+    assert_eq!(c1["assessed_intact_pct"], 96.97);
+    assert_eq!(r["fleet"]["excused_s"], 7.5 * H);
+
+    // CSV carries the assessed columns; the table names them.
+    let out = run_report(
+        tmp.path(),
+        &["--date", "2024-05-01", "--format", "csv", "--count-late"],
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",assessed_uptime_pct,assessed_intact_pct,excused_s")
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.contains(",c1,") && l.ends_with(",100.00,96.97,23400")),
+        "{csv}"
+    );
+    let out = run_report(tmp.path(), &["--date", "2024-05-01"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ASSESSED ONLINE"));
+
+    // Deleting the late window takes its excuse back, even with --count-late.
+    let id = late["id"].as_i64().unwrap().to_string();
+    let out = bin()
+        .args(["windows", "delete", &id, "--by", "张三", "--data-dir"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&["--count-late"]);
+    assert_eq!(cam(&r, "c1")["excused_s"], 0.0);
+    let out = bin()
+        .args(["windows", "audit", &id, "--data-dir"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let audit = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(audit.lines().count(), 2, "{audit}");
+    assert!(audit.contains("\"delete\""));
 }

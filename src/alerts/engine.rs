@@ -471,6 +471,7 @@ impl AlertEngine {
                 region: cam.groups.region.clone(),
                 unit: cam.groups.unit.clone(),
                 class: cam.groups.class.clone(),
+                maintainer: cam.groups.maintainer.clone(),
             },
             started_at: open.started_at,
             updated_at: t.at,

@@ -164,6 +164,9 @@ pub struct AlertCamera {
     pub unit: String,
     /// Camera class (一类/二类/三类点位).
     pub class: String,
+    /// Maintainer (运维单位); empty in alerts stored before it existed.
+    #[serde(default)]
+    pub maintainer: String,
 }
 
 /// One detected object offered as evidence.
@@ -352,6 +355,7 @@ mod tests {
                 region: "城关镇".into(),
                 unit: "交警大队".into(),
                 class: "1".into(),
+                maintainer: "华安运维".into(),
             },
             started_at: started,
             updated_at: t(seq as i64 * 10),

@@ -240,6 +240,7 @@ mod tests {
                 region: "r".into(),
                 unit: "u".into(),
                 class: "1".into(),
+                maintainer: "m".into(),
             },
             started_at: t0,
             updated_at: t0 + chrono::Duration::seconds(seq as i64),

@@ -5,3 +5,4 @@ pub mod check;
 pub mod diagnose;
 pub mod eval;
 pub mod run;
+pub mod windows;

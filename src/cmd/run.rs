@@ -597,6 +597,7 @@ fn publish_status(
         "region": cam.groups.region,
         "unit": cam.groups.unit,
         "class": cam.groups.class,
+        "maintainer": cam.groups.maintainer,
         "state": key.0,
         "reason": key.1,
         "since": key.2,
@@ -661,6 +662,8 @@ fn web_context(s: &Settings, addr: std::net::SocketAddr) -> crate::http::WebCont
         data_dir: s.data_dir.clone(),
         web: s.web.clone(),
         auth: s.auth.clone(),
+        late_grace: s.maintenance.late_grace,
+        count_late: s.maintenance.count_late,
     }
 }
 

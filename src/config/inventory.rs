@@ -1,8 +1,10 @@
 //! The camera inventory: a CSV that ops staff keep in spreadsheets, or the same in TOML.
 //!
-//! CSV header: `id,name,url,username,password,region,unit,class`; optional `mode`
-//! (`hold`/`patrol`) and `enabled` (`true`/`false`) columns; any other column is kept as a
-//! label. TOML: an array of `[[camera]]` tables with the same keys (`labels` a table).
+//! CSV header: `id,name,url,username,password,region,unit,class`; optional `maintainer`
+//! (the 运维单位 that repairs the camera: its tickets, SLA and KPIs), `mode`
+//! (`hold`/`patrol`), `enabled` and `decommissioned` (`true`/`false`; a decommissioned camera
+//! is the same as a disabled one: kept, neither watched nor counted) columns; any other column
+//! is kept as a label. TOML: an array of `[[camera]]` tables with the same keys (`labels` a table).
 //!
 //! A bad row is reported with its line number and skipped; the rest of the fleet runs.
 
@@ -43,6 +45,8 @@ pub struct Groups {
     pub unit: String,
     /// Camera class (一类/二类/三类点位): "1", "2", "3".
     pub class: String,
+    /// Maintenance contractor (运维单位) responsible for repairs; its tickets and KPIs.
+    pub maintainer: String,
 }
 
 /// A grouping dimension.
@@ -67,11 +71,18 @@ pub enum GroupBy {
     Unit,
     /// By camera class (1, 2, 3).
     Class,
+    /// By maintenance contractor (运维单位).
+    Maintainer,
 }
 
 impl GroupBy {
     /// All dimensions, in display order.
-    pub const ALL: [GroupBy; 3] = [GroupBy::Region, GroupBy::Unit, GroupBy::Class];
+    pub const ALL: [GroupBy; 4] = [
+        GroupBy::Region,
+        GroupBy::Unit,
+        GroupBy::Class,
+        GroupBy::Maintainer,
+    ];
 
     /// The dimension's name.
     pub fn as_str(self) -> &'static str {
@@ -79,6 +90,7 @@ impl GroupBy {
             GroupBy::Region => "region",
             GroupBy::Unit => "unit",
             GroupBy::Class => "class",
+            GroupBy::Maintainer => "maintainer",
         }
     }
 }
@@ -90,6 +102,7 @@ impl Groups {
             GroupBy::Region => &self.region,
             GroupBy::Unit => &self.unit,
             GroupBy::Class => &self.class,
+            GroupBy::Maintainer => &self.maintainer,
         }
     }
 }
@@ -203,8 +216,19 @@ struct RawRow {
     fields: BTreeMap<String, String>,
 }
 
-const KNOWN: [&str; 10] = [
-    "id", "name", "url", "username", "password", "region", "unit", "class", "mode", "enabled",
+const KNOWN: [&str; 12] = [
+    "id",
+    "name",
+    "url",
+    "username",
+    "password",
+    "region",
+    "unit",
+    "class",
+    "maintainer",
+    "mode",
+    "enabled",
+    "decommissioned",
 ];
 
 /// Parses CSV text (header required). Errors only when the header itself is unusable.
@@ -402,11 +426,15 @@ fn camera_from_row(row: &RawRow) -> Result<Camera, String> {
         // Values are not echoed: in a shifted row this column may hold a password.
         Some(_) => return Err("the mode column must be hold, patrol or empty".into()),
     };
-    let enabled = match get("enabled").map(str::to_ascii_lowercase).as_deref() {
-        None | Some("true" | "yes" | "1") => true,
-        Some("false" | "no" | "0") => false,
-        Some(_) => return Err("the enabled column must be true or false".into()),
+    let flag = |k: &str| match get(k).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(None),
+        Some("true" | "yes" | "1") => Ok(Some(true)),
+        Some("false" | "no" | "0") => Ok(Some(false)),
+        Some(_) => Err(format!("the {k} column must be true or false")),
     };
+    // A decommissioned camera (已拆除/报废) is kept for its history but neither watched nor
+    // counted: the same as `enabled = false`, named as ops offices name it.
+    let enabled = flag("enabled")?.unwrap_or(true) && !flag("decommissioned")?.unwrap_or(false);
     let group = |k: &str| get(k).unwrap_or(UNASSIGNED).to_string();
     let labels = row
         .fields
@@ -425,6 +453,7 @@ fn camera_from_row(row: &RawRow) -> Result<Camera, String> {
             region: group("region"),
             unit: group("unit"),
             class: group("class"),
+            maintainer: group("maintainer"),
         },
         labels,
         mode,
@@ -532,6 +561,25 @@ mode = "patrol"
         assert!(!inv.cameras[0].enabled);
         assert_eq!(inv.enabled().count(), 0);
         assert!(inv.rejected[0].reason.contains("mode column"));
+    }
+
+    #[test]
+    fn maintainer_and_decommissioned_columns() {
+        let csv = "id,url,maintainer,decommissioned,enabled\n\
+                   a,rtsp://h/1,华安运维,,\n\
+                   b,rtsp://h/2,,yes,\n\
+                   c,rtsp://h/3,天网科技,false,true\n\
+                   d,rtsp://h/4,,maybe,\n";
+        let inv = parse_csv(csv).unwrap();
+        let ids: Vec<_> = inv.cameras.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(inv.cameras[0].groups.maintainer, "华安运维");
+        assert_eq!(inv.cameras[1].groups.maintainer, UNASSIGNED);
+        assert!(inv.cameras[0].enabled && !inv.cameras[1].enabled && inv.cameras[2].enabled);
+        // Neither column becomes a label; a bad flag is rejected by column name.
+        assert!(inv.cameras.iter().all(|c| c.labels.is_empty()));
+        assert!(inv.rejected[0].reason.contains("decommissioned column"));
+        assert_eq!(inv.cameras[2].groups.get(GroupBy::Maintainer), "天网科技");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub fn families(fleet: &Fleet) -> Vec<MetricFamily> {
                 ("region", &c.groups.region),
                 ("unit", &c.groups.unit),
                 ("class", &c.groups.class),
+                ("maintainer", &c.groups.maintainer),
             ],
             if online { 1.0 } else { 0.0 },
         ));

@@ -66,6 +66,23 @@
 //!   Cameras are measured or not exactly as for the online rate; a measured camera meets the
 //!   intact target when its intact rate ≥ the target (see [`Targets`]).
 //!
+//! ## Excused time (maintenance windows, 报备) and the assessed rates
+//!
+//! Planned work declared in advance (a road-works power cut, a pole replaced) must not count
+//! against the office. Given a camera's declared windows, the offline time inside them is
+//! `excused_offline_ms` and the picture-fault time inside them `excused_fault_ms`; the
+//! **assessed** rates leave that time out of the denominator:
+//!
+//! ```text
+//! assessed 在线率 = online / (online + offline − excused_offline)
+//! assessed 完好率 = intact / (online + offline − excused_offline − excused_fault)
+//! ```
+//!
+//! Online and intact time inside a window still count (a camera that stayed up during the
+//! works is credited), so the assessed rate is never below the raw one. Every figure is
+//! reported both ways; which windows excuse (a late declaration or not) is the caller's choice
+//! ([`crate::assessment`]).
+//!
 //! ## Outages
 //!
 //! An outage is a run of `offline` time clipped to the window; touching `offline`
@@ -209,6 +226,10 @@ pub struct CameraAvailability {
     ///
     /// [`Fault::as_str`]: crate::vision::quality::Fault::as_str
     pub fault_ms_by_fault: BTreeMap<String, i64>,
+    /// Offline milliseconds inside a maintenance window (left out of the assessed rates).
+    pub excused_offline_ms: i64,
+    /// Picture-fault milliseconds (online, faulty verdict) inside a maintenance window.
+    pub excused_fault_ms: i64,
 }
 
 impl CameraAvailability {
@@ -269,6 +290,20 @@ impl CameraAvailability {
     pub fn main_fault(&self) -> Option<&str> {
         main_fault(&self.fault_ms_by_fault)
     }
+
+    /// Assessed 在线率: online / (online + offline − excused offline); `None` when nothing
+    /// is left to assess.
+    pub fn assessed_availability(&self) -> Option<f64> {
+        ratio(self.online_ms, self.offline_ms - self.excused_offline_ms)
+    }
+
+    /// Assessed 完好率: intact / (observed − excused offline − excused fault).
+    pub fn assessed_intact_rate(&self) -> Option<f64> {
+        rate(
+            self.intact_ms,
+            self.observed_ms() - self.excused_offline_ms - self.excused_fault_ms,
+        )
+    }
 }
 
 /// Figures of a set of cameras (a group value, or the fleet).
@@ -309,6 +344,10 @@ pub struct GroupAvailability {
     pub unchecked_ms: i64,
     /// Σ picture-fault milliseconds per fault name.
     pub fault_ms_by_fault: BTreeMap<String, i64>,
+    /// Σ offline milliseconds inside maintenance windows.
+    pub excused_offline_ms: i64,
+    /// Σ picture-fault milliseconds inside maintenance windows.
+    pub excused_fault_ms: i64,
 }
 
 impl GroupAvailability {
@@ -337,6 +376,24 @@ impl GroupAvailability {
     /// The fault with the most picture-fault time in the set.
     pub fn main_fault(&self) -> Option<&str> {
         main_fault(&self.fault_ms_by_fault)
+    }
+
+    /// Time-weighted assessed 在线率: Σ online / Σ (online + offline − excused offline).
+    pub fn assessed_rate(&self) -> Option<f64> {
+        ratio(self.online_ms, self.offline_ms - self.excused_offline_ms)
+    }
+
+    /// Time-weighted assessed 完好率: Σ intact / Σ (observed − excused offline − excused fault).
+    pub fn assessed_intact_rate(&self) -> Option<f64> {
+        rate(
+            self.intact_ms,
+            self.online_ms + self.offline_ms - self.excused_offline_ms - self.excused_fault_ms,
+        )
+    }
+
+    /// Σ excused milliseconds (offline and picture-fault time inside maintenance windows).
+    pub fn excused_ms(&self) -> i64 {
+        self.excused_offline_ms + self.excused_fault_ms
     }
 
     fn add(&mut self, cam: &CameraAvailability, targets: Targets) {
@@ -371,6 +428,8 @@ impl GroupAvailability {
         for (k, v) in &cam.fault_ms_by_fault {
             *self.fault_ms_by_fault.entry(k.clone()).or_default() += v;
         }
+        self.excused_offline_ms += cam.excused_offline_ms;
+        self.excused_fault_ms += cam.excused_fault_ms;
     }
 }
 
@@ -396,6 +455,30 @@ pub fn per_camera_with_quality(
     from: Time,
     to: Time,
 ) -> Vec<CameraAvailability> {
+    per_camera_assessed(intervals, quality, &HashMap::new(), from, to)
+}
+
+/// One camera's figures over `[from, to)` from its intervals (in any order; intervals of
+/// other cameras must not be passed), without picture verdicts.
+pub fn camera<'a>(
+    camera_id: &str,
+    intervals: impl IntoIterator<Item = &'a Interval>,
+    from: Time,
+    to: Time,
+) -> CameraAvailability {
+    camera_with_quality(camera_id, intervals, [], from, to)
+}
+
+/// Per-camera figures like [`per_camera_with_quality`], with the excused time of each
+/// camera's maintenance windows (`windows[camera_id]`, `[start, end)` spans in any order,
+/// overlaps allowed).
+pub fn per_camera_assessed(
+    intervals: &[Interval],
+    quality: &[QualityInterval],
+    windows: &HashMap<String, Vec<(Time, Time)>>,
+    from: Time,
+    to: Time,
+) -> Vec<CameraAvailability> {
     let mut by_camera: BTreeMap<&str, (Vec<&Interval>, Vec<&QualityInterval>)> = BTreeMap::new();
     for iv in intervals {
         by_camera
@@ -411,19 +494,11 @@ pub fn per_camera_with_quality(
     }
     by_camera
         .into_iter()
-        .map(|(id, (ivs, qs))| camera_with_quality(id, ivs, qs, from, to))
+        .map(|(id, (ivs, qs))| {
+            let w = windows.get(id).map_or(&[][..], Vec::as_slice);
+            camera_assessed(id, ivs, qs, w, from, to)
+        })
         .collect()
-}
-
-/// One camera's figures over `[from, to)` from its intervals (in any order; intervals of
-/// other cameras must not be passed), without picture verdicts.
-pub fn camera<'a>(
-    camera_id: &str,
-    intervals: impl IntoIterator<Item = &'a Interval>,
-    from: Time,
-    to: Time,
-) -> CameraAvailability {
-    camera_with_quality(camera_id, intervals, [], from, to)
 }
 
 /// One camera's figures over `[from, to)`, 完好率 included, from its status and quality
@@ -432,6 +507,19 @@ pub fn camera_with_quality<'a, 'b>(
     camera_id: &str,
     intervals: impl IntoIterator<Item = &'a Interval>,
     quality: impl IntoIterator<Item = &'b QualityInterval>,
+    from: Time,
+    to: Time,
+) -> CameraAvailability {
+    camera_assessed(camera_id, intervals, quality, &[], from, to)
+}
+
+/// One camera's figures like [`camera_with_quality`], plus the offline and picture-fault
+/// time inside `windows` (its maintenance windows, `[start, end)`, any order, may overlap).
+pub fn camera_assessed<'a, 'b>(
+    camera_id: &str,
+    intervals: impl IntoIterator<Item = &'a Interval>,
+    quality: impl IntoIterator<Item = &'b QualityInterval>,
+    windows: &[(Time, Time)],
     from: Time,
     to: Time,
 ) -> CameraAvailability {
@@ -446,6 +534,8 @@ pub fn camera_with_quality<'a, 'b>(
     ivs.sort_by_key(|iv| (iv.start, iv.end));
     // The online pieces, in time order and disjoint, for the 完好率.
     let mut online: Vec<(Time, Time)> = Vec::new();
+    // The offline pieces likewise, for the excused time.
+    let mut offline: Vec<(Time, Time)> = Vec::new();
     // Everything before `cursor` is accounted for.
     let mut cursor = from;
     for iv in ivs {
@@ -464,6 +554,7 @@ pub fn camera_with_quality<'a, 'b>(
             State::Connecting => out.connecting_ms += ms,
             State::Offline => {
                 out.offline_ms += ms;
+                offline.push((start, end));
                 *out.outage_ms_by_reason
                     .entry(reason_key(iv.reason))
                     .or_default() += ms;
@@ -480,19 +571,54 @@ pub fn camera_with_quality<'a, 'b>(
         cursor = end;
     }
     out.unmonitored_ms += (to - cursor).num_milliseconds();
-    add_quality(&mut out, &online, quality, from, to);
+    let faulty = add_quality(&mut out, &online, quality, from, to);
+    if !windows.is_empty() {
+        let windows = merge_spans(windows);
+        out.excused_offline_ms = overlap_ms(&offline, &windows);
+        out.excused_fault_ms = overlap_ms(&faulty, &windows);
+    }
     out
 }
 
+/// Sorted, disjoint union of `[start, end)` spans (empty spans dropped).
+pub fn merge_spans(spans: &[(Time, Time)]) -> Vec<(Time, Time)> {
+    let mut v: Vec<(Time, Time)> = spans.iter().copied().filter(|(s, e)| e > s).collect();
+    v.sort_unstable();
+    let mut out: Vec<(Time, Time)> = Vec::with_capacity(v.len());
+    for (s, e) in v {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// Milliseconds of `pieces` (disjoint, in time order) inside `windows` (merged).
+fn overlap_ms(pieces: &[(Time, Time)], windows: &[(Time, Time)]) -> i64 {
+    let mut total = 0;
+    let mut first = 0;
+    for &(start, end) in pieces {
+        while first < windows.len() && windows[first].1 <= start {
+            first += 1;
+        }
+        for &(ws, we) in windows[first..].iter().take_while(|w| w.0 < end) {
+            total += (we.min(end) - ws.max(start)).num_milliseconds().max(0);
+        }
+    }
+    total
+}
+
 /// Splits the online pieces (in time order, disjoint) of `out` into intact and picture-fault
-/// time by the quality intervals.
+/// time by the quality intervals; returns the picture-fault pieces (disjoint, in order).
 fn add_quality<'b>(
     out: &mut CameraAvailability,
     online: &[(Time, Time)],
     quality: impl IntoIterator<Item = &'b QualityInterval>,
     from: Time,
     to: Time,
-) {
+) -> Vec<(Time, Time)> {
+    let mut faulty = Vec::new();
     let mut qs: Vec<&QualityInterval> = quality.into_iter().collect();
     qs.sort_by_key(|q| (q.start, q.end));
     // Disjoint verdict pieces clipped to the window, in time order (the earlier one wins an
@@ -525,6 +651,7 @@ fn add_quality<'b>(
                 continue;
             }
             out.fault_ms += ms;
+            faulty.push((q_start.max(start), q_end.min(end)));
             let mut names: Vec<&str> = q
                 .faults
                 .iter()
@@ -543,6 +670,7 @@ fn add_quality<'b>(
         out.unchecked_ms += (end - start).num_milliseconds() - judged;
     }
     out.intact_ms = out.online_ms - out.fault_ms;
+    faulty
 }
 
 /// Sums a set of cameras into one [`GroupAvailability`] named `group`, counting cameras
@@ -909,6 +1037,7 @@ mod tests {
             region: region.into(),
             unit: "u".into(),
             class: "1".into(),
+            maintainer: "m".into(),
         }
     }
 
@@ -1269,5 +1398,80 @@ mod tests {
         assert_eq!(by[0].intact_rate(), Some(12.0 / 20.0));
         assert_eq!(by[1].intact_rate(), Some(1.0));
         assert_eq!(by[1].main_fault(), None);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Excused time (maintenance windows).
+
+    #[test]
+    fn windows_excuse_offline_and_fault_time_only() {
+        // 00–06 online (02–04 faulty picture), 06–12 offline, 12–24 online.
+        let ivs = [
+            on("a", t("00:00:00"), t("06:00:00")),
+            off("a", Reason::Refused, t("06:00:00"), t("12:00:00")),
+            on("a", t("12:00:00"), to()),
+        ];
+        let qs = [q("a", &["blur"], t("02:00:00"), t("04:00:00"))];
+        // Windows 03–08 and 07–10 (overlapping): excuse 03–04 fault, 06–10 offline.
+        let w = [
+            (t("07:00:00"), t("10:00:00")),
+            (t("03:00:00"), t("08:00:00")),
+        ];
+        let a = camera_assessed("a", &ivs, &qs, &w, from(), to());
+        check(&a);
+        let h = 3_600_000;
+        assert_eq!(a.excused_offline_ms, 4 * h);
+        assert_eq!(a.excused_fault_ms, h);
+        assert_eq!(a.availability(), Some(18.0 / 24.0));
+        assert_eq!(a.assessed_availability(), Some(18.0 / 20.0));
+        assert_eq!(a.intact_rate(), Some(16.0 / 24.0));
+        assert_eq!(a.assessed_intact_rate(), Some(16.0 / 19.0));
+        // Without windows, nothing is excused and assessed == raw.
+        let raw = camera_with_quality("a", &ivs, &qs, from(), to());
+        assert_eq!(raw.excused_offline_ms + raw.excused_fault_ms, 0);
+        assert_eq!(raw.assessed_availability(), raw.availability());
+        // Groups sum the excused time.
+        let mut map = HashMap::new();
+        map.insert("a".to_string(), w.to_vec());
+        let cams = per_camera_assessed(&ivs, &qs, &map, from(), to());
+        let g = summarize("all", &cams, 0.98);
+        assert_eq!(g.excused_ms(), 5 * h);
+        assert_eq!(g.assessed_rate(), Some(18.0 / 20.0));
+        assert_eq!(g.assessed_intact_rate(), Some(16.0 / 19.0));
+    }
+
+    #[test]
+    fn a_camera_down_only_inside_its_window_is_fully_available_assessed() {
+        let ivs = [
+            on("a", t("00:00:00"), t("10:00:00")),
+            off("a", Reason::Unreachable, t("10:00:00"), t("11:00:00")),
+            on("a", t("11:00:00"), to()),
+        ];
+        let w = [(t("09:30:00"), t("11:30:00"))];
+        let a = camera_assessed("a", &ivs, [], &w, from(), to());
+        assert_eq!(a.assessed_availability(), Some(1.0));
+        assert!(a.availability().unwrap() < 1.0);
+        // All of the observed time offline and excused: nothing left to assess.
+        let down = [off("b", Reason::Unreachable, from(), to())];
+        let b = camera_assessed("b", &down, [], &[(from(), to())], from(), to());
+        assert_eq!(b.assessed_availability(), None);
+        assert_eq!(b.availability(), Some(0.0));
+    }
+
+    #[test]
+    fn merge_spans_unions_and_drops_empty() {
+        let m = merge_spans(&[
+            (t("05:00:00"), t("06:00:00")),
+            (t("01:00:00"), t("02:00:00")),
+            (t("01:30:00"), t("03:00:00")),
+            (t("04:00:00"), t("04:00:00")),
+        ]);
+        assert_eq!(
+            m,
+            [
+                (t("01:00:00"), t("03:00:00")),
+                (t("05:00:00"), t("06:00:00"))
+            ]
+        );
     }
 }

@@ -24,6 +24,7 @@
 //! - **1**: `meta`, `cameras`, `intervals`.
 //! - **2**: adds `quality_intervals(id, camera_id, ok, faults, start_ms, end_ms)`; `faults` is
 //!   the comma-separated snake_case fault names (`too_dark,frozen`), empty when `ok`.
+//! - **3**: adds `cameras.maintainer` (the 运维单位; `unassigned` for rows written before).
 //!
 //! [`Ledger::open`] migrates an older database in place, in one transaction (from 1 to 2 it
 //! only creates the new table: no existing row changes). A database newer than the build is
@@ -72,7 +73,7 @@ use crate::health::status::{Reason, State, Transition};
 pub const DB_FILE: &str = "sharpeyes.db";
 
 /// The schema version this build writes (it reads this one and every older one).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -118,8 +119,16 @@ CREATE UNIQUE INDEX IF NOT EXISTS quality_open ON quality_intervals(camera_id)
 CREATE INDEX IF NOT EXISTS quality_end ON quality_intervals(end_ms);
 ";
 
+/// From version 2 to 3: the camera's maintainer (运维单位).
+const MIGRATE_V3: &str = "
+ALTER TABLE cameras ADD COLUMN maintainer TEXT NOT NULL DEFAULT 'unassigned';
+";
+
 /// `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [MIGRATE_V2];
+const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [MIGRATE_V2, MIGRATE_V3];
+
+/// The first schema version with `cameras.maintainer`.
+const MAINTAINER_VERSION: i64 = 3;
 
 /// The first schema version with `quality_intervals`.
 const QUALITY_VERSION: i64 = 2;
@@ -613,9 +622,13 @@ impl Ledger {
 
     /// Every camera ever upserted, with its latest name and groups, sorted by id.
     pub fn cameras(&self) -> anyhow::Result<Vec<CameraRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, name, region, unit, class FROM cameras ORDER BY id")?;
+        // A read-only open of an older ledger has no maintainer column.
+        let sql = if self.version >= MAINTAINER_VERSION {
+            "SELECT id, name, region, unit, class, maintainer FROM cameras ORDER BY id"
+        } else {
+            "SELECT id, name, region, unit, class, 'unassigned' FROM cameras ORDER BY id"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map([], |r| {
             Ok(CameraRow {
                 id: r.get(0)?,
@@ -624,6 +637,7 @@ impl Ledger {
                     region: r.get(2)?,
                     unit: r.get(3)?,
                     class: r.get(4)?,
+                    maintainer: r.get(5)?,
                 },
             })
         })?;
@@ -809,9 +823,11 @@ fn apply_op(conn: &Connection, op: &Op) -> anyhow::Result<()> {
     match op {
         Op::Cameras(rows) => {
             let mut stmt = conn.prepare_cached(
-                "INSERT INTO cameras(id, name, region, unit, class) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO cameras(id, name, region, unit, class, maintainer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(id) DO UPDATE SET name = excluded.name, region = excluded.region,
-                     unit = excluded.unit, class = excluded.class",
+                     unit = excluded.unit, class = excluded.class,
+                     maintainer = excluded.maintainer",
             )?;
             for c in rows {
                 stmt.execute(params![
@@ -819,7 +835,8 @@ fn apply_op(conn: &Connection, op: &Op) -> anyhow::Result<()> {
                     c.name,
                     c.groups.region,
                     c.groups.unit,
-                    c.groups.class
+                    c.groups.class,
+                    c.groups.maintainer
                 ])?;
             }
         }
@@ -1202,6 +1219,7 @@ mod tests {
                 region: region.into(),
                 unit: "u".into(),
                 class: "1".into(),
+                maintainer: "运维甲".into(),
             },
         }
     }
@@ -1861,6 +1879,11 @@ mod tests {
             [ms(t("00:00:00"))],
         )
         .unwrap();
+        conn.execute(
+            "INSERT INTO cameras(id, name, region, unit, class) VALUES ('a', 'A', 'r', 'u', '1')",
+            [],
+        )
+        .unwrap();
     }
 
     #[test]
@@ -1877,12 +1900,19 @@ mod tests {
             r.intervals(from, to).unwrap(),
             [iv("a", State::Online, None, "00:00:00", "01:00:00")]
         );
+        // No maintainer column before version 3: read as unassigned.
+        assert_eq!(r.cameras().unwrap()[0].groups.maintainer, "unassigned");
         drop(r);
 
-        // Open for writing: migrated to 2, then recovered as usual.
+        // Open for writing: migrated to 3, then recovered as usual.
         let mut l = Ledger::open(dir.path()).unwrap();
         assert_eq!(l.schema_version().unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
+        assert_eq!(l.cameras().unwrap()[0].groups.maintainer, "unassigned");
+        let mut moved = l.cameras().unwrap()[0].clone();
+        moved.groups.maintainer = "运维甲".into();
+        l.upsert_cameras(&[moved]).unwrap();
+        assert_eq!(l.cameras().unwrap()[0].groups.maintainer, "运维甲");
         assert_eq!(
             l.recovery(),
             Recovery {
@@ -1911,8 +1941,9 @@ mod tests {
         );
         assert_eq!(l.intervals(from, to).unwrap().len(), 2);
         let r = Ledger::open_read_only(dir.path()).unwrap();
-        assert_eq!(r.schema_version().unwrap(), 2);
+        assert_eq!(r.schema_version().unwrap(), 3);
         assert_eq!(r.quality_intervals(from, to).unwrap().len(), 1);
+        assert_eq!(r.cameras().unwrap()[0].groups.maintainer, "运维甲");
     }
 
     #[test]

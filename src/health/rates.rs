@@ -114,6 +114,7 @@ mod tests {
             region: region.into(),
             unit: "u".into(),
             class: class.into(),
+            maintainer: "m".into(),
         }
     }
 

@@ -16,7 +16,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration as ChronoDuration, FixedOffset, NaiveDate};
+use chrono::{Duration as ChronoDuration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, Time};
@@ -34,6 +34,8 @@ pub struct LedgerContext {
     pub target: f64,
     /// Days of trend by default.
     pub report_days: u32,
+    /// `[maintenance] count_late`.
+    pub count_late: bool,
     /// The daemon's clock ("the last N hours", "today").
     pub clock: Arc<dyn Clock>,
 }
@@ -185,9 +187,7 @@ pub struct Trend {
     pub days: Vec<DaySummary>,
 }
 
-fn china() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("valid offset")
-}
+use crate::clock::china;
 
 /// `GET /api/report`: the last `days` days (today included) of the daily report.
 pub async fn report(
@@ -232,6 +232,7 @@ pub async fn report(
                     utc_offset: china(),
                     target,
                     intact_target: None,
+                    count_late: ctx2.count_late,
                 };
                 report::build(&ledger, &args)
             })

@@ -12,6 +12,7 @@ pub mod error;
 pub mod first_login;
 pub mod history;
 pub mod login_guard;
+pub mod maintenance;
 pub mod password;
 pub mod serve;
 pub mod services;
@@ -38,6 +39,10 @@ pub struct WebContext {
     pub web: config::WebSettings,
     /// `[auth]`.
     pub auth: config::AuthSettings,
+    /// `[maintenance] late_grace`: declarations starting more than this before now are late.
+    pub late_grace: std::time::Duration,
+    /// `[maintenance] count_late`: whether late windows excuse in full in the assessed rates.
+    pub count_late: bool,
 }
 
 /// The page's routes and the ledger endpoints, without the access layer.
@@ -46,6 +51,12 @@ pub fn routes(fleet: Arc<Fleet>, ctx: &WebContext, auth: Arc<auth::Auth>) -> Rou
         data_dir: ctx.data_dir.clone(),
         target: ctx.web.target,
         report_days: ctx.web.report_days,
+        count_late: ctx.count_late,
+        clock: fleet.clock().clone(),
+    });
+    let maintenance = Arc::new(maintenance::MaintenanceContext {
+        data_dir: ctx.data_dir.clone(),
+        late_grace: ctx.late_grace,
         clock: fleet.clock().clone(),
     });
     let settings = serde_json::json!({
@@ -85,4 +96,5 @@ pub fn routes(fleet: Arc<Fleet>, ctx: &WebContext, auth: Arc<auth::Auth>) -> Rou
                 .route("/api/report", get(history::report))
                 .with_state(ledger),
         )
+        .merge(maintenance::routes(maintenance))
 }

@@ -35,6 +35,8 @@ pub struct WallRow {
     pub unit: String,
     /// Class.
     pub class: String,
+    /// Maintainer (运维单位).
+    pub maintainer: String,
     /// connecting, online, offline.
     pub state: &'static str,
     /// Why offline.
@@ -69,6 +71,7 @@ pub fn row(e: &CameraEntry) -> WallRow {
         region: e.camera.groups.region.clone(),
         unit: e.camera.groups.unit.clone(),
         class: e.camera.groups.class.clone(),
+        maintainer: e.camera.groups.maintainer.clone(),
         state: s.state.as_str(),
         reason: s.reason.map(|r| r.as_str()),
         faults,

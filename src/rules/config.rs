@@ -251,9 +251,7 @@ impl Default for RulesFile {
 }
 
 /// +08:00, China's time, the default `utc_offset`.
-pub(super) fn china() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("+08:00")
-}
+pub(super) use crate::clock::china;
 
 impl RulesFile {
     /// Checks every rule's camera patterns against the inventory's camera ids.

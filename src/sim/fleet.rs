@@ -12,9 +12,19 @@ use super::codec::Codec;
 const REGIONS: [&str; 4] = ["城关镇", "东城街道", "西城街道", "南湖镇"];
 /// Units (单位) assigned round-robin.
 const UNITS: [&str; 3] = ["交警大队", "城关派出所", "城管局"];
+/// Maintainers (运维单位) assigned round-robin, out of step with regions and units.
+const MAINTAINERS: [&str; 2] = ["华安运维", "天网科技"];
 /// The inventory CSV header, exactly as `config::inventory` reads it.
-pub const INVENTORY_HEADER: [&str; 8] = [
-    "id", "name", "url", "username", "password", "region", "unit", "class",
+pub const INVENTORY_HEADER: [&str; 9] = [
+    "id",
+    "name",
+    "url",
+    "username",
+    "password",
+    "region",
+    "unit",
+    "class",
+    "maintainer",
 ];
 
 /// One simulated camera.
@@ -32,6 +42,8 @@ pub struct SimCamera {
     pub unit: &'static str,
     /// Class group: "1" for about a quarter of the fleet, else "2" or "3".
     pub class: &'static str,
+    /// Maintainer group (运维单位).
+    pub maintainer: &'static str,
     /// The TCP port the camera is served on (the bound one once listening).
     pub port: u16,
     /// What the camera's video is encoded with.
@@ -74,6 +86,7 @@ pub fn plan(n: usize, prefix: &str, port_of: impl Fn(usize) -> u16) -> Vec<SimCa
                 region,
                 unit: UNITS[i % UNITS.len()],
                 class,
+                maintainer: MAINTAINERS[(i / 2) % MAINTAINERS.len()],
                 port: port_of(i),
                 codec: Codec::H264,
             }
@@ -102,6 +115,7 @@ pub fn write_inventory(
             c.region,
             c.unit,
             c.class,
+            c.maintainer,
         ])?;
     }
     w.flush()?;
@@ -165,12 +179,12 @@ mod tests {
         let mut lines = text.lines();
         assert_eq!(
             lines.next(),
-            Some("id,name,url,username,password,region,unit,class")
+            Some("id,name,url,username,password,region,unit,class,maintainer")
         );
         assert_eq!(
             lines.next(),
             Some(
-                "cam0001,城关镇 路口 0001,rtsp://127.0.0.1:8554/cam0001,admin,pw,城关镇,交警大队,1"
+                "cam0001,城关镇 路口 0001,rtsp://127.0.0.1:8554/cam0001,admin,pw,城关镇,交警大队,1,华安运维"
             )
         );
         let v6 = cams[0].url("::1".parse().unwrap());

@@ -83,7 +83,7 @@ pub struct SimArgs {
     #[arg(long, default_value = "sim-pass")]
     pub password: String,
 
-    /// Write the fleet's inventory CSV (id,name,url,username,password,region,unit,class) here.
+    /// Write the fleet's inventory CSV (id,name,url,username,password,region,unit,class,maintainer) here.
     #[arg(long, value_name = "FILE")]
     pub inventory_out: Option<PathBuf>,
 

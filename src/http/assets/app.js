@@ -291,7 +291,7 @@ function initWall() {
     if (id !== wall.hover) { wall.hover = id; drawWall(); }
     if (!r) { tip.hidden = true; return; }
     tip.hidden = false;
-    tip.textContent = [r.id + "  " + r.name, r.region + " / " + r.unit + " / " + t("class_n", r.class),
+    tip.textContent = [r.id + "  " + r.name, r.region + " / " + r.unit + " / " + t("class_n", r.class) + (r.maintainer ? " / " + r.maintainer : ""),
       t("st_" + cat(r)) + (cat(r) === "online" ? "" : " · " + reasonText(r)), t("since") + " " + fmtTime(r.since)].join("\n");
     tip.style.left = Math.min(ev.clientX + 14, window.innerWidth - 320) + "px";
     tip.style.top = ev.clientY + 14 + "px";
@@ -437,7 +437,7 @@ function renderDetail() {
       <dt>${esc(t("since"))}</dt><dd>${esc(fmtTime(c.since))}</dd>
       ${c.detail ? `<dt>${esc(t("reason"))}</dt><dd>${esc(c.detail)}</dd>` : ""}
       <dt>${esc(t("region"))}</dt><dd>${esc(c.region)}</dd><dt>${esc(t("unit"))}</dt><dd>${esc(c.unit)}</dd>
-      <dt>${esc(t("class"))}</dt><dd>${esc(t("class_n", c.class))}</dd><dt>${esc(t("url"))}</dt><dd>${esc(c.url)}</dd>
+      <dt>${esc(t("class"))}</dt><dd>${esc(t("class_n", c.class))}</dd><dt>${esc(t("maintainer"))}</dt><dd>${esc(c.maintainer || "–")}</dd><dt>${esc(t("url"))}</dt><dd>${esc(c.url)}</dd>
       <dt>${esc(t("mode"))}</dt><dd>${esc(c.mode)}</dd><dt>${esc(t("codec"))}</dt><dd>${esc(c.codec || "–")}</dd>
     </dl>
     <h3>${esc(t("history"))}</h3>
