@@ -51,6 +51,11 @@ if ! "$VENV/bin/python" -c "import playwright" 2>/dev/null; then
   /usr/bin/python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "playwright==1.65.2"
 fi
+# openpyxl reads the monthly XLSX back in the report tests (a second, independent reader).
+if ! "$VENV/bin/python" -c "import openpyxl" 2>/dev/null; then
+  echo "setup: installing openpyxl into $VENV"
+  "$VENV/bin/pip" install -q "openpyxl==3.1.5"
+fi
 
 # Verify the media and models we ship are what we say they are.
 "$(dirname "$0")/check-assets.sh"

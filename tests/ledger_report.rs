@@ -191,6 +191,8 @@ fn args(dir: &Path, by: GroupBy) -> ReportArgs {
     ReportArgs {
         data_dir: dir.to_path_buf(),
         date: chrono::NaiveDate::from_ymd_opt(2024, 5, 1),
+        month: None,
+        output: None,
         by,
         format: Format::Json,
         utc_offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
@@ -840,4 +842,219 @@ fn maintenance_windows_excuse_time_in_the_assessed_rates() {
     let audit = String::from_utf8(out.stdout).unwrap();
     assert_eq!(audit.lines().count(), 2, "{audit}");
     assert!(audit.contains("\"delete\""));
+}
+
+/// The monthly assessment through the real binary: JSON, CSV and XLSX of one month agree with
+/// each other and with the day report; the XLSX is read back by an independent reader
+/// (openpyxl): Chinese sheet names and headers, a frozen header row, rates as numbers with a
+/// percent format.
+#[test]
+fn monthly_report_json_csv_and_xlsx_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    populate(tmp.path());
+    let json_of = |extra: &[&str]| -> serde_json::Value {
+        let out = run_report(tmp.path(), extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let m = json_of(&["--month", "2024-05", "--by", "region", "--format", "json"]);
+    assert_eq!(m["month"], "2024-05");
+    assert_eq!(m["partial"], false);
+    let days = m["days"].as_array().unwrap();
+    assert_eq!(days.len(), 31);
+    // Day 05-01 of the month equals the day report of 05-01.
+    let day = json_of(&["--date", "2024-05-01", "--by", "region", "--format", "json"]);
+    assert_eq!(days[0]["date"], "2024-05-01");
+    assert_eq!(
+        days[0]["fleet"]["online_rate_pct"],
+        day["fleet"]["online_rate_pct"]
+    );
+    assert_eq!(
+        days[0]["fleet"]["intact_rate_pct"],
+        day["fleet"]["intact_rate_pct"]
+    );
+    // Later days were not observed: no rate, all unobserved.
+    assert!(days[10]["fleet"]["online_rate_pct"].is_null());
+    // Every dimension, ranked; assessed never below raw.
+    let dims: Vec<_> = m["dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["by"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(dims, ["region", "unit", "class", "maintainer"]);
+    let regions = m["dimensions"][0]["groups"].as_array().unwrap();
+    assert_eq!(regions[0]["rank"], 1);
+    for g in regions {
+        let raw = g["online_rate_pct"].as_f64().unwrap();
+        let assessed = g["assessed_online_rate_pct"].as_f64().unwrap();
+        assert!(assessed >= raw);
+        let gap = g["online_gap_pct"].as_f64().unwrap();
+        assert!((gap - (assessed - 98.0)).abs() < 0.011, "{g}");
+    }
+    let ranks: Vec<f64> = regions
+        .iter()
+        .map(|g| g["assessed_online_rate_pct"].as_f64().unwrap())
+        .collect();
+    assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
+
+    // CSV: the same month figures.
+    let out = run_report(tmp.path(), &["--month", "2024-05", "--format", "csv"]);
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let fleet_row = csv.lines().find(|l| l.starts_with("month_fleet,")).unwrap();
+    let cells: Vec<&str> = fleet_row.split(',').collect();
+    assert_eq!(
+        cells[6].parse::<f64>().unwrap(),
+        m["fleet"]["online_rate_pct"].as_f64().unwrap()
+    );
+    assert_eq!(
+        csv.lines().filter(|l| l.starts_with("day_fleet,")).count(),
+        31
+    );
+
+    // XLSX, through --output, read back by openpyxl.
+    let xlsx = tmp.path().join("2024-05.xlsx");
+    let out = run_report(
+        tmp.path(),
+        &[
+            "--month",
+            "2024-05",
+            "--format",
+            "xlsx",
+            "--output",
+            xlsx.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let python = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/browser-venv/bin/python"
+    );
+    let script = r#"
+import json, sys, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+out = {"sheets": wb.sheetnames, "freeze": {}, "rows": {}}
+for ws in wb.worksheets:
+    out["freeze"][ws.title] = ws.freeze_panes
+    out["rows"][ws.title] = [[c.value for c in row] for row in ws.iter_rows()]
+ws = wb["按区域"]
+out["pct_format"] = ws.cell(row=2, column=3).number_format
+out["pct_type"] = type(ws.cell(row=2, column=3).value).__name__
+print(json.dumps(out, ensure_ascii=False))
+"#;
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(&xlsx)
+        .output()
+        .expect("target/browser-venv/bin/python with openpyxl (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let book: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sheets: Vec<_> = book["sheets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sheets,
+        ["按区域", "按单位", "按类别", "按运维单位", "每日", "说明"]
+    );
+    for s in &sheets[..5] {
+        assert_eq!(book["freeze"][s], "A2", "{s}");
+    }
+    assert_eq!(book["pct_format"], "0.00%");
+    // A number, not text (100 % reads back as the integer 1).
+    assert!(["float", "int"].contains(&book["pct_type"].as_str().unwrap()));
+    let rows = book["rows"]["按区域"].as_array().unwrap();
+    assert_eq!(rows[0][0], "区域");
+    assert_eq!(rows[0][2], "在线率");
+    assert_eq!(rows[0][3], "考核在线率");
+    // One row per region (in rank order) and the 合计 row, equal to the JSON.
+    assert_eq!(rows.len(), regions.len() + 2);
+    for (row, g) in rows[1..].iter().zip(regions) {
+        assert_eq!(row[0], g["group"]);
+        let xl = row[2].as_f64().unwrap() * 100.0;
+        assert!(
+            (xl - g["online_rate_pct"].as_f64().unwrap()).abs() < 1e-6,
+            "{row:?} {g}"
+        );
+        assert_eq!(row[13], g["rank"]);
+    }
+    let total = rows.last().unwrap();
+    assert_eq!(total[0], "合计");
+    assert!(
+        (total[2].as_f64().unwrap() * 100.0 - m["fleet"]["online_rate_pct"].as_f64().unwrap())
+            .abs()
+            < 1e-6
+    );
+    let daily = book["rows"]["每日"].as_array().unwrap();
+    assert_eq!(daily[0][0], "日期");
+    assert!(daily.iter().any(|r| r[0] == "2024-05-31" && r[1] == "合计"));
+
+    // Clear errors: xlsx without --month, a bad month, a month not started.
+    let out = run_report(tmp.path(), &["--format", "xlsx", "--date", "2024-05-01"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --month"));
+    let out = run_report(tmp.path(), &["--month", "2024-13"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM"));
+    let out = run_report(tmp.path(), &["--month", "2999-01"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has not started"));
+}
+
+/// The README's `windows add` and `report --month` commands, parsed from the shipped README
+/// and run as written (only the data directory and the output file point into a temp dir).
+#[test]
+fn readme_assessment_commands_run_as_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    populate(tmp.path());
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| {
+            l.starts_with("sharpeyes windows add")
+                || (l.starts_with("sharpeyes report") && l.contains("--month"))
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for line in lines {
+        let line = line.split("  #").next().unwrap();
+        let data = tmp.path().to_str().unwrap();
+        let out_file = tmp.path().join("month.xlsx");
+        let args: Vec<String> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|a| match a {
+                "/var/lib/sharpeyes" => data.to_string(),
+                a if a.ends_with(".xlsx") => out_file.to_str().unwrap().to_string(),
+                a => a.to_string(),
+            })
+            .collect();
+        let out = bin().args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let xlsx = std::fs::read(tmp.path().join("month.xlsx")).unwrap();
+    assert!(xlsx.starts_with(b"PK"), "a zip (xlsx) file");
+    let store = sharpeyes::assessment::windows::WindowStore::open_read_only(tmp.path())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.list(None, None, false).unwrap()[0].spec.reason,
+        "道路施工停电"
+    );
 }

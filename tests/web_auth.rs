@@ -762,6 +762,38 @@ fn maintenance_windows_api_roles_and_audit() {
     let all = request("GET", &format!("{url}?deleted=true"), &as_view, None).json();
     assert_eq!(all.as_array().unwrap().len(), 2);
 
+    // The monthly assessment downloads (the page's XLSX link), for any viewer.
+    let m = request(
+        "GET",
+        &format!("{base}/api/report/month?by=maintainer"),
+        &as_view,
+        None,
+    );
+    assert_eq!(m.status, 200, "{}", m.body);
+    let m = m.json();
+    let this_month = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y-%m")
+        .to_string();
+    assert_eq!(m["month"], this_month.as_str());
+    assert_eq!(m["by"], "maintainer");
+    assert_eq!(m["windows"], 1, "the deleted window is left out");
+    let x = request(
+        "GET",
+        &format!("{base}/api/report/month?by=unit&format=xlsx"),
+        &as_view,
+        None,
+    );
+    assert_eq!(x.status, 200);
+    let bad = request(
+        "GET",
+        &format!("{base}/api/report/month?month=2026-13"),
+        &as_view,
+        None,
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("YYYY-MM"), "{}", bad.body);
+
     // The CLI reads the same store while the daemon runs.
     let out = Command::new(bin())
         .args(["windows", "list", "--format", "json", "--data-dir"])

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `GET /api/cameras/{id}/history[?hours=24]` | the camera's status intervals (with reasons) and picture verdicts over the last hours |
 //! | `GET /api/report[?days=7][&by=region][&format=json\|csv][&target=0.98]` | each day's time-weighted online rate and 完好率 (fleet, groups; CSV adds cameras, as `sharpeyes report --format csv`) |
+//! | `GET /api/report/month[?month=2026-11][&by=unit][&format=json\|csv\|xlsx]` | the monthly assessment (月度考核) as `sharpeyes report --month` writes it, as a download |
 //!
 //! The ledger is opened read-only per request on a blocking thread (SQLite in WAL mode, the
 //! daemon's writer is not disturbed); before the first write there is nothing to read and the
@@ -227,6 +228,8 @@ pub async fn report(
                 let args = ReportArgs {
                     data_dir: ctx2.data_dir.clone(),
                     date: Some(date),
+                    month: None,
+                    output: None,
                     by,
                     format: report::Format::Json,
                     utc_offset: china(),
@@ -299,4 +302,89 @@ fn csv_of(reports: &[report::DayReport]) -> anyhow::Result<String> {
         }
     }
     Ok(out)
+}
+
+/// `GET /api/report/month` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonthQuery {
+    month: Option<String>,
+    by: Option<GroupBy>,
+    format: Option<String>,
+    target: Option<f64>,
+}
+
+/// `GET /api/report/month[?month=YYYY-MM][&by=region][&format=json|csv|xlsx][&target=0.98]`:
+/// the monthly assessment (default: this month), as `sharpeyes report --month` builds it.
+pub async fn month_report(
+    State(ctx): State<Arc<LedgerContext>>,
+    q: Result<Query<MonthQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let now = ctx.clock.now();
+    let first = match q.month.as_deref() {
+        None => report::month::this_month(now, china()),
+        Some(m) => match report::month::parse_month(m) {
+            Ok(d) => d,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        },
+    };
+    let target = q.target.unwrap_or(ctx.target);
+    if !(0.0..=1.0).contains(&target) {
+        return error(StatusCode::BAD_REQUEST, "target is a fraction in 0..=1");
+    }
+    let (format, mime, ext) = match q.format.as_deref() {
+        None | Some("json") => (report::Format::Json, "application/json", "json"),
+        Some("csv") => (report::Format::Csv, "text/csv; charset=utf-8", "csv"),
+        Some("xlsx") => (
+            report::Format::Xlsx,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        Some(f) => return error(StatusCode::BAD_REQUEST, format!("unknown format {f:?}")),
+    };
+    let by = q.by.unwrap_or(GroupBy::Region);
+    let ctx2 = ctx.clone();
+    let r = blocking(move || {
+        let Some(ledger) = open(&ctx2)? else {
+            anyhow::bail!("no history yet: the daemon has not written its ledger");
+        };
+        let args = ReportArgs {
+            data_dir: ctx2.data_dir.clone(),
+            date: None,
+            month: Some(first),
+            output: None,
+            by,
+            format,
+            utc_offset: china(),
+            target,
+            intact_target: None,
+            count_late: ctx2.count_late,
+        };
+        let report = report::month::build_at(&ledger, &args, first, now)?;
+        let mut body = Vec::new();
+        report::month::write(&report, format, &mut body)?;
+        Ok(body)
+    })
+    .await;
+    match r {
+        Ok(body) => {
+            let name = format!("sharpeyes-{}-{}.{ext}", first.format("%Y-%m"), by.as_str());
+            (
+                [
+                    (header::CONTENT_TYPE, mime.to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}\""),
+                    ),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Err(r) => r,
+    }
 }

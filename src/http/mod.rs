@@ -94,6 +94,7 @@ pub fn routes(fleet: Arc<Fleet>, ctx: &WebContext, auth: Arc<auth::Auth>) -> Rou
             Router::new()
                 .route("/api/cameras/{id}/history", get(history::history))
                 .route("/api/report", get(history::report))
+                .route("/api/report/month", get(history::month_report))
                 .with_state(ledger),
         )
         .merge(maintenance::routes(maintenance))

@@ -319,6 +319,7 @@ async function loadReport() {
   const by = $("r-by").value;
   const days = app.settings.report_days;
   $("export-csv").href = "/api/report?days=" + days + "&by=" + by + "&format=csv";
+  $("export-month").href = "/api/report/month?by=" + by + "&format=xlsx";
   try {
     const r = await api("/api/report?days=" + days + "&by=" + by);
     if (r.ok) app.report = await r.json();

@@ -36,6 +36,9 @@
 //!   (empty for `camera` rows) and `main_fault` (the picture fault with the most time, a
 //!   snake_case name such as `too_dark`; empty without fault time).
 
+pub mod month;
+pub mod xlsx;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
@@ -60,6 +63,13 @@ pub struct ReportArgs {
     /// The day to report, in the report's time zone [default: today].
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub date: Option<NaiveDate>,
+    /// Report a whole month instead (月度考核): per day and for the month, raw and assessed,
+    /// ranked, with the gap to target (see `report::month`).
+    #[arg(long, value_name = "YYYY-MM", value_parser = month::parse_month, conflicts_with = "date")]
+    pub month: Option<NaiveDate>,
+    /// Write the report to this file instead of stdout (needed for xlsx on a terminal).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Group cameras by this dimension.
     #[arg(long, value_enum, default_value_t = GroupBy::Region)]
     pub by: GroupBy,
@@ -106,6 +116,8 @@ pub enum Format {
     Csv,
     /// The full report as JSON, outages included.
     Json,
+    /// An Excel workbook (`--month` only): one sheet per dimension, a daily sheet, notes.
+    Xlsx,
 }
 
 /// One day's report.
@@ -259,10 +271,30 @@ pub struct GroupLine {
 /// prints the report to stdout.
 pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     let ledger = Ledger::open_read_only(&args.data_dir)?;
-    let report = build(&ledger, args)?;
+    let mut body = Vec::new();
+    if let Some(first) = args.month {
+        let report = month::build_at(&ledger, args, first, SystemClock.now())?;
+        month::write(&report, args.format, &mut body)?;
+    } else {
+        if args.format == Format::Xlsx {
+            bail!("--format xlsx is the monthly workbook: add --month YYYY-MM");
+        }
+        let report = build(&ledger, args)?;
+        write(&report, args.format, &mut body)?;
+    }
+    if let Some(path) = &args.output {
+        return std::fs::write(path, &body)
+            .with_context(|| format!("cannot write {}", path.display()));
+    }
+    if args.format == Format::Xlsx && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        bail!("an xlsx workbook is binary: give --output FILE or redirect stdout");
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = write(&report, args.format, &mut out).and_then(|()| Ok(out.flush()?));
+    let written = out
+        .write_all(&body)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(out.flush()?));
     match written {
         // `sharpeyes report | head` is not an error.
         Err(e)
@@ -474,6 +506,7 @@ pub fn write(report: &DayReport, format: Format, out: &mut dyn Write) -> anyhow:
             writeln!(out)?;
             Ok(())
         }
+        Format::Xlsx => bail!("--format xlsx is the monthly workbook: add --month YYYY-MM"),
     }
 }
 
