@@ -276,6 +276,47 @@ def _(s):
     assert rec["acked_by"] == "op" and rec["acked_at"], rec
 
 
+@check("an operator declares a maintenance window (报备) on the page; it is listed, audited and deleted")
+def _(s):
+    f, page = s["fleet"], s["page"]
+    page.click("button[data-view=maint]")
+    page.wait_for_selector("#m-form:not([hidden])")
+    page.select_option("#m-scope", "cameras")
+    page.fill("#m-target", "b0006, b0005")
+    # datetime-local takes the browser's local time; an hour-long window starting now.
+    page.evaluate("""() => {
+        const pad = (n) => String(n).padStart(2, '0');
+        const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+        const now = new Date();
+        document.getElementById('m-start').value = local(now);
+        document.getElementById('m-end').value = local(new Date(now.getTime() + 3600e3)); }""")
+    page.fill("#m-reason", "光缆迁改")
+    page.click("#m-submit")
+    page.wait_for_selector("#m-table tr[data-window]", timeout=10000)
+    row = page.inner_text("#m-table tr[data-window]")
+    assert "光缆迁改" in row and "b0006" in row and "op" in row, row
+    assert "补报" not in row, row
+    windows = api_json(f, "/api/maintenance")
+    assert len(windows) == 1 and windows[0]["declared_by"] == "op" and not windows[0]["late"], windows
+    assert windows[0]["cameras"] == ["b0006", "b0005"], windows
+    audit = api_json(f, f"/api/maintenance/{windows[0]['id']}/audit")
+    assert [a["action"] for a in audit] == ["declare"], audit
+    # The rates view shows the assessed columns and offers the monthly workbook.
+    page.click("button[data-view=rates]")
+    assert "考核在线率" in page.inner_text("#groups-table thead")
+    href = page.get_attribute("#export-month", "href")
+    r = s["ctx"].request.get(f.base + href)
+    assert r.status == 200 and r.body()[:2] == b"PK", (r.status, href)
+    assert "spreadsheetml" in r.headers["content-type"]
+    # Delete from the page.
+    page.click("button[data-view=maint]")
+    page.click("#m-table .m-delete")
+    page.wait_for_selector("#m-table tr:not([data-window])", timeout=10000)
+    assert api_json(f, "/api/maintenance") == []
+    assert len(api_json(f, "/api/maintenance?deleted=true")) == 1
+    page.click("button[data-view=wall]")
+
+
 @check("labels switch to English and the choice is remembered")
 def _(s):
     f, page = s["fleet"], s["page"]

@@ -61,10 +61,11 @@ function renderWho() {
 function showView(v) {
   app.view = v;
   document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.view === v));
-  ["wall", "rates", "alerts"].forEach((n) => { $("view-" + n).hidden = n !== v; });
+  ["wall", "rates", "alerts", "maint"].forEach((n) => { $("view-" + n).hidden = n !== v; });
   if (v === "wall") resizeWall();
   if (v === "rates") loadReport();
   if (v === "alerts") loadAlerts();
+  if (v === "maint") loadWindows();
 }
 function relabel() {
   applyI18n();
@@ -396,9 +397,48 @@ function renderGroups(days, target) {
     const cls = todayPct == null ? "muted" : todayPct >= target ? "good" : "bad";
     return `<tr data-group="${esc(r.name)}"><td>${esc(label(r.name))}</td><td>${r.l ? r.l.total : r.d ? r.d.cameras : "–"}</td>` +
       `<td>${r.l ? r.l.online : "–"}</td><td>${ratio(r.l && r.l.online_ratio)}</td><td>${ratio(r.l && r.l.intact_ratio)}</td>` +
-      `<td class="${cls}">${pct(todayPct)}</td><td>${pct(r.d && r.d.intact_rate_pct)}</td><td class="${cls}">${esc(gapText(todayPct, target))}</td>` +
+      `<td class="${cls}">${pct(todayPct)}</td><td>${pct(r.d && r.d.intact_rate_pct)}</td>` +
+      `<td class="assessed">${pct(r.d && r.d.assessed_online_rate_pct)}</td><td>${pct(r.d && r.d.assessed_intact_rate_pct)}</td>` +
+      `<td class="${cls}">${esc(gapText(todayPct, target))}</td>` +
       `<td class="spark" title="${esc(r.trend.map(pct).join(" "))}">${spark(r.trend)}</td></tr>`;
   }).join("");
+}
+
+// ---------- maintenance windows (报备) ----------
+async function loadWindows() {
+  const operator = app.session && app.session.role === "operator";
+  $("m-form").hidden = !operator;
+  let list = [];
+  try {
+    const r = await api("/api/maintenance");
+    if (r.ok) list = await r.json();
+  } catch (e) { /* shown empty */ }
+  const scope = (w) => (w.cameras ? w.cameras.join(", ") : t("dim_" + w.group.by) + ": " + w.group.value);
+  $("m-table").querySelector("tbody").innerHTML = list.map((w) =>
+    `<tr data-window="${w.id}"><td>${w.id}</td><td>${esc(scope(w))}</td><td>${esc(fmtTime(w.start))}</td><td>${esc(fmtTime(w.end))}</td>` +
+    `<td>${esc(w.reason)}</td><td>${esc(w.declared_by)}</td><td>${w.late ? `<span class="bad">${esc(t("m_late"))}</span>` : ""}</td>` +
+    `<td>${operator ? `<button class="m-delete" data-id="${w.id}">${esc(t("m_delete"))}</button>` : ""}</td></tr>`).join("") ||
+    `<tr><td colspan="8" class="muted">${esc(t("m_none"))}</td></tr>`;
+  document.querySelectorAll(".m-delete").forEach((b) => b.addEventListener("click", async () => {
+    await api("/api/maintenance/" + b.dataset.id, { method: "DELETE" });
+    loadWindows();
+  }));
+}
+async function declareWindow(ev) {
+  ev.preventDefault();
+  const kind = $("m-scope").value, target = $("m-target").value.trim();
+  const body = {
+    start: new Date($("m-start").value).toISOString(),
+    end: new Date($("m-end").value).toISOString(),
+    reason: $("m-reason").value,
+  };
+  if (kind === "cameras") body.cameras = target.split(/[,，\s]+/).filter(Boolean);
+  else body.group = { by: kind, value: target };
+  $("m-error").textContent = "";
+  const r = await api("/api/maintenance", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!r.ok) { $("m-error").textContent = (await r.json()).error || r.status; return; }
+  $("m-reason").value = "";
+  loadWindows();
 }
 
 // ---------- camera detail ----------
@@ -580,6 +620,7 @@ function initAlerts() {
 async function main() {
   applyI18n();
   document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showView(b.dataset.view)));
+  $("m-form").addEventListener("submit", declareWindow);
   $("lang-toggle").addEventListener("click", () => { setLang(lang === "zh" ? "en" : "zh"); relabel(); });
   $("logout").addEventListener("click", async () => { await api("/api/logout", { method: "POST" }); location.reload(); });
   $("d-close").addEventListener("click", () => { app.detailId = null; $("detail").hidden = true; });
@@ -595,6 +636,6 @@ async function main() {
   setInterval(() => { if (app.view === "rates") loadReport(); }, 60000);
   setInterval(() => { if (app.detailId) loadDetail(); }, 5000);
   const hash = location.hash.replace("#", "");
-  if (["rates", "alerts"].includes(hash)) showView(hash);
+  if (["rates", "alerts", "maint"].includes(hash)) showView(hash);
 }
 main();
