@@ -96,6 +96,7 @@ impl MediaSource for Source {
             keyframe: true,
             bytes: 1000,
             data: None,
+            clock_offset_ms: None,
         })
     }
 }

@@ -107,6 +107,25 @@ pub struct FrameInfo {
     pub bytes: usize,
     /// The access unit (Annex B, parameter sets first) when it is a keyframe and was asked for.
     pub data: Option<Vec<u8>>,
+    /// The camera's clock minus ours, in milliseconds, when an RTCP sender report arrived
+    /// since the previous frame (see [`sender_report_offset_ms`]).
+    pub clock_offset_ms: Option<i64>,
+}
+
+/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
+
+/// The camera's clock minus ours from an RTCP sender report: the report's NTP time (the
+/// camera's wall clock when it sent the report, paired with the RTP timestamp of that
+/// instant) minus the wall time the packet was received here. Network delay (milliseconds)
+/// is included, which is noise next to the drift that matters (时钟偏差 of tens of seconds or
+/// more). `None` for an NTP time before 1970 (a camera that never set its clock reports from
+/// 1900 or 2036 and is then far off anyway, reported by the caller as it is).
+pub fn sender_report_offset_ms(ntp: u64, received_unix_ms: i64) -> Option<i64> {
+    let secs = (ntp >> 32).checked_sub(NTP_UNIX_OFFSET_S)?;
+    let frac_ms = ((ntp & 0xffff_ffff) * 1000) >> 32;
+    let camera_ms = i64::try_from(secs.checked_mul(1000)?.checked_add(frac_ms)?).ok()?;
+    Some(camera_ms - received_unix_ms)
 }
 
 /// A playing session that yields frames.
@@ -153,6 +172,8 @@ impl RetinaOpener {
 pub struct RetinaSource {
     demuxed: retina::client::Demuxed,
     video_stream: usize,
+    /// The offset of the last sender report, until the next frame carries it.
+    clock_offset_ms: Option<i64>,
 }
 
 impl Opener for RetinaOpener {
@@ -230,6 +251,7 @@ impl Opener for RetinaOpener {
             RetinaSource {
                 demuxed,
                 video_stream,
+                clock_offset_ms: None,
             },
             SessionInfo {
                 codec,
@@ -251,7 +273,20 @@ impl MediaSource for RetinaSource {
                         keyframe,
                         bytes,
                         data,
+                        clock_offset_ms: self.clock_offset_ms.take(),
                     });
+                }
+                Some(Ok(CodecItem::Rtcp(pkt))) if pkt.stream_id() == self.video_stream => {
+                    let received: std::time::SystemTime = pkt.ctx().received_wall().into();
+                    let received_ms = received
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64);
+                    for p in pkt.pkts() {
+                        if let Ok(Some(sr)) = p.as_sender_report() {
+                            self.clock_offset_ms =
+                                sender_report_offset_ms(sr.ntp_timestamp().0, received_ms);
+                        }
+                    }
                 }
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(classify(e)),
@@ -312,6 +347,18 @@ pub fn classify(e: retina::Error) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sender_report_offsets() {
+        // 2026-11-10T01:00:00Z as NTP, half a second in the fraction.
+        let unix = 1_762_736_400u64;
+        let ntp = ((unix + NTP_UNIX_OFFSET_S) << 32) | 0x8000_0000;
+        let at = (unix * 1000) as i64;
+        assert_eq!(sender_report_offset_ms(ntp, at), Some(500));
+        assert_eq!(sender_report_offset_ms(ntp, at + 90_500), Some(-90_000));
+        // A clock never set (NTP era 0 near 1900) is not a Unix time.
+        assert_eq!(sender_report_offset_ms(5 << 32, at), None);
+    }
 
     #[test]
     fn local_resource_errors_are_recognised() {

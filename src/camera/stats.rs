@@ -28,9 +28,27 @@ pub struct CameraStats {
     pub reconnects: AtomicU64,
     /// Milliseconds DESCRIBE..PLAY took on the last successful set-up.
     pub last_setup_ms: AtomicU32,
+    /// The camera's clock minus ours (ms) from its last RTCP sender report, valid once
+    /// `clock_offset_seen`.
+    pub clock_offset_ms: AtomicI64,
+    /// A sender report has been seen.
+    pub clock_offset_seen: std::sync::atomic::AtomicBool,
 }
 
 impl CameraStats {
+    /// Records the offset of a sender report.
+    pub fn on_clock_offset(&self, offset_ms: i64) {
+        self.clock_offset_ms.store(offset_ms, Relaxed);
+        self.clock_offset_seen.store(true, Relaxed);
+    }
+
+    /// The camera's clock minus ours, seconds, from its last sender report.
+    pub fn clock_offset_s(&self) -> Option<f64> {
+        self.clock_offset_seen
+            .load(Relaxed)
+            .then(|| self.clock_offset_ms.load(Relaxed) as f64 / 1000.0)
+    }
+
     /// Records a frame received at `now_ms`.
     pub fn on_frame(&self, keyframe: bool, bytes: usize, now_ms: i64) {
         self.frames.fetch_add(1, Relaxed);

@@ -105,6 +105,9 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<dyn CameraPort>
                                     .as_mut()
                                     .reset(tokio::time::Instant::now() + s.stall_timeout);
                                 entry.on_frame(f.keyframe, f.bytes);
+                                if let Some(offset) = f.clock_offset_ms {
+                                    entry.stats().on_clock_offset(offset);
+                                }
                                 if let Some(data) = f.data {
                                     next_sample =
                                         ctx.clock.monotonic().after(entry.sample_interval());
@@ -225,6 +228,9 @@ async fn probe<O: Opener>(
         entry
             .stats()
             .on_frame(f.keyframe, f.bytes, ctx.clock.now().timestamp_millis());
+        if let Some(offset) = f.clock_offset_ms {
+            entry.stats().on_clock_offset(offset);
+        }
         if let Some(data) = f.data {
             submit(ctx, entry, &info.codec, data);
         }

@@ -16,6 +16,7 @@ pub fn families(fleet: &Fleet) -> Vec<MetricFamily> {
     let mut frames = Vec::with_capacity(entries.len());
     let mut bytes = Vec::with_capacity(entries.len());
     let mut last_frame = Vec::new();
+    let mut clock_offset = Vec::new();
     let mut quality_ok = Vec::new();
     let mut offline_by_reason: std::collections::BTreeMap<&'static str, u64> =
         crate::health::status::Reason::ALL
@@ -62,6 +63,9 @@ pub fn families(fleet: &Fleet) -> Vec<MetricFamily> {
             &[("camera", id)],
             e.stats.bytes.load(Relaxed) as f64,
         ));
+        if let Some(o) = e.stats.clock_offset_s() {
+            clock_offset.push(gauge(&[("camera", id)], o));
+        }
         let lf = e.stats.last_frame_ms.load(Relaxed);
         if lf != 0 {
             last_frame.push(gauge(&[("camera", id)], lf as f64 / 1000.0));
@@ -108,6 +112,12 @@ pub fn families(fleet: &Fleet) -> Vec<MetricFamily> {
             "Unix time of the last video frame received, per camera.",
             MetricType::GAUGE,
             last_frame,
+        ),
+        family(
+            "sharpeyes_camera_clock_offset_seconds",
+            "时钟偏差: the camera's clock minus the daemon's, from its last RTCP sender report.",
+            MetricType::GAUGE,
+            clock_offset,
         ),
         family(
             "sharpeyes_cameras",

@@ -264,6 +264,9 @@ pub struct CountersView {
     pub keyframe_interval_seconds: Option<f64>,
     /// Last DESCRIBE..PLAY time in seconds.
     pub setup_seconds: Option<f64>,
+    /// 时钟偏差: the camera's clock minus ours, seconds, from its last RTCP sender report
+    /// (positive = the camera is ahead); `None` before the first report.
+    pub clock_offset_seconds: Option<f64>,
 }
 
 /// 完好: the camera is online and its latest diagnosed picture has no fault. A camera not
@@ -492,6 +495,7 @@ impl Fleet {
                 keyframe_interval_seconds: nz(st.keyframe_interval_ms.load(Relaxed))
                     .map(|v| f64::from(v) / 1000.0),
                 setup_seconds: nz(st.last_setup_ms.load(Relaxed)).map(|v| f64::from(v) / 1000.0),
+                clock_offset_seconds: st.clock_offset_s(),
             },
         }
     }

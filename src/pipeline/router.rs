@@ -29,6 +29,7 @@ pub fn spawn(
     engine: Option<Arc<AlertEngine>>,
     updates: Receiver<VisionUpdate>,
     confirm_samples: u32,
+    max_clock_offset: f32,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -42,7 +43,13 @@ pub fn spawn(
             loop {
                 let wait = next_tick.since(clock.monotonic());
                 match updates.recv_timeout(wait) {
-                    Ok(u) => route(&fleet, engine.as_deref(), u, confirm_samples),
+                    Ok(u) => route(
+                        &fleet,
+                        engine.as_deref(),
+                        u,
+                        confirm_samples,
+                        max_clock_offset,
+                    ),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => {
                         if *shutdown.borrow() {
@@ -63,18 +70,35 @@ pub fn spawn(
         })
 }
 
-/// Stores one update in the fleet, then gives it to the rules.
-pub fn route(fleet: &Fleet, engine: Option<&AlertEngine>, u: VisionUpdate, confirm: u32) {
+/// Stores one update in the fleet, then gives it to the rules. A verdict gets the
+/// `clock_drift` fault when the camera's last sender report is more than `max_clock_offset`
+/// seconds off (0: not judged).
+pub fn route(
+    fleet: &Fleet,
+    engine: Option<&AlertEngine>,
+    u: VisionUpdate,
+    confirm: u32,
+    max_clock_offset: f32,
+) {
     // A camera removed meanwhile: nothing to store, no rule to feed.
     let Some(entry) = fleet.get(&u.camera) else {
         return;
     };
     match u.result {
         VisionResult::Verdict {
-            quality,
+            mut quality,
             size,
             snapshot,
         } => {
+            if let Some(offset) = entry.stats.clock_offset_s()
+                && max_clock_offset > 0.0
+                && offset.abs() > f64::from(max_clock_offset)
+            {
+                quality
+                    .faults
+                    .push(crate::vision::quality::Fault::ClockDrift);
+                quality.ok = false;
+            }
             let faults = quality.faults.clone();
             fleet.store_verdict(&entry, u.at, quality, size, snapshot.clone(), confirm);
             if let Some(engine) = engine {

@@ -153,6 +153,12 @@ pub struct QualityConfig {
     /// after 0.1 s and 0.77 after 40 s (different people, same view); the view panned by 10%
     /// reads 0.36, by 30% 0.08, mirrored 0.05.
     pub scene_correlation: f32,
+    /// `clock_drift` (时钟偏差) when the camera's clock, read from the RTCP sender reports of
+    /// its held session, is off ours by more than this, seconds. Default 60: quality-inspection
+    /// platforms check 时钟同步 to about a minute; evidence stamped further off is worth little.
+    /// 0 turns the check off. A camera without sender reports (patrol, or a server that sends
+    /// none) is not judged.
+    pub max_clock_offset: f32,
 }
 
 impl Default for QualityConfig {
@@ -174,6 +180,7 @@ impl Default for QualityConfig {
             stripe_amplitude: 2.0,
             frozen_diff: 1.0,
             scene_correlation: 0.5,
+            max_clock_offset: 60.0,
         }
     }
 }
@@ -201,6 +208,7 @@ impl QualityConfig {
             ("stripe_amplitude", self.stripe_amplitude, 0.0, 255.0),
             ("frozen_diff", self.frozen_diff, 0.0, 255.0),
             ("scene_correlation", self.scene_correlation, -1.0, 1.0),
+            ("max_clock_offset", self.max_clock_offset, 0.0, 1e9),
         ];
         for (key, value, lo, hi) in ranges {
             if !(value.is_finite() && (lo..=hi).contains(&value)) {
@@ -243,11 +251,14 @@ pub enum Fault {
     /// 场景变换: the view changed structurally since the previous sample (camera knocked,
     /// turned or moved).
     SceneChange,
+    /// 时钟偏差: the camera's clock (its RTCP sender reports) is off by more than
+    /// `max_clock_offset`; judged beside the picture, not from it.
+    ClockDrift,
 }
 
 impl Fault {
     /// Every fault, in the order [`Diagnosis::faults`] lists them.
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 10] = [
         Fault::TooDark,
         Fault::TooBright,
         Fault::Frozen,
@@ -257,6 +268,7 @@ impl Fault {
         Fault::SnowNoise,
         Fault::Stripes,
         Fault::SceneChange,
+        Fault::ClockDrift,
     ];
 
     /// GB/T 28181 `AlarmMethod` of every picture fault: 5, 视频报警.
@@ -265,7 +277,7 @@ impl Fault {
     pub const GB28181_ALARM_TYPE: u8 = 11;
 
     /// The wire name, as serialised: `too_dark`, `too_bright`, `frozen`, `blur`, `occlusion`,
-    /// `color_cast`, `snow_noise`, `stripes`, `scene_change`.
+    /// `color_cast`, `snow_noise`, `stripes`, `scene_change`, `clock_drift`.
     pub fn as_str(self) -> &'static str {
         match self {
             Fault::TooDark => "too_dark",
@@ -277,6 +289,7 @@ impl Fault {
             Fault::SnowNoise => "snow_noise",
             Fault::Stripes => "stripes",
             Fault::SceneChange => "scene_change",
+            Fault::ClockDrift => "clock_drift",
         }
     }
 
@@ -292,6 +305,7 @@ impl Fault {
             Fault::SnowNoise => "雪花干扰",
             Fault::Stripes => "条纹干扰",
             Fault::SceneChange => "场景变换",
+            Fault::ClockDrift => "时钟偏差",
         }
     }
 }
@@ -839,7 +853,8 @@ mod tests {
                 "color_cast",
                 "snow_noise",
                 "stripes",
-                "scene_change"
+                "scene_change",
+                "clock_drift"
             ]
         );
         for f in Fault::ALL {

@@ -169,6 +169,18 @@ pub struct Sim {
 impl Sim {
     /// Starts `cameras` simulated cameras; `extra` adds flags (e.g. `--port-per-camera`).
     pub fn start(dir: &Path, name: &str, cameras: usize, port: u16, extra: &[&str]) -> Sim {
+        Self::start_env(dir, name, cameras, port, extra, &[])
+    }
+
+    /// [`Sim::start`] with extra environment variables (e.g. libfaketime for a skewed clock).
+    pub fn start_env(
+        dir: &Path,
+        name: &str,
+        cameras: usize,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Sim {
         let control_port = free_port();
         let inventory = dir.join(format!("{name}.csv"));
         let mut args: Vec<String> = [
@@ -188,7 +200,7 @@ impl Sim {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        let proc = spawn(name, &args, &dir.join(format!("{name}.log")));
+        let proc = spawn_env(name, &args, &dir.join(format!("{name}.log")), env);
         let control = format!("http://127.0.0.1:{control_port}");
         wait_for(Duration::from_secs(30), "the simulator to serve", || {
             (inventory.exists() && http_get(&format!("{control}/healthz"))?.0 == 200).then_some(())

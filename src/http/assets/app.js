@@ -492,6 +492,7 @@ function renderDetail() {
       <dt>${esc(t("bytes"))}</dt><dd>${cnt.bytes}</dd><dt>${esc(t("attempts"))}</dt><dd>${cnt.attempts}</dd>
       <dt>${esc(t("reconnects"))}</dt><dd>${cnt.reconnects}</dd><dt>${esc(t("last_frame"))}</dt><dd>${esc(fmtTime(cnt.last_frame_at))}</dd>
       <dt>${esc(t("gop"))}</dt><dd>${cnt.gop_frames ?? "–"}</dd><dt>${esc(t("setup"))}</dt><dd>${cnt.setup_seconds ?? "–"}</dd>
+      <dt>${esc(t("clock_offset"))}</dt><dd id="d-clock" class="${cnt.clock_offset_seconds != null && Math.abs(cnt.clock_offset_seconds) > 60 ? "bad" : ""}">${cnt.clock_offset_seconds == null ? "–" : (cnt.clock_offset_seconds > 0 ? "+" : "") + cnt.clock_offset_seconds.toFixed(1) + " s"}</dd>
     </dl>`;
   renderTimeline();
 }
