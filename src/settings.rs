@@ -300,6 +300,8 @@ pub struct Settings {
     pub history: HistorySettings,
     /// `[maintenance]`: maintenance windows (报备) and how late ones count.
     pub maintenance: MaintenanceSettings,
+    /// `[tickets]`: repair tickets (工单) and their SLA.
+    pub tickets: crate::assessment::tickets::TicketSettings,
 }
 
 /// `[maintenance]`: declarations of planned work (see `crate::assessment::windows`).
@@ -390,6 +392,7 @@ impl Default for Settings {
             reload: ReloadSettings::default(),
             history: HistorySettings::default(),
             maintenance: MaintenanceSettings::default(),
+            tickets: Default::default(),
         }
     }
 }

@@ -808,3 +808,186 @@ fn maintenance_windows_api_roles_and_audit() {
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed[0]["reason"], "杆件更换");
 }
+
+/// Repair tickets (工单) end to end: a camera down longer than `open_after` opens a ticket for
+/// its maintainer, one inside a maintenance window does not; the respond deadline passes and
+/// raises an `sla_breach` alert; the ticket events go out as CloudEvents
+/// (`cn.sharpeyes.ticket.*`) on the real MQTT broker; a maintainer user sees and acknowledges
+/// only its own tickets; KPIs per maintainer.
+#[test]
+fn repair_tickets_sla_maintainer_role_and_cloudevents() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, port) = common::mosquitto(dir.path());
+    let events = common::mqtt_subscriber(port, "tickets-test", "sharpeyes/events");
+    let inv = dir.path().join("cams.csv");
+    // Port 1 refuses: both cameras are down from the start.
+    std::fs::write(
+        &inv,
+        "id,name,url,region,unit,class,maintainer\n\
+         c1,北门,rtsp://127.0.0.1:1/c1,城关镇,交警大队,1,华安运维\n\
+         c2,南门,rtsp://127.0.0.1:1/c2,城关镇,交警大队,2,天网科技\n",
+    )
+    .unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1h\"\n",
+    )
+    .unwrap();
+    // c2's outage is planned work, declared before the daemon starts.
+    let now = chrono::Utc::now();
+    let out = Command::new(bin())
+        .args([
+            "windows",
+            "add",
+            "--camera",
+            "c2",
+            "--reason",
+            "立杆更换",
+            "--by",
+            "op",
+        ])
+        .arg("--start")
+        .arg((now - chrono::Duration::minutes(1)).to_rfc3339())
+        .arg("--end")
+        .arg((now + chrono::Duration::hours(1)).to_rfc3339())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = format!(
+        "{}[[auth.users]]\nname = \"m1\"\nrole = \"maintainer\"\nmaintainer = \"华安运维\"\npassword_hash = \"{h}\"\n\
+         [[auth.users]]\nname = \"m2\"\nrole = \"maintainer\"\nmaintainer = \"天网科技\"\npassword_hash = \"{h}\"\n\
+         [tickets]\nopen_after = \"1s\"\nhold = \"1s\"\nrespond = \"3s\"\nrepair = \"1h\"\nsla = []\n",
+        users_config(""),
+        h = hash_password("maint-pass-1"),
+    );
+    let cfg = dir.path().join("sharpeyes.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mqtt = format!("mqtt://127.0.0.1:{port}");
+    let d = Daemon::start(
+        dir.path(),
+        &inv,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--sample-interval",
+            "0",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--mqtt",
+            &mqtt,
+        ],
+    );
+    let base = &d.base;
+    let (op, op_csrf) = login(base, "op", "op-pass-1");
+    let (m1, m1_csrf) = login(base, "m1", "maint-pass-1");
+    let (m2, m2_csrf) = login(base, "m2", "maint-pass-1");
+    let (view, view_csrf) = login(base, "view", "view-pass-1");
+    let h = |c: &str, t: &str| [("cookie", c.to_string()), ("x-csrf-token", t.to_string())];
+    let get = |who: &[(&str, String); 2], path: &str| {
+        let hs: Vec<(&str, &str)> = who.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        request("GET", &format!("{base}{path}"), &hs, None)
+    };
+    let post = |who: &[(&str, String); 2], path: &str| {
+        let hs: Vec<(&str, &str)> = who.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        request("POST", &format!("{base}{path}"), &hs, None)
+    };
+    let (as_op, as_m1, as_m2, as_view) = (
+        h(&op, &op_csrf),
+        h(&m1, &m1_csrf),
+        h(&m2, &m2_csrf),
+        h(&view, &view_csrf),
+    );
+
+    // The ticket opens, then misses its 3 s respond deadline.
+    let ticket = common::wait_for(Duration::from_secs(30), "a breached ticket for c1", || {
+        let list = get(&as_op, "/api/tickets").json();
+        list.as_array()?
+            .iter()
+            .find(|t| t["camera_id"] == "c1" && t["respond_breached"] == true)
+            .cloned()
+    });
+    assert_eq!(ticket["maintainer"], "华安运维");
+    assert_eq!(ticket["state"], "open");
+    assert_eq!(ticket["reason"], "refused");
+    let all = get(&as_op, "/api/tickets").json();
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["camera_id"] != "c2"),
+        "c2 is inside a maintenance window: {all}"
+    );
+    let id = ticket["id"].as_i64().unwrap();
+
+    // Another maintainer sees nothing and cannot acknowledge; a viewer may not either.
+    assert_eq!(get(&as_m2, "/api/tickets").body, "[]");
+    assert_eq!(post(&as_m2, &format!("/api/tickets/{id}/ack")).status, 404);
+    assert_eq!(
+        post(&as_view, &format!("/api/tickets/{id}/ack")).status,
+        403
+    );
+    // A maintainer may not declare maintenance windows.
+    let hs: Vec<(&str, &str)> = as_m1.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        request("POST", &format!("{base}/api/maintenance"), &hs, Some("{}")).status,
+        403
+    );
+    // Its own maintainer does.
+    assert_eq!(
+        get(&as_m1, "/api/tickets").json().as_array().unwrap().len(),
+        1
+    );
+    let acked = post(&as_m1, &format!("/api/tickets/{id}/ack"));
+    assert_eq!(acked.status, 200, "{}", acked.body);
+    let acked = acked.json();
+    assert_eq!(
+        (acked["state"].as_str(), acked["acked_by"].as_str()),
+        (Some("acknowledged"), Some("m1"))
+    );
+
+    let kpis = get(&as_m1, "/api/tickets/kpis").json();
+    assert_eq!(kpis.as_array().unwrap().len(), 1, "{kpis}");
+    assert_eq!(kpis[0]["maintainer"], "华安运维");
+    assert_eq!(
+        (kpis[0]["opened"].as_u64(), kpis[0]["breached"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(kpis[0]["mean_ack_min"].as_f64().is_some());
+
+    // The breach is an alert, and every step went out on MQTT as a CloudEvent.
+    let alerts = get(&as_op, "/api/alerts?kind=sla_breach").json();
+    assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
+    assert_eq!(alerts[0]["rule"], "sla_respond");
+    let mut seen = std::collections::BTreeSet::new();
+    let want = [
+        "cn.sharpeyes.ticket.opened",
+        "cn.sharpeyes.ticket.respond_breached",
+        "cn.sharpeyes.ticket.acknowledged",
+        "cn.sharpeyes.alert.sla_breach.new",
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !want.iter().all(|w| seen.contains(*w)) && std::time::Instant::now() < deadline {
+        if let Ok((_, payload)) = events.recv_timeout(Duration::from_millis(500)) {
+            let v: Value = serde_json::from_slice(&payload).unwrap();
+            if v["type"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("cn.sharpeyes.ticket.")
+            {
+                assert_eq!(v["subject"], "c1");
+                assert_eq!(v["data"]["id"], id);
+            }
+            seen.insert(v["type"].as_str().unwrap_or("").to_string());
+        }
+    }
+    for w in want {
+        assert!(seen.contains(w), "no {w} on MQTT; saw {seen:?}");
+    }
+}

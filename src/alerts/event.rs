@@ -73,15 +73,18 @@ pub enum AlertKind {
     VideoLoss,
     /// The picture is unusable: occluded, black, frozen, ... (视频异常).
     VideoAbnormal,
+    /// A repair ticket missed its SLA deadline (工单超时): respond or repair.
+    SlaBreach,
 }
 
 impl AlertKind {
     /// Every kind, in a stable order.
-    pub const ALL: [AlertKind; 4] = [
+    pub const ALL: [AlertKind; 5] = [
         AlertKind::Crowding,
         AlertKind::UncoveredTruck,
         AlertKind::VideoLoss,
         AlertKind::VideoAbnormal,
+        AlertKind::SlaBreach,
     ];
 
     /// The snake_case name used in JSON and in the CloudEvent `type`.
@@ -91,6 +94,7 @@ impl AlertKind {
             AlertKind::UncoveredTruck => "uncovered_truck",
             AlertKind::VideoLoss => "video_loss",
             AlertKind::VideoAbnormal => "video_abnormal",
+            AlertKind::SlaBreach => "sla_breach",
         }
     }
 
@@ -109,6 +113,8 @@ impl AlertKind {
             AlertKind::Crowding => (5, Some(10)),
             AlertKind::VideoAbnormal => (5, Some(11)),
             AlertKind::UncoveredTruck => (5, None),
+            // 7: 其他报警 (no standard type for a missed repair deadline).
+            AlertKind::SlaBreach => (7, None),
         }
     }
 }

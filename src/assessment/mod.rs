@@ -8,4 +8,5 @@
 //! This layer sits above `health` (it reads the inventory's groups and feeds the availability
 //! maths) and below `report` and `http`, which show its figures.
 
+pub mod tickets;
 pub mod windows;

@@ -5,4 +5,5 @@ pub mod check;
 pub mod diagnose;
 pub mod eval;
 pub mod run;
+pub mod ticketing;
 pub mod windows;

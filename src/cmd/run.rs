@@ -219,6 +219,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         &shutdown_rx,
         &mut metric_sources,
     )?;
+    let tickets = crate::cmd::ticketing::start(
+        &settings,
+        &fleet,
+        engine.as_ref().map(|e| e.outbox().clone()),
+        format!("/sharpeyes/{}", shard),
+        shutdown_rx.clone(),
+    )?;
     if let Some(sink) = &mqtt {
         tokio::spawn(publish_statuses(
             fleet.clone(),
@@ -237,6 +244,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             fleet: fleet.clone(),
             alerts: engine.clone(),
             metric_sources: Arc::new(metric_sources),
+            tickets,
         },
         &web_context(&settings, addr),
     )?;

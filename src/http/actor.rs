@@ -11,6 +11,8 @@ pub enum Role {
     Viewer,
     /// Also acknowledges alerts.
     Operator,
+    /// A maintenance contractor (运维单位): sees and acknowledges only its own repair tickets.
+    Maintainer,
 }
 
 /// The authenticated user of a request (an axum request extension).
@@ -20,6 +22,8 @@ pub struct Actor {
     pub user: String,
     /// What the user may do.
     pub role: Role,
+    /// For the maintainer role: the `maintainer` value (inventory column) it answers for.
+    pub maintainer: Option<String>,
 }
 
 impl Actor {
@@ -28,6 +32,7 @@ impl Actor {
         Self {
             user: "anonymous".into(),
             role: Role::Operator,
+            maintainer: None,
         }
     }
 }

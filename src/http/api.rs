@@ -62,6 +62,7 @@ pub fn router(services: Services) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(alerts::routes())
+        .merge(crate::http::tickets::routes())
         .with_state(services)
 }
 

@@ -122,6 +122,13 @@ impl Auth {
             super::password::check_phc(&u.password_hash)
                 .map_err(|e| anyhow::anyhow!("[[auth.users]] {:?}: {e}", u.name))?;
             anyhow::ensure!(
+                (u.role == Role::Maintainer)
+                    == u.maintainer.as_deref().is_some_and(|m| !m.is_empty()),
+                "[[auth.users]] {:?}: a maintainer user needs `maintainer = \"...\"` (the inventory's \
+                 maintainer value), and only a maintainer user has one",
+                u.name
+            );
+            anyhow::ensure!(
                 users.insert(u.name.clone(), u.clone()).is_none(),
                 "[[auth.users]] {:?} appears twice",
                 u.name
@@ -190,6 +197,7 @@ impl Auth {
                 let actor = Actor {
                     user: user.to_string(),
                     role,
+                    maintainer: None,
                 };
                 let csrf = self.derived_csrf(user);
                 Some((actor, csrf))
@@ -310,7 +318,12 @@ pub async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
         // Open mode: scripts and tests on the machine itself post without a token; browsers
         // from other sites are refused.
         let csrf_ok = token_ok || (auth.mode == Effective::Open && !cross_site(req.headers()));
-        if path != "/api/logout" && actor.role != Role::Operator {
+        // A maintainer changes one thing: it acknowledges its tickets (the handler checks
+        // that they are its own).
+        let maintainer_ack = actor.role == Role::Maintainer
+            && path.starts_with("/api/tickets/")
+            && path.ends_with("/ack");
+        if path != "/api/logout" && actor.role != Role::Operator && !maintainer_ack {
             return error(StatusCode::FORBIDDEN, "operator role required");
         }
         if !csrf_ok {
@@ -398,6 +411,7 @@ pub async fn login(
     let (id, s) = auth.sessions.create(Actor {
         user: user.name.clone(),
         role: user.role,
+        maintainer: user.maintainer.clone(),
     });
     tracing::info!(user = %user.name, role = ?user.role, "login");
     let secure = if auth.settings.secure_cookie {

@@ -21,7 +21,7 @@
 //!
 //! [[auth.users]]
 //! name = "zhangwei"
-//! role = "operator"         # or "viewer"
+//! role = "operator"         # or "viewer", or "maintainer" with maintainer = "华安运维"
 //! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$…"   # `sharpeyes hash-password`
 //!
 //! [auth.proxy]              # mode = "proxy"
@@ -111,6 +111,10 @@ pub struct UserEntry {
     pub role: Role,
     /// Argon2 PHC string (`sharpeyes hash-password`).
     pub password_hash: String,
+    /// For `role = "maintainer"`: the maintainer (运维单位, as in the inventory) whose tickets
+    /// this user sees and acknowledges.
+    #[serde(default)]
+    pub maintainer: Option<String>,
 }
 
 /// `[auth.proxy]`: trusted reverse-proxy headers.

@@ -43,6 +43,7 @@ pub fn apply(auth: &mut AuthSettings, data_dir: &Path) -> anyhow::Result<Option<
         name: name.clone(),
         role: Role::Operator,
         password_hash: super::password::hash(&password)?,
+        maintainer: None,
     });
     tracing::warn!(
         user = %name,
@@ -133,6 +134,7 @@ mod tests {
                 name: "admin".into(),
                 role: Role::Viewer,
                 password_hash: "x".into(),
+                maintainer: None,
             }],
             ..Default::default()
         };

@@ -17,6 +17,7 @@ pub mod password;
 pub mod serve;
 pub mod services;
 pub mod session;
+pub mod tickets;
 pub mod wall;
 
 use std::net::SocketAddr;

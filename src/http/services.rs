@@ -17,6 +17,8 @@ pub struct Services {
     pub alerts: Option<Arc<AlertEngine>>,
     /// Families rendered at every scrape besides the registry's.
     pub metric_sources: Arc<Vec<MetricSource>>,
+    /// Repair tickets, unless `[tickets] enabled = false`.
+    pub tickets: Option<Arc<crate::assessment::tickets::TicketService>>,
 }
 
 impl Services {
@@ -30,6 +32,7 @@ impl Services {
             fleet,
             alerts: None,
             metric_sources: Arc::new(vec![fleet_source]),
+            tickets: None,
         }
     }
 }

@@ -116,6 +116,7 @@ mod tests {
         let (id, s) = st.create(Actor {
             user: "u".into(),
             role: Role::Viewer,
+            maintainer: None,
         });
         assert_eq!(st.get(&id).unwrap().csrf, s.csrf);
         std::thread::sleep(Duration::from_millis(80));
