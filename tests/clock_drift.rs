@@ -53,11 +53,11 @@ fn camera_clock_drift_from_sender_reports() {
         (faults("ahead0001").contains(&"clock_drift".to_string())).then_some(o)
     });
     let a = offset("ahead0001").unwrap();
-    assert!((a - 90.0).abs() < 3.0, "ahead0001 offset {a}");
+    assert!((a - 90.0).abs() < 1.0, "ahead0001 offset {a}");
     let b = wait_for(Duration::from_secs(30), "behind0001 drift", || {
         offset("behind0001")
     });
-    assert!((b + 5.0).abs() < 3.0, "behind0001 offset {b}");
+    assert!((b + 5.0).abs() < 1.0, "behind0001 offset {b}");
     wait_for(Duration::from_secs(20), "behind0001 diagnosed", || {
         d.cameras()["behind0001"]["quality"]["at"]
             .as_str()

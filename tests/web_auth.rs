@@ -961,6 +961,14 @@ fn repair_tickets_sla_maintainer_role_and_cloudevents() {
     );
     assert!(kpis[0]["mean_ack_min"].as_f64().is_some());
 
+    // Low-cardinality ticket metrics.
+    let metrics = get(&as_op, "/metrics").body;
+    assert!(
+        metrics.contains("sharpeyes_tickets{maintainer=\"华安运维\",state=\"acknowledged\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("sharpeyes_tickets_breached{maintainer=\"华安运维\"} 1"));
+
     // The breach is an alert, and every step went out on MQTT as a CloudEvent.
     let alerts = get(&as_op, "/api/alerts?kind=sla_breach").json();
     assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");

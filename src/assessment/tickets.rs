@@ -95,6 +95,9 @@ pub struct TicketSettings {
     pub major_repair: Duration,
     /// Rules, first match wins.
     pub sla: Vec<SlaRule>,
+    /// How often tickets are moved (deadlines are checked). Default 5 s.
+    #[serde(deserialize_with = "duration")]
+    pub tick: Duration,
 }
 
 impl Default for TicketSettings {
@@ -117,6 +120,7 @@ impl Default for TicketSettings {
                 respond: h(2),
                 repair: h(24),
             }],
+            tick: Duration::from_secs(5),
         }
     }
 }
@@ -536,6 +540,11 @@ impl TicketService {
         let ticket = e.ticket.clone();
         self.commit(&[e])?;
         Ok(Some(ticket))
+    }
+
+    /// The tickets not closed (a copy).
+    pub fn live(&self) -> Vec<Ticket> {
+        self.desk.lock().unwrap().live().cloned().collect()
     }
 
     /// Stored tickets (see [`TicketStore::tickets`]).

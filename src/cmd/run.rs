@@ -226,6 +226,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         format!("/sharpeyes/{}", shard),
         shutdown_rx.clone(),
     )?;
+    if let Some(t) = &tickets {
+        metric_sources.push(crate::cmd::ticketing::metric_source(t.clone()));
+    }
     if let Some(sink) = &mqtt {
         tokio::spawn(publish_statuses(
             fleet.clone(),

@@ -1,5 +1,5 @@
 //! The repair-ticket wiring of `sharpeyes run` (see [`crate::assessment::tickets`]): a thread
-//! that reads every camera's condition every few seconds, moves the tickets, and publishes
+//! that reads every camera's condition every `[tickets] tick` (5 s), moves the tickets, and publishes
 //! their events through the alert outbox when one runs (CloudEvents `cn.sharpeyes.ticket.*`
 //! on the sinks' event topic, and `sla_breach` alerts, raised at a breach and ended when the
 //! ticket resolves).
@@ -21,9 +21,6 @@ use crate::config::inventory::Groups;
 use crate::fleet::Fleet;
 use crate::health::status::State;
 use crate::settings::Settings;
-
-/// How often tickets are moved.
-pub const TICK: Duration = Duration::from_secs(5);
 
 /// Opens the ticket service and starts its thread; `None` when `[tickets] enabled = false`.
 pub fn start(
@@ -50,6 +47,7 @@ pub fn start(
     )?);
     let (svc, fleet, data_dir) = (service.clone(), fleet.clone(), settings.data_dir.clone());
     let on_fault = settings.tickets.on_picture_fault;
+    let tick = settings.tickets.tick.max(Duration::from_millis(100));
     std::thread::Builder::new()
         .name("tickets".into())
         .spawn(move || {
@@ -59,10 +57,52 @@ pub fn start(
                 if let Err(e) = svc.tick(&conditions, now) {
                     tracing::error!("tickets: cannot store ticket events: {e:#}");
                 }
-                std::thread::sleep(TICK);
+                std::thread::sleep(tick);
             }
         })?;
     Ok(Some(service))
+}
+
+/// `/metrics` families of the live tickets, low cardinality (maintainers × states):
+/// `sharpeyes_tickets{maintainer,state}` and `sharpeyes_tickets_breached{maintainer}`.
+pub fn metric_source(service: Arc<TicketService>) -> crate::telemetry::MetricSource {
+    use prometheus::proto::MetricType;
+    Arc::new(move || {
+        let mut by_state: std::collections::BTreeMap<(String, &'static str), u64> =
+            std::collections::BTreeMap::new();
+        let mut breached: std::collections::BTreeMap<String, u64> = Default::default();
+        for t in service.live() {
+            *by_state
+                .entry((t.maintainer.clone(), t.state.as_str()))
+                .or_default() += 1;
+            let b = breached.entry(t.maintainer.clone()).or_default();
+            if t.respond_breached || t.repair_breached {
+                *b += 1;
+            }
+        }
+        vec![
+            crate::telemetry::family(
+                "sharpeyes_tickets",
+                "Repair tickets not closed, per maintainer and state (open, acknowledged, resolved).",
+                MetricType::GAUGE,
+                by_state
+                    .iter()
+                    .map(|((m, s), n)| {
+                        crate::telemetry::gauge(&[("maintainer", m), ("state", s)], *n as f64)
+                    })
+                    .collect(),
+            ),
+            crate::telemetry::family(
+                "sharpeyes_tickets_breached",
+                "Repair tickets not closed that missed a respond or repair deadline, per maintainer.",
+                MetricType::GAUGE,
+                breached
+                    .iter()
+                    .map(|(m, n)| crate::telemetry::gauge(&[("maintainer", m)], *n as f64))
+                    .collect(),
+            ),
+        ]
+    })
 }
 
 /// Every watched camera's condition at `now`.

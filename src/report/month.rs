@@ -16,7 +16,9 @@
 //! `day_fleet`, `month_group`, `month_fleet`; see [`CSV_HEADER`]) and `xlsx` (see
 //! [`super::xlsx`]: one sheet per dimension, a daily sheet and notes, Chinese headers).
 //!
-//! Repair tickets and SLA figures are not in the report yet: tickets are not built (issue 13).
+//! Repair tickets (工单) opened in the month are summed per maintainer ([`MonthReport::tickets`]:
+//! opened, outstanding, mean time to acknowledge and to repair, breaches and breach rate),
+//! from `tickets.db` when the daemon keeps one.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -61,6 +63,8 @@ pub struct MonthReport {
     pub fleet: RateLine,
     /// Each day: the fleet and the groups of `by`.
     pub days: Vec<DayLines>,
+    /// Repair tickets opened in the month, per maintainer (SLA figures).
+    pub tickets: Vec<crate::assessment::tickets::MaintainerKpi>,
 }
 
 /// A dimension's groups over the month.
@@ -165,6 +169,14 @@ pub fn build_at(
             None => 0,
         };
     let excused = super::excused(&args.data_dir, &rows, start, to, args.count_late)?;
+    let tickets = match crate::assessment::tickets::TicketStore::open_read_only(&args.data_dir)? {
+        Some(store) => crate::assessment::tickets::kpis(
+            &store
+                .tickets(Some(start), Some(to), None, None)
+                .context("cannot read the repair tickets")?,
+        ),
+        None => Vec::new(),
+    };
 
     let cams = availability::per_camera_assessed(&intervals, &quality, &excused, start, to);
     let dimensions = GroupBy::ALL
@@ -213,6 +225,7 @@ pub fn build_at(
         dimensions,
         fleet,
         days,
+        tickets,
     })
 }
 
@@ -406,6 +419,34 @@ fn write_table(r: &MonthReport, out: &mut dyn Write) -> anyhow::Result<()> {
                 p(l.assessed_intact_rate_pct),
                 g(l.online_gap_pct),
                 l.excused_h,
+            )?;
+        }
+    }
+    if !r.tickets.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<20} {:>7} {:>11} {:>12} {:>15} {:>8} {:>11}",
+            "MAINTAINER",
+            "TICKETS",
+            "OUTSTANDING",
+            "MEAN ACK min",
+            "MEAN REPAIR min",
+            "BREACHED",
+            "BREACH RATE"
+        )?;
+        let m = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+        for k in &r.tickets {
+            writeln!(
+                out,
+                "{:<20} {:>7} {:>11} {:>12} {:>15} {:>8} {:>11}",
+                k.maintainer,
+                k.opened,
+                k.outstanding,
+                m(k.mean_ack_min),
+                m(k.mean_repair_min),
+                k.breached,
+                p(k.breach_rate.map(|r| r * 100.0)),
             )?;
         }
     }

@@ -2,8 +2,8 @@
 //! county office forwards upward.
 //!
 //! Sheets: `按区域`, `按单位`, `按类别`, `按运维单位` (the whole month per group of each
-//! dimension, ranked, with a 合计 row for the fleet), `每日` (each day: the fleet and the groups
-//! of `--by`) and `说明` (period, targets, the rules behind the figures). Headers are Chinese,
+//! dimension, ranked, with a 合计 row for the fleet), `工单` (repair tickets and SLA per
+//! maintainer), `每日` (each day: the fleet and the groups of `--by`) and `说明` (period, targets, the rules behind the figures). Headers are Chinese,
 //! the header row is frozen, rates are numbers (fractions) shown with a `0.00%` format, hours
 //! are numbers; text cells are written as text, so a group called `=…` is never a formula.
 
@@ -117,6 +117,41 @@ fn build(r: &MonthReport) -> Result<Vec<u8>, XlsxError> {
         }
         ws.write_string_with_format(row, 0, "合计", &f.bold)?;
         write_line(ws, row, first, &r.fleet, &f)?;
+    }
+
+    let ws = wb.add_worksheet();
+    ws.set_name("工单")?;
+    for (col, h) in [
+        "运维单位",
+        "工单数",
+        "未完成",
+        "平均响应时长(分钟)",
+        "平均修复时长(分钟)",
+        "超时工单",
+        "超时率",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_string_with_format(0, col as u16, *h, &f.header)?;
+        ws.set_column_width(col as u16, if col == 0 { 18 } else { 13 })?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    for (i, k) in r.tickets.iter().enumerate() {
+        let row = i as u32 + 1;
+        ws.write_string(row, 0, &k.maintainer)?;
+        ws.write_number(row, 1, k.opened as f64)?;
+        ws.write_number(row, 2, k.outstanding as f64)?;
+        if let Some(v) = k.mean_ack_min {
+            ws.write_number_with_format(row, 3, v, &f.num)?;
+        }
+        if let Some(v) = k.mean_repair_min {
+            ws.write_number_with_format(row, 4, v, &f.num)?;
+        }
+        ws.write_number(row, 5, k.breached as f64)?;
+        if let Some(v) = k.breach_rate {
+            ws.write_number_with_format(row, 6, v, &f.pct)?;
+        }
     }
 
     let ws = wb.add_worksheet();

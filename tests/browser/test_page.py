@@ -69,7 +69,7 @@ def api_json(fleet, path):
 def main():
     work = tempfile.mkdtemp(prefix="sharpeyes-browser-")
     fleet = harness.Fleet(
-        work, cameras=6, prefix="b", faults=["b0006=auth"], config=harness.users_config(),
+        work, cameras=6, prefix="b", faults=["b0006=auth"], config=harness.users_config() + "[tickets]\nopen_after = \"1s\"\n",
         rules=harness.CROWDING_RULES, daemon_args=["--sample-interval", "2", "--detect"])
     failures = 0
     try:
@@ -314,6 +314,24 @@ def _(s):
     page.wait_for_selector("#m-table tr:not([data-window])", timeout=10000)
     assert api_json(f, "/api/maintenance") == []
     assert len(api_json(f, "/api/maintenance?deleted=true")) == 1
+    page.click("button[data-view=wall]")
+
+
+@check("the camera down with an auth failure has a repair ticket; the operator acknowledges it on the page")
+def _(s):
+    f, page = s["fleet"], s["page"]
+    harness.wait_for("a ticket for b0006", lambda: any(
+        t["camera_id"] == "b0006" for t in api_json(f, "/api/tickets")), 30)
+    page.click("button[data-view=tickets]")
+    page.wait_for_selector("#t-table tr[data-ticket]", timeout=10000)
+    row = page.locator("#t-table tr[data-ticket]", has_text="b0006")
+    assert "认证失败" in row.inner_text() and "待响应" in row.inner_text(), row.inner_text()
+    row.locator(".t-ack").click()
+    page.wait_for_function("""() => [...document.querySelectorAll('#t-table tr[data-ticket]')]
+        .some((r) => r.textContent.includes('b0006') && r.textContent.includes('处理中'))""", timeout=10000)
+    t = [t for t in api_json(f, "/api/tickets") if t["camera_id"] == "b0006"][0]
+    assert t["acked_by"] == "op" and t["state"] == "acknowledged", t
+    assert page.locator("#t-kpis tbody tr").count() >= 1
     page.click("button[data-view=wall]")
 
 

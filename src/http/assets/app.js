@@ -61,11 +61,12 @@ function renderWho() {
 function showView(v) {
   app.view = v;
   document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.view === v));
-  ["wall", "rates", "alerts", "maint"].forEach((n) => { $("view-" + n).hidden = n !== v; });
+  ["wall", "rates", "alerts", "maint", "tickets"].forEach((n) => { $("view-" + n).hidden = n !== v; });
   if (v === "wall") resizeWall();
   if (v === "rates") loadReport();
   if (v === "alerts") loadAlerts();
   if (v === "maint") loadWindows();
+  if (v === "tickets") loadTickets();
 }
 function relabel() {
   applyI18n();
@@ -441,6 +442,37 @@ async function declareWindow(ev) {
   loadWindows();
 }
 
+// ---------- repair tickets (工单) ----------
+async function loadTickets() {
+  const role = app.session && app.session.role;
+  const canAck = role === "operator" || role === "maintainer";
+  const st = $("t-state").value;
+  let list = [], kpis = [];
+  try {
+    const [a, b] = await Promise.all([api("/api/tickets" + (st ? "?state=" + st : "")), api("/api/tickets/kpis")]);
+    if (a.ok) list = await a.json();
+    if (b.ok) kpis = await b.json();
+  } catch (e) { /* shown empty */ }
+  const breach = (x) => [x.respond_breached ? t("t_respond_late") : "", x.repair_breached ? t("t_repair_late") : ""].filter(Boolean).join(" ");
+  $("t-table").querySelector("tbody").innerHTML = list.map((x) =>
+    `<tr data-ticket="${x.id}"><td>${x.id}${x.major ? ` <span class="bad">${esc(t("t_major"))}</span>` : ""}</td><td>${esc(x.camera_id)}</td><td>${esc(x.maintainer)}</td>` +
+    `<td>${esc(x.reason === "picture_fault" ? t("t_picture") : t("r_" + x.reason))}</td><td>${esc(t("t_" + x.state))}</td>` +
+    `<td>${esc(fmtTime(x.opened_at))}</td><td>${esc(fmtTime(x.respond_by))}</td><td>${esc(fmtTime(x.repair_by))}</td>` +
+    `<td class="bad">${esc(breach(x))}</td>` +
+    `<td>${canAck && !x.acked_at && (x.state === "open") ? `<button class="t-ack" data-id="${x.id}">${esc(t("ack"))}</button>` : esc(x.acked_by || "")}</td></tr>`).join("") ||
+    `<tr><td colspan="10" class="muted">${esc(t("t_none"))}</td></tr>`;
+  const num = (v) => (v == null ? "–" : v.toFixed(1));
+  $("t-kpis").querySelector("tbody").innerHTML = kpis.map((k) =>
+    `<tr><td>${esc(k.maintainer)}</td><td>${k.opened}</td><td>${k.outstanding}</td><td>${num(k.mean_ack_min)}</td>` +
+    `<td>${num(k.mean_repair_min)}</td><td>${k.breached}</td><td>${k.breach_rate == null ? "–" : (k.breach_rate * 100).toFixed(1) + "%"}</td></tr>`).join("") ||
+    `<tr><td colspan="7" class="muted">${esc(t("no_data"))}</td></tr>`;
+  document.querySelectorAll(".t-ack").forEach((b) => b.addEventListener("click", async () => {
+    const r = await api("/api/tickets/" + b.dataset.id + "/ack", { method: "POST" });
+    $("t-error").textContent = r.ok ? "" : (await r.json()).error || r.status;
+    loadTickets();
+  }));
+}
+
 // ---------- camera detail ----------
 async function openDetail(id) {
   app.detailId = id;
@@ -622,6 +654,8 @@ async function main() {
   applyI18n();
   document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showView(b.dataset.view)));
   $("m-form").addEventListener("submit", declareWindow);
+  $("t-refresh").addEventListener("click", loadTickets);
+  $("t-state").addEventListener("change", loadTickets);
   $("lang-toggle").addEventListener("click", () => { setLang(lang === "zh" ? "en" : "zh"); relabel(); });
   $("logout").addEventListener("click", async () => { await api("/api/logout", { method: "POST" }); location.reload(); });
   $("d-close").addEventListener("click", () => { app.detailId = null; $("detail").hidden = true; });
@@ -637,6 +671,6 @@ async function main() {
   setInterval(() => { if (app.view === "rates") loadReport(); }, 60000);
   setInterval(() => { if (app.detailId) loadDetail(); }, 5000);
   const hash = location.hash.replace("#", "");
-  if (["rates", "alerts", "maint"].includes(hash)) showView(hash);
+  if (["rates", "alerts", "maint", "tickets"].includes(hash)) showView(hash);
 }
 main();
