@@ -21,7 +21,7 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     work = tempfile.mkdtemp(prefix="sharpeyes-shots-")
     faults = ["b0006=auth", "b0011=not_found", "b0017=black", "b0020=no_video"]
-    with harness.Fleet(work, cameras=24, prefix="b", faults=faults, config=harness.users_config(),
+    with harness.Fleet(work, cameras=24, prefix="b", faults=faults, config=harness.users_config() + "[tickets]\nopen_after = \"1s\"\n",
                        rules=harness.CROWDING_RULES, daemon_args=["--sample-interval", "2", "--detect"]) as fleet:
         with sync_playwright() as p:
             b = harness.launch(p)
@@ -48,6 +48,24 @@ def main():
             page.locator("#alerts-table tbody tr[data-alert]").first.click()
             page.wait_for_timeout(2000)
             page.screenshot(path=str(OUT / "alerts.png"))
+            # 报备: one window declared through the API, then the view.
+            page.evaluate("""async () => {
+                const s = await (await fetch('/api/session')).json();
+                const now = Date.now();
+                await fetch('/api/maintenance', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf},
+                    body: JSON.stringify({group: {by: 'region', value: '城关镇'}, start: new Date(now - 600e3).toISOString(),
+                        end: new Date(now + 7200e3).toISOString(), reason: '道路施工停电'})}); }""")
+            page.click("button[data-view=maint]")
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(OUT / "maintenance.png"))
+            page.click("button[data-view=tickets]")
+            page.wait_for_selector("#t-table tr[data-ticket]", timeout=30000)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(OUT / "tickets.png"))
+            page.click("#lang-toggle")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(OUT / "tickets-en.png"))
+            page.click("#lang-toggle")
             page.click("#lang-toggle")
             page.click("button[data-view=wall]")
             page.wait_for_timeout(1000)

@@ -459,7 +459,7 @@ async function loadTickets() {
     `<td>${esc(x.reason === "picture_fault" ? t("t_picture") : t("r_" + x.reason))}</td><td>${esc(t("t_" + x.state))}</td>` +
     `<td>${esc(fmtTime(x.opened_at))}</td><td>${esc(fmtTime(x.respond_by))}</td><td>${esc(fmtTime(x.repair_by))}</td>` +
     `<td class="bad">${esc(breach(x))}</td>` +
-    `<td>${canAck && !x.acked_at && (x.state === "open") ? `<button class="t-ack" data-id="${x.id}">${esc(t("ack"))}</button>` : esc(x.acked_by || "")}</td></tr>`).join("") ||
+    `<td>${canAck && !x.acked_at && (x.state === "open") ? `<button class="t-ack" data-id="${x.id}">${esc(t("t_ack"))}</button>` : esc(x.acked_by || "")}</td></tr>`).join("") ||
     `<tr><td colspan="10" class="muted">${esc(t("t_none"))}</td></tr>`;
   const num = (v) => (v == null ? "–" : v.toFixed(1));
   $("t-kpis").querySelector("tbody").innerHTML = kpis.map((k) =>
