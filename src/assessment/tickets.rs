@@ -177,8 +177,8 @@ impl TicketState {
     }
 }
 
-/// A repair ticket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A repair ticket (stored as its JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
     /// Its id.
     pub id: i64,
@@ -521,7 +521,7 @@ impl TicketService {
     pub fn tick(&self, cameras: &[Condition], now: Time) -> anyhow::Result<Vec<TicketEvent>> {
         let mut desk = self.desk.lock().unwrap();
         let events = desk.tick(cameras, now);
-        self.commit(&events)?;
+        self.commit(desk, &events)?;
         Ok(events)
     }
 
@@ -538,7 +538,7 @@ impl TicketService {
             return Ok(None);
         };
         let ticket = e.ticket.clone();
-        self.commit(&[e])?;
+        self.commit(desk, &[e])?;
         Ok(Some(ticket))
     }
 
@@ -561,11 +561,21 @@ impl TicketService {
             .tickets(from, to, maintainer, state)
     }
 
-    fn commit(&self, events: &[TicketEvent]) -> anyhow::Result<()> {
+    /// Stores and publishes `events`. The store lock is taken before the desk lock is let go,
+    /// so events reach the store in the desk's order, but the desk (read by `/metrics` and the
+    /// API) is never held across the write and its fsync.
+    fn commit(
+        &self,
+        desk: std::sync::MutexGuard<'_, TicketDesk>,
+        events: &[TicketEvent],
+    ) -> anyhow::Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        self.store.lock().unwrap().record(events)?;
+        let mut store = self.store.lock().unwrap();
+        drop(desk);
+        store.record(events)?;
+        drop(store);
         (self.publish)(events);
         Ok(())
     }
@@ -736,7 +746,7 @@ impl TicketStore {
             ],
             |r| r.get::<_, String>(0),
         )?;
-        rows.map(|b| ticket_from_json(&b?)).collect()
+        rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
     }
 
     /// The tickets not closed, and the next free id (for [`TicketDesk::new`]).
@@ -765,54 +775,6 @@ impl TicketStore {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-}
-
-/// A ticket as stored (the JSON of [`Ticket`]).
-fn ticket_from_json(s: &str) -> anyhow::Result<Ticket> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: i64,
-        camera_id: String,
-        maintainer: String,
-        class: String,
-        reason: String,
-        state: String,
-        down_since: Time,
-        opened_at: Time,
-        respond_by: Time,
-        repair_by: Time,
-        major: bool,
-        acked_at: Option<Time>,
-        acked_by: Option<String>,
-        repaired_at: Option<Time>,
-        resolved_at: Option<Time>,
-        closed_at: Option<Time>,
-        reopened: u32,
-        respond_breached: bool,
-        repair_breached: bool,
-    }
-    let r: Row = serde_json::from_str(s)?;
-    Ok(Ticket {
-        id: r.id,
-        camera_id: r.camera_id,
-        maintainer: r.maintainer,
-        class: r.class,
-        reason: r.reason,
-        state: TicketState::parse(&r.state),
-        down_since: r.down_since,
-        opened_at: r.opened_at,
-        respond_by: r.respond_by,
-        repair_by: r.repair_by,
-        major: r.major,
-        acked_at: r.acked_at,
-        acked_by: r.acked_by,
-        repaired_at: r.repaired_at,
-        resolved_at: r.resolved_at,
-        closed_at: r.closed_at,
-        reopened: r.reopened,
-        respond_breached: r.respond_breached,
-        repair_breached: r.repair_breached,
-    })
 }
 
 #[cfg(test)]

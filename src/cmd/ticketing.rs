@@ -51,9 +51,17 @@ pub fn start(
     std::thread::Builder::new()
         .name("tickets".into())
         .spawn(move || {
+            // Opened once the first window is declared, then kept.
+            let mut windows: Option<WindowStore> = None;
             while !*shutdown.borrow() {
                 let now = fleet.clock().now();
-                let conditions = conditions(&fleet, &data_dir, on_fault, now);
+                if windows.is_none() {
+                    windows = WindowStore::open_read_only(&data_dir).unwrap_or_else(|e| {
+                        tracing::warn!("tickets: cannot open the maintenance windows: {e:#}");
+                        None
+                    });
+                }
+                let conditions = conditions(&fleet, windows.as_ref(), on_fault, now);
                 if let Err(e) = svc.tick(&conditions, now) {
                     tracing::error!("tickets: cannot store ticket events: {e:#}");
                 }
@@ -108,7 +116,7 @@ pub fn metric_source(service: Arc<TicketService>) -> crate::telemetry::MetricSou
 /// Every watched camera's condition at `now`.
 fn conditions(
     fleet: &Fleet,
-    data_dir: &std::path::Path,
+    windows: Option<&WindowStore>,
     on_fault: bool,
     now: Time,
 ) -> Vec<Condition> {
@@ -118,16 +126,20 @@ fn conditions(
         .map(|e| (e.camera.id.clone(), e.camera.groups.clone()))
         .collect();
     // Planned work opens no ticket, declared late or not.
-    let excused = match WindowStore::open_read_only(data_dir) {
-        Ok(Some(store)) => store
-            .list(
-                Some(now),
-                Some(now + chrono::Duration::milliseconds(1)),
-                false,
-            )
-            .map(|w| excused_by_camera(&w, &groups, true))
-            .unwrap_or_default(),
-        _ => HashMap::new(),
+    let active = windows.map(|store| {
+        store.list(
+            Some(now),
+            Some(now + chrono::Duration::milliseconds(1)),
+            false,
+        )
+    });
+    let excused = match active {
+        Some(Ok(w)) => excused_by_camera(&w, &groups, true),
+        Some(Err(e)) => {
+            tracing::warn!("tickets: cannot read the maintenance windows: {e}");
+            HashMap::new()
+        }
+        None => HashMap::new(),
     };
     entries
         .iter()

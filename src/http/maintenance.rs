@@ -66,23 +66,27 @@ fn answer(e: WindowError) -> Response {
     }
 }
 
-/// Runs `f` on the blocking pool with the store (`None` on reads before any declaration).
-async fn with_store<T: Send + 'static>(
+/// Runs `f` on the blocking pool with the store opened read-only (`None` before any
+/// declaration).
+async fn read<T: Send + 'static>(
     ctx: &Arc<MaintenanceContext>,
-    write: bool,
-    f: impl FnOnce(Option<&mut WindowStore>) -> Result<T, WindowError> + Send + 'static,
+    f: impl FnOnce(Option<&WindowStore>) -> Result<T, WindowError> + Send + 'static,
 ) -> Result<T, Response> {
     let ctx = ctx.clone();
-    let r = blocking(move || {
-        let mut store = if write {
-            Some(WindowStore::open(&ctx.data_dir, ctx.late_grace)?)
-        } else {
-            WindowStore::open_read_only(&ctx.data_dir)?
-        };
-        Ok(f(store.as_mut()))
-    })
-    .await?;
-    r.map_err(answer)
+    blocking(move || Ok(f(WindowStore::open_read_only(&ctx.data_dir)?.as_ref())))
+        .await?
+        .map_err(answer)
+}
+
+/// Runs `f` on the blocking pool with the store opened for writing.
+async fn write<T: Send + 'static>(
+    ctx: &Arc<MaintenanceContext>,
+    f: impl FnOnce(&mut WindowStore) -> Result<T, WindowError> + Send + 'static,
+) -> Result<T, Response> {
+    let ctx = ctx.clone();
+    blocking(move || Ok(f(&mut WindowStore::open(&ctx.data_dir, ctx.late_grace)?)))
+        .await?
+        .map_err(answer)
 }
 
 async fn list(
@@ -94,7 +98,7 @@ async fn list(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let deleted = q.deleted.unwrap_or(false);
-    match with_store(&ctx, false, move |s| match s {
+    match read(&ctx, move |s| match s {
         None => Ok(Vec::new()),
         Some(s) => s.list(q.from, q.to, deleted),
     })
@@ -129,18 +133,14 @@ async fn declare(
     };
     let who = user(actor);
     let now = ctx.clock.now();
-    match with_store(&ctx, true, move |s| {
-        s.expect("opened for writing").declare(spec, &who, now)
-    })
-    .await
-    {
+    match write(&ctx, move |s| s.declare(spec, &who, now)).await {
         Ok(w) => (StatusCode::CREATED, Json(w)).into_response(),
         Err(r) => r,
     }
 }
 
 async fn one(State(ctx): State<Arc<MaintenanceContext>>, Path(id): Path<i64>) -> Response {
-    match with_store(&ctx, false, move |s| match s {
+    match read(&ctx, move |s| match s {
         None => Ok(None),
         Some(s) => s.get(id),
     })
@@ -164,11 +164,7 @@ async fn edit(
     };
     let who = user(actor);
     let now = ctx.clock.now();
-    match with_store(&ctx, true, move |s| {
-        s.expect("opened for writing").edit(id, spec, &who, now)
-    })
-    .await
-    {
+    match write(&ctx, move |s| s.edit(id, spec, &who, now)).await {
         Ok(w) => Json(w).into_response(),
         Err(r) => r,
     }
@@ -181,18 +177,14 @@ async fn delete(
 ) -> Response {
     let who = user(actor);
     let now = ctx.clock.now();
-    match with_store(&ctx, true, move |s| {
-        s.expect("opened for writing").delete(id, &who, now)
-    })
-    .await
-    {
+    match write(&ctx, move |s| s.delete(id, &who, now)).await {
         Ok(w) => Json(w).into_response(),
         Err(r) => r,
     }
 }
 
 async fn audit(State(ctx): State<Arc<MaintenanceContext>>, Path(id): Path<i64>) -> Response {
-    match with_store(&ctx, false, move |s| {
+    match read(&ctx, move |s| {
         let s = s.ok_or(WindowError::NotFound(id))?;
         s.get(id)?.ok_or(WindowError::NotFound(id))?;
         s.audit(Some(id))

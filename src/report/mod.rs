@@ -330,16 +330,17 @@ fn build_at(ledger: &Ledger, args: &ReportArgs, now: Time) -> anyhow::Result<Day
     let rows = ledger
         .cameras()
         .context("cannot read the ledger's cameras")?;
-    let windows = excused(&args.data_dir, &rows, from, to, args.count_late)?;
-    let cams = availability::per_camera_assessed(&intervals, &quality, &windows, from, to);
     let names: HashMap<&str, &str> = rows
         .iter()
         .map(|r| (r.id.as_str(), r.name.as_str()))
         .collect();
-    let groups: HashMap<String, Groups> = rows
-        .iter()
-        .map(|r| (r.id.clone(), r.groups.clone()))
-        .collect();
+    let groups = groups_by_id(&rows);
+    let excused = crate::assessment::windows::excused_by_camera(
+        &windows(&args.data_dir, from, to)?,
+        &groups,
+        args.count_late,
+    );
+    let cams = availability::per_camera_assessed(&intervals, &quality, &excused, from, to);
     let group_of = |id: &str| availability::group_value(groups.get(id), args.by).to_string();
 
     let by_group = availability::by_dimension(&cams, &groups, args.by, targets);
@@ -375,28 +376,26 @@ fn build_at(ledger: &Ledger, args: &ReportArgs, now: Time) -> anyhow::Result<Day
     })
 }
 
-/// The excused spans per camera of the maintenance windows in `data_dir` overlapping
-/// `[from, to)` (none without a maintenance store).
-pub fn excused(
+/// The maintenance windows in `data_dir` overlapping `[from, to)`, deleted ones left out
+/// (none without a maintenance store).
+pub fn windows(
     data_dir: &std::path::Path,
-    cameras: &[crate::health::ledger::CameraRow],
     from: Time,
     to: Time,
-    count_late: bool,
-) -> anyhow::Result<HashMap<String, Vec<(Time, Time)>>> {
+) -> anyhow::Result<Vec<crate::assessment::windows::Window>> {
     let Some(store) = crate::assessment::windows::WindowStore::open_read_only(data_dir)? else {
-        return Ok(HashMap::new());
+        return Ok(Vec::new());
     };
-    let windows = store
+    store
         .list(Some(from), Some(to), false)
-        .map_err(|e| anyhow::anyhow!("cannot read the maintenance windows: {e}"))?;
-    let groups: HashMap<String, Groups> = cameras
-        .iter()
+        .map_err(|e| anyhow::anyhow!("cannot read the maintenance windows: {e}"))
+}
+
+/// Each camera's groups, by id, as the ledger last stored them.
+fn groups_by_id(rows: &[crate::health::ledger::CameraRow]) -> HashMap<String, Groups> {
+    rows.iter()
         .map(|r| (r.id.clone(), r.groups.clone()))
-        .collect();
-    Ok(crate::assessment::windows::excused_by_camera(
-        &windows, &groups, count_late,
-    ))
+        .collect()
 }
 
 /// `[from, to)` in UTC of calendar day `date` at `offset`.

@@ -20,7 +20,6 @@
 //! opened, outstanding, mean time to acknowledge and to repair, breaches and breach rate),
 //! from `tickets.db` when the daemon keeps one.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::{Context, bail};
@@ -28,7 +27,7 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 use serde::Serialize;
 
 use crate::clock::Time;
-use crate::config::inventory::{GroupBy, Groups};
+use crate::config::inventory::GroupBy;
 use crate::health::availability::{self, GroupAvailability, Targets};
 use crate::health::ledger::Ledger;
 
@@ -150,25 +149,15 @@ pub fn build_at(
     let rows = ledger
         .cameras()
         .context("cannot read the ledger's cameras")?;
-    let groups: HashMap<String, Groups> = rows
-        .iter()
-        .map(|r| (r.id.clone(), r.groups.clone()))
-        .collect();
+    let groups = super::groups_by_id(&rows);
     let intervals = ledger
         .intervals(start, to)
         .context("cannot read the ledger's intervals")?;
     let quality = ledger
         .quality_intervals(start, to)
         .context("cannot read the ledger's picture verdicts")?;
-    let windows_count =
-        match crate::assessment::windows::WindowStore::open_read_only(&args.data_dir)? {
-            Some(s) => s
-                .list(Some(start), Some(to), false)
-                .map_err(|e| anyhow::anyhow!("cannot read the maintenance windows: {e}"))?
-                .len(),
-            None => 0,
-        };
-    let excused = super::excused(&args.data_dir, &rows, start, to, args.count_late)?;
+    let windows = super::windows(&args.data_dir, start, to)?;
+    let excused = crate::assessment::windows::excused_by_camera(&windows, &groups, args.count_late);
     let tickets = match crate::assessment::tickets::TicketStore::open_read_only(&args.data_dir)? {
         Some(store) => crate::assessment::tickets::kpis(
             &store
@@ -221,7 +210,7 @@ pub fn build_at(
         target_pct: round2(targets.online * 100.0),
         intact_target_pct: round2(targets.intact * 100.0),
         count_late: args.count_late,
-        windows: windows_count,
+        windows: windows.len(),
         dimensions,
         fleet,
         days,
