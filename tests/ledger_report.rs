@@ -1073,7 +1073,8 @@ fn readme_assessment_commands_run_as_written() {
                 a => a.to_string(),
             })
             .collect();
-        let out = bin().args(&args).output().unwrap();
+        // As a user runs them: from some other directory, not the checkout.
+        let out = bin().args(&args).current_dir(tmp.path()).output().unwrap();
         assert!(
             out.status.success(),
             "{line}: {}",

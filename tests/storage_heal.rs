@@ -20,6 +20,9 @@ fn damaged_databases_are_moved_aside_and_a_second_daemon_is_refused() {
         b"SQLite format 3\0 and then nonsense",
     )
     .unwrap();
+    // The maintenance windows and the repair tickets heal the same way.
+    std::fs::write(data.join("maintenance.db"), vec![0x5Au8; 8 * 1024]).unwrap();
+    std::fs::write(data.join("tickets.db"), b"SQLite format 3\0 torn").unwrap();
     let rules = dir.path().join("rules.toml");
     std::fs::write(
         &rules,
@@ -33,7 +36,7 @@ fn damaged_databases_are_moved_aside_and_a_second_daemon_is_refused() {
     );
     d.wait_state("sh0001", "online", None, Duration::from_secs(30));
     let m = d.metrics();
-    for file in ["sharpeyes.db", "alerts.db"] {
+    for file in ["sharpeyes.db", "alerts.db", "maintenance.db", "tickets.db"] {
         assert!(
             m.contains(&format!(
                 "sharpeyes_storage_damaged_total{{file=\"{file}\"}} 1"

@@ -158,6 +158,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     for db in [
         crate::health::ledger::db_path(&settings.data_dir),
         crate::alerts::outbox::db_path(&settings.data_dir),
+        crate::assessment::windows::db_path(&settings.data_dir),
+        crate::assessment::tickets::db_path(&settings.data_dir),
     ] {
         if crate::datadir::heal(&db)?.is_some() {
             damaged.push(
