@@ -7,10 +7,12 @@ N="${1:-36}"
 DIR="${DEMO_DIR:-${TMPDIR:-/tmp}/sharpeyes-demo}"
 BIN="${BIN:-target/debug/sharpeyes}"
 RTSP_PORT="${RTSP_PORT:-18600}"
+CONTROL_PORT="${CONTROL_PORT:-18555}"
+LISTEN="${LISTEN:-127.0.0.1:9090}"
 mkdir -p "$DIR"
 rm -f "$DIR/inventory.csv"
 
-"$BIN" sim --cameras "$N" --port "$RTSP_PORT" --port-per-camera --control 127.0.0.1:18555 \
+"$BIN" sim --cameras "$N" --port "$RTSP_PORT" --port-per-camera --control "127.0.0.1:$CONTROL_PORT" \
   --inventory-out "$DIR/inventory.csv" \
   --fault cam0003=auth --fault cam0007=not_found --fault cam0011=stall \
   --fault cam0015=refuse --fault cam0019=no_video --fault cam0023=black --fault cam0027=freeze --h265 cam0002 --h265 cam0006 \
@@ -24,7 +26,7 @@ FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
 if [ -e "$FAKETIME_LIB" ]; then
   rm -f "$DIR/skew.csv"
   LD_PRELOAD="$FAKETIME_LIB" FAKETIME="+90" FAKETIME_DONT_FAKE_MONOTONIC=1 \
-    "$BIN" sim --cameras 1 --port "$((RTSP_PORT + N + 10))" --control 127.0.0.1:18556 \
+    "$BIN" sim --cameras 1 --port "$((RTSP_PORT + N + 10))" --control "127.0.0.1:$((CONTROL_PORT + 1))" \
     --id-prefix skew --inventory-out "$DIR/skew.csv" > "$DIR/sim-skew.log" 2>&1 &
   SKEW=$!
   trap 'kill $SIM $SKEW 2>/dev/null || true' EXIT
@@ -35,8 +37,8 @@ fi
 # Ops spreadsheets are never clean: one bad row shows how it is reported and skipped.
 echo "bad-row,broken,ftp://127.0.0.1/x,,,城关镇,交警大队,1" >> "$DIR/inventory.csv"
 
-echo "demo: simulated fleet of $N cameras on rtsp://127.0.0.1:$RTSP_PORT.. (control http://127.0.0.1:18555/cameras)"
-echo "demo: switch a fault live:  curl -X PUT --data stall http://127.0.0.1:18555/cameras/cam0001/fault"
+echo "demo: simulated fleet of $N cameras on rtsp://127.0.0.1:$RTSP_PORT.. (control http://127.0.0.1:$CONTROL_PORT/cameras)"
+echo "demo: switch a fault live:  curl -X PUT --data stall http://127.0.0.1:$CONTROL_PORT/cameras/cam0001/fault"
 cat > "$DIR/rules.toml" <<'RULES'
 [[rules]]
 name = "path-crowding"
@@ -70,10 +72,10 @@ repair = "1h"
 sla = []
 CONFIG
 echo "demo: repair tickets for the faulty cameras after a minute: the page's 工单 tab, /api/tickets"
-echo "demo: the ops page: http://127.0.0.1:9090/  (no users configured: open on loopback only)"
-echo "demo: alerts: http://127.0.0.1:9090/api/alerts, also written to $DIR/data/alerts.jsonl"
+echo "demo: the ops page: http://$LISTEN/  (no users configured: open on loopback only)"
+echo "demo: alerts: http://$LISTEN/api/alerts, also written to $DIR/data/alerts.jsonl"
 "$BIN" check --inventory "$DIR/inventory.csv" || true
-"$BIN" run --inventory "$DIR/inventory.csv" --data-dir "$DIR/data" --listen 127.0.0.1:9090 \
+"$BIN" run --inventory "$DIR/inventory.csv" --data-dir "$DIR/data" --listen "$LISTEN" \
   --config "$DIR/sharpeyes.toml" \
   --stall-timeout 5 --recovery-hold 5 --sample-interval 5 --detect \
   --rules "$DIR/rules.toml" --alert-log

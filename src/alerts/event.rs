@@ -175,6 +175,19 @@ pub struct AlertCamera {
     pub maintainer: String,
 }
 
+impl From<&crate::config::inventory::Camera> for AlertCamera {
+    fn from(c: &crate::config::inventory::Camera) -> Self {
+        Self {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            region: c.groups.region.clone(),
+            unit: c.groups.unit.clone(),
+            class: c.groups.class.clone(),
+            maintainer: c.groups.maintainer.clone(),
+        }
+    }
+}
+
 /// One detected object offered as evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceObject {

@@ -544,7 +544,7 @@ async fn publish_statuses(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut changes = fleet.subscribe();
-    let mut sent: std::collections::HashMap<String, StatusKey> = std::collections::HashMap::new();
+    let mut sent = std::collections::HashMap::new();
     for e in fleet.entries() {
         publish_status(&e, &publisher, &mut sent);
     }
@@ -576,50 +576,20 @@ async fn publish_statuses(
     }
 }
 
-/// The fields that make a published status.
-type StatusKey = (
-    State,
-    Option<&'static str>,
-    Time,
-    Option<Vec<crate::vision::quality::Fault>>,
-);
-
-/// Publishes one camera's status unless it is the one last sent. The JSON is built only on a
-/// change.
+/// Publishes one camera's status (its [`crate::fleet::CameraSnapshot`]) unless its condition
+/// is the one last sent.
 fn publish_status(
     e: &crate::fleet::CameraEntry,
     publisher: &crate::alerts::sinks::mqtt::StatusPublisher,
-    sent: &mut std::collections::HashMap<String, StatusKey>,
+    sent: &mut std::collections::HashMap<String, crate::fleet::Condition>,
 ) {
-    let s = e.status();
-    let (faults, intact) = {
-        let v = e.vision.lock().unwrap();
-        let q = v.quality.as_ref();
-        (
-            q.map(|q| q.faults.clone()),
-            crate::fleet::is_intact(s.state, q),
-        )
-    };
-    let key: StatusKey = (s.state, s.reason.map(|r| r.as_str()), s.since, faults);
-    let cam = &e.camera;
-    if sent.get(&cam.id) == Some(&key) {
+    let snap = e.snapshot();
+    if sent.get(snap.id) == Some(&snap.now) {
         return;
     }
-    let status = serde_json::json!({
-        "id": cam.id,
-        "name": cam.name,
-        "region": cam.groups.region,
-        "unit": cam.groups.unit,
-        "class": cam.groups.class,
-        "maintainer": cam.groups.maintainer,
-        "state": key.0,
-        "reason": key.1,
-        "since": key.2,
-        "intact": intact,
-        "faults": key.3,
-    });
-    publisher.publish(&cam.id, &status);
-    sent.insert(cam.id.clone(), key);
+    let status = serde_json::to_value(&snap).unwrap_or_default();
+    publisher.publish(snap.id, &status);
+    sent.insert(snap.id.to_string(), snap.now);
 }
 
 /// Deletes ended alerts (with their snapshots) and delivered messages older than `keep`, at

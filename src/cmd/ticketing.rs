@@ -247,14 +247,7 @@ fn breach_alert(
     };
     let entry = fleet.get(&t.camera_id);
     let camera = match &entry {
-        Some(e) => AlertCamera {
-            id: e.camera.id.clone(),
-            name: e.camera.name.clone(),
-            region: e.camera.groups.region.clone(),
-            unit: e.camera.groups.unit.clone(),
-            class: e.camera.groups.class.clone(),
-            maintainer: e.camera.groups.maintainer.clone(),
-        },
+        Some(e) => AlertCamera::from(&e.camera),
         None => AlertCamera {
             id: t.camera_id.clone(),
             name: t.camera_id.clone(),

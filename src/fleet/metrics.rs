@@ -28,32 +28,34 @@ pub fn families(fleet: &Fleet) -> Vec<MetricFamily> {
             .iter()
             .map(|f| (f.as_str(), 0))
             .collect();
-    for e in entries.iter().filter(|e| e.camera.enabled) {
-        if let Some(q) = &e.vision.lock().unwrap().quality {
+    // One read of each camera: the per-camera series and the group rates agree.
+    let enabled: Vec<_> = entries.iter().filter(|e| e.camera.enabled).collect();
+    let snapshots: Vec<_> = enabled.iter().map(|e| e.snapshot()).collect();
+    for (e, snap) in enabled.iter().zip(&snapshots) {
+        let id = snap.id;
+        let now = &snap.now;
+        if let Some(faults) = &now.faults {
             quality_ok.push(gauge(
-                &[("camera", e.camera.id.as_str())],
-                if q.ok { 1.0 } else { 0.0 },
+                &[("camera", id)],
+                if faults.is_empty() { 1.0 } else { 0.0 },
             ));
-            for f in &q.faults {
+            for f in faults {
                 *fault_counts.entry(f.as_str()).or_default() += 1;
             }
         }
-        let c = &e.camera;
-        let id = c.id.as_str();
-        let status = e.status();
-        let online = status.state == State::Online;
-        if let (State::Offline, Some(r)) = (status.state, status.reason) {
+        if let (State::Offline, Some(r)) = (now.state, now.reason) {
             *offline_by_reason.entry(r.as_str()).or_default() += 1;
         }
+        let g = snap.groups;
         up.push(gauge(
             &[
                 ("camera", id),
-                ("region", &c.groups.region),
-                ("unit", &c.groups.unit),
-                ("class", &c.groups.class),
-                ("maintainer", &c.groups.maintainer),
+                ("region", &g.region),
+                ("unit", &g.unit),
+                ("class", &g.class),
+                ("maintainer", &g.maintainer),
             ],
-            if online { 1.0 } else { 0.0 },
+            if now.state == State::Online { 1.0 } else { 0.0 },
         ));
         frames.push(counter(
             &[("camera", id)],
@@ -71,7 +73,11 @@ pub fn families(fleet: &Fleet) -> Vec<MetricFamily> {
             last_frame.push(gauge(&[("camera", id)], lf as f64 / 1000.0));
         }
     }
-    let rates = fleet.live_rates();
+    let rates = crate::health::rates::live(
+        snapshots
+            .iter()
+            .map(|s| (s.groups, s.now.state, s.now.intact)),
+    );
     let by_state = [
         ("online", rates.fleet.online),
         ("offline", rates.fleet.offline),

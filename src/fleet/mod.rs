@@ -5,6 +5,7 @@
 //! per second per camera at most.
 
 pub mod metrics;
+pub mod snapshot;
 pub mod vision;
 
 use std::collections::BTreeMap;
@@ -15,13 +16,14 @@ use serde::Serialize;
 
 use crate::camera::port::CameraPort;
 use crate::clock::{Clock, Time};
-use crate::config::inventory::{Camera, Groups};
+use crate::config::inventory::Camera;
 use crate::health::rates::{self, LiveRates};
 use crate::health::status::{Event, Mode, State, Status, StatusConfig, StatusMachine, Transition};
 use crate::redact::url_for_display;
 use crate::telemetry::Metrics;
 use crate::vision::detect::DetectionsView;
 use crate::vision::quality::QualityView;
+pub use snapshot::{CameraSnapshot, Condition};
 use vision::VisionState;
 
 /// Where status transitions are persisted (the ledger in production).
@@ -202,43 +204,27 @@ impl CameraPort for CameraEntry {
     }
 }
 
-/// A camera as the API shows it.
+/// A camera as the API shows it: its [`CameraSnapshot`] (the fields the wall and the MQTT
+/// status carry) plus the detail only the camera page needs.
 #[derive(Debug, Clone, Serialize)]
-pub struct CameraView {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
+pub struct CameraView<'a> {
+    /// Identity, groups and condition.
+    #[serde(flatten)]
+    pub camera: CameraSnapshot<'a>,
     /// Stream URL without credentials.
     pub url: String,
-    /// Region.
-    pub region: String,
-    /// Unit.
-    pub unit: String,
-    /// Class.
-    pub class: String,
     /// Extra inventory columns.
-    pub labels: BTreeMap<String, String>,
+    pub labels: &'a BTreeMap<String, String>,
     /// hold or patrol.
     pub mode: Mode,
-    /// connecting, online or offline.
-    pub state: State,
-    /// Why offline (latest failure).
-    pub reason: Option<String>,
     /// The failure message.
     pub detail: Option<String>,
-    /// When the current state began.
-    pub since: Time,
     /// Codec of the last session.
     pub codec: Option<String>,
     /// Counters.
     pub counters: CountersView,
     /// Latest picture-quality verdict, when a sample was diagnosed.
     pub quality: Option<QualityView>,
-    /// 完好: online and no picture fault in the latest verdict.
-    pub intact: bool,
-    /// Whether a snapshot is available at `/api/cameras/{id}/snapshot.jpg`.
-    pub snapshot: bool,
     /// Latest detections, when detection runs.
     pub detections: Option<DetectionsView>,
 }
@@ -449,8 +435,7 @@ impl Fleet {
     }
 
     /// The API view of one camera.
-    pub fn view(&self, e: &CameraEntry) -> CameraView {
-        let s = e.status();
+    pub fn view<'a>(&self, e: &'a CameraEntry) -> CameraView<'a> {
         let st = &e.stats;
         let ms_time = |ms: i64| {
             (ms != 0)
@@ -458,31 +443,18 @@ impl Fleet {
                 .flatten()
         };
         let nz = |v: u32| (v != 0).then_some(v);
-        let (quality, snapshot, detections) = {
+        let (quality, detections) = {
             let v = e.vision.lock().unwrap();
-            (
-                v.quality.clone(),
-                v.snapshot.is_some(),
-                v.detections.clone(),
-            )
+            (v.quality.clone(), v.detections.clone())
         };
         CameraView {
-            intact: is_intact(s.state, quality.as_ref()),
+            camera: e.snapshot(),
             quality,
-            snapshot,
             detections,
-            id: e.camera.id.clone(),
-            name: e.camera.name.clone(),
             url: url_for_display(e.camera.url.as_str()),
-            region: e.camera.groups.region.clone(),
-            unit: e.camera.groups.unit.clone(),
-            class: e.camera.groups.class.clone(),
-            labels: e.camera.labels.clone(),
+            labels: &e.camera.labels,
             mode: e.mode,
-            state: s.state,
-            reason: s.reason.map(|r| r.as_str().to_string()),
-            detail: s.detail,
-            since: s.since,
+            detail: e.status().detail,
             codec: e.codec.lock().unwrap().clone(),
             counters: CountersView {
                 frames: st.frames.load(Relaxed),
@@ -503,16 +475,10 @@ impl Fleet {
     /// Live online rates of the enabled cameras.
     pub fn live_rates(&self) -> LiveRates {
         let entries = self.entries();
-        let states: Vec<(Groups, State, bool)> = entries
-            .iter()
-            .filter(|e| e.camera.enabled)
-            .map(|e| {
-                let state = e.status().state;
-                let intact = is_intact(state, e.vision.lock().unwrap().quality.as_ref());
-                (e.camera.groups.clone(), state, intact)
-            })
-            .collect();
-        rates::live(states.iter().map(|(g, s, i)| (g, *s, *i)))
+        rates::live(entries.iter().filter(|e| e.camera.enabled).map(|e| {
+            let now = e.condition();
+            (&e.camera.groups, now.state, now.intact)
+        }))
     }
 }
 
@@ -574,5 +540,57 @@ mod tests {
                 ChangeKind::Removed,
             ]
         );
+    }
+
+    #[test]
+    fn one_snapshot_behind_the_wall_the_status_topic_and_the_api_view() {
+        let fleet = fleet();
+        let cam = crate::config::inventory::parse_csv(
+            "id,name,url,username,password,region,unit,class,maintainer\nc1,东门,rtsp://10.0.0.1/x,u,secret,城关镇,交警,1,甲公司\n",
+        )
+        .unwrap()
+        .cameras[0]
+        .clone();
+        let e = fleet.add(
+            cam,
+            Mode::Hold,
+            std::time::Duration::ZERO,
+            StatusConfig::default(),
+        );
+        e.on_event(failed(Reason::Auth));
+        let snap = serde_json::to_value(e.snapshot()).unwrap();
+        let keys: Vec<&str> = snap
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let mut want = [
+            "id",
+            "name",
+            "region",
+            "unit",
+            "class",
+            "maintainer",
+            "state",
+            "reason",
+            "since",
+            "faults",
+            "intact",
+            "snapshot",
+        ];
+        want.sort();
+        assert_eq!(keys, want, "{snap}");
+        assert_eq!(snap["state"], "offline");
+        assert_eq!(snap["reason"], "auth");
+        assert_eq!(snap["maintainer"], "甲公司");
+        assert!(snap["faults"].is_null(), "not diagnosed yet: {snap}");
+        // The API view starts with the same fields, and adds the detail; no password anywhere.
+        let view = serde_json::to_value(fleet.view(&e)).unwrap();
+        for k in want {
+            assert_eq!(view[k], snap[k], "{k}");
+        }
+        assert_eq!(view["detail"], "x");
+        assert!(!view.to_string().contains("secret"), "{view}");
     }
 }

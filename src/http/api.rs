@@ -67,7 +67,8 @@ pub fn router(services: Services) -> Router {
 }
 
 async fn cameras(State(fleet): State<Arc<Fleet>>) -> Response {
-    let views: Vec<_> = fleet.entries().iter().map(|e| fleet.view(e)).collect();
+    let entries = fleet.entries();
+    let views: Vec<_> = entries.iter().map(|e| fleet.view(e)).collect();
     Json(views).into_response()
 }
 

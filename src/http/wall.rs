@@ -19,80 +19,20 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::clock::Time;
-use crate::fleet::{CameraChange, CameraEntry, ChangeKind, Fleet, is_intact};
+use crate::fleet::{CameraChange, CameraEntry, CameraSnapshot, ChangeKind, Fleet};
 
-/// One camera on the wall.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WallRow {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Region.
-    pub region: String,
-    /// Unit.
-    pub unit: String,
-    /// Class.
-    pub class: String,
-    /// Maintainer (运维单位).
-    pub maintainer: String,
-    /// connecting, online, offline.
-    pub state: &'static str,
-    /// Why offline.
-    pub reason: Option<&'static str>,
-    /// Picture faults of the latest verdict (empty: none or not diagnosed).
-    pub faults: Vec<String>,
-    /// 完好.
-    pub intact: bool,
-    /// A snapshot exists.
-    pub snapshot: bool,
-    /// When the current state began.
-    pub since: Time,
-}
-
-/// The wall row of one camera.
-pub fn row(e: &CameraEntry) -> WallRow {
-    let s = e.status();
-    let (faults, intact, snapshot) = {
-        let v = e.vision.lock().unwrap();
-        (
-            v.quality
-                .as_ref()
-                .map(|q| q.faults.iter().map(|f| f.as_str().to_string()).collect())
-                .unwrap_or_default(),
-            is_intact(s.state, v.quality.as_ref()),
-            v.snapshot.is_some(),
-        )
-    };
-    WallRow {
-        id: e.camera.id.clone(),
-        name: e.camera.name.clone(),
-        region: e.camera.groups.region.clone(),
-        unit: e.camera.groups.unit.clone(),
-        class: e.camera.groups.class.clone(),
-        maintainer: e.camera.groups.maintainer.clone(),
-        state: s.state.as_str(),
-        reason: s.reason.map(|r| r.as_str()),
-        faults,
-        intact,
-        snapshot,
-        since: s.since,
-    }
-}
-
-fn rows(fleet: &Fleet) -> Vec<WallRow> {
-    fleet
-        .entries()
+/// Every enabled camera's wall row: its [`CameraSnapshot`].
+fn rows(entries: &[Arc<CameraEntry>]) -> Vec<CameraSnapshot<'_>> {
+    entries
         .iter()
         .filter(|e| e.camera.enabled)
-        .map(|e| row(e))
+        .map(|e| e.snapshot())
         .collect()
 }
 
 /// `GET /api/wall`: every enabled camera's wall row.
 pub async fn wall(State(fleet): State<Arc<Fleet>>) -> Response {
-    Json(rows(&fleet)).into_response()
+    Json(rows(&fleet.entries())).into_response()
 }
 
 struct Cursor {
@@ -144,14 +84,10 @@ pub async fn events(
         let mut out = Vec::new();
         let (changed, removed, lagged) = drain(&mut c.changes);
         if c.first || lagged {
-            out.push(json_event("wall", &rows(&c.fleet)));
+            out.push(json_event("wall", &rows(&c.fleet.entries())));
         } else {
-            let updated: Vec<WallRow> = changed
-                .iter()
-                .filter_map(|id| c.fleet.get(id))
-                .filter(|e| e.camera.enabled)
-                .map(|e| row(&e))
-                .collect();
+            let entries: Vec<_> = changed.iter().filter_map(|id| c.fleet.get(id)).collect();
+            let updated = rows(&entries);
             if !updated.is_empty() {
                 out.push(json_event("update", &updated));
             }

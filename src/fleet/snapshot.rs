@@ -1,0 +1,73 @@
+//! A camera as the stages outside the fleet see it now: its identity and one consistent read
+//! of its status and latest picture verdict. The page's wall and its event stream, the MQTT
+//! status topic, the API's camera view, `/metrics` and the live rates all read this one type,
+//! so "what a camera looks like" is decided in one place.
+
+use serde::Serialize;
+
+use super::{CameraEntry, is_intact};
+use crate::clock::Time;
+use crate::config::inventory::Groups;
+use crate::health::status::{Reason, State};
+use crate::vision::quality::Fault;
+
+/// A camera's condition now (no identity: cheap to read, compare and keep).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Condition {
+    /// connecting, online or offline.
+    pub state: State,
+    /// Why offline (the latest failure).
+    pub reason: Option<Reason>,
+    /// When the current state began.
+    pub since: Time,
+    /// Picture faults of the latest verdict; `None` while no sample was diagnosed.
+    pub faults: Option<Vec<Fault>>,
+    /// 完好: online and no fault in the latest verdict.
+    pub intact: bool,
+    /// Whether a snapshot is available at `/api/cameras/{id}/snapshot.jpg`.
+    pub snapshot: bool,
+}
+
+/// One camera, read once: identity and groups from the inventory, condition from the fleet.
+/// Serialized as the wall row and the MQTT status (`id`, `name`, `region`, `unit`, `class`,
+/// `maintainer`, then the condition's fields).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CameraSnapshot<'a> {
+    /// Inventory id.
+    pub id: &'a str,
+    /// Human name.
+    pub name: &'a str,
+    /// Region, unit, class and maintainer.
+    #[serde(flatten)]
+    pub groups: &'a Groups,
+    /// Its condition now.
+    #[serde(flatten)]
+    pub now: Condition,
+}
+
+impl CameraEntry {
+    /// The camera's condition now: its status machine and vision state, each locked briefly.
+    pub fn condition(&self) -> Condition {
+        let s = self.status();
+        let v = self.vision.lock().unwrap();
+        let q = v.quality.as_ref();
+        Condition {
+            state: s.state,
+            reason: s.reason,
+            since: s.since,
+            faults: q.map(|q| q.faults.clone()),
+            intact: is_intact(s.state, q),
+            snapshot: v.snapshot.is_some(),
+        }
+    }
+
+    /// The camera as the stages outside the fleet see it now.
+    pub fn snapshot(&self) -> CameraSnapshot<'_> {
+        CameraSnapshot {
+            id: &self.camera.id,
+            name: &self.camera.name,
+            groups: &self.camera.groups,
+            now: self.condition(),
+        }
+    }
+}
