@@ -259,7 +259,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         engine.clone(),
         updates_rx,
         settings.quality.confirm_samples,
-        settings.quality.max_clock_offset,
+        crate::pipeline::router::ClockCheck::from_config(&settings.quality),
         shutdown_rx.clone(),
     )?;
     let detect_queue = match (&samples, settings.detect.enabled) {

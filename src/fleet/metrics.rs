@@ -34,11 +34,8 @@ pub fn families(fleet: &Fleet) -> Vec<MetricFamily> {
     for (e, snap) in enabled.iter().zip(&snapshots) {
         let id = snap.id;
         let now = &snap.now;
-        if let Some(faults) = &now.faults {
-            quality_ok.push(gauge(
-                &[("camera", id)],
-                if faults.is_empty() { 1.0 } else { 0.0 },
-            ));
+        if let (Some(faults), Some(ok)) = (&now.faults, now.picture_ok) {
+            quality_ok.push(gauge(&[("camera", id)], if ok { 1.0 } else { 0.0 }));
             for f in faults {
                 *fault_counts.entry(f.as_str()).or_default() += 1;
             }
@@ -157,7 +154,7 @@ pub fn families(fleet: &Fleet) -> Vec<MetricFamily> {
     ));
     out.push(family(
         "sharpeyes_camera_quality_ok",
-        "1 when the camera's latest sampled picture has no quality fault, else 0.",
+        "1 when the camera's latest sampled picture has no fault counted against 完好率, else 0.",
         MetricType::GAUGE,
         quality_ok,
     ));

@@ -410,13 +410,19 @@ impl Fleet {
     }
 
     /// Records a changed picture verdict (ok, or a new set of faults) in the history.
-    pub fn record_quality(&self, camera: &str, at: Time, faults: &[crate::vision::quality::Fault]) {
+    pub fn record_quality(
+        &self,
+        camera: &str,
+        at: Time,
+        faults: &[crate::vision::quality::Fault],
+        ok: bool,
+    ) {
         tracing::info!(camera, ?faults, "picture verdict changed");
         if let Some(h) = &self.core.history {
             h.quality(
                 camera,
                 at,
-                faults.is_empty(),
+                ok,
                 faults.iter().map(|f| f.as_str().to_string()).collect(),
             );
         }

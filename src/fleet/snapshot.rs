@@ -22,6 +22,11 @@ pub struct Condition {
     pub since: Time,
     /// Picture faults of the latest verdict; `None` while no sample was diagnosed.
     pub faults: Option<Vec<Fault>>,
+    /// Whether the latest verdict counts as a usable picture (no fault, or only faults that do
+    /// not count against 完好率, see `[quality] clock_drift_counts`); `None` while undiagnosed.
+    /// Not serialized: `intact` says it for an online camera.
+    #[serde(skip)]
+    pub picture_ok: Option<bool>,
     /// 完好: online and no fault in the latest verdict.
     pub intact: bool,
     /// Whether a snapshot is available at `/api/cameras/{id}/snapshot.jpg`.
@@ -56,6 +61,7 @@ impl CameraEntry {
             reason: s.reason,
             since: s.since,
             faults: q.map(|q| q.faults.clone()),
+            picture_ok: q.map(|q| q.ok),
             intact: is_intact(s.state, q),
             snapshot: v.snapshot.is_some(),
         }

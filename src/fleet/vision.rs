@@ -81,6 +81,7 @@ impl crate::fleet::Fleet {
         snapshot: Option<Arc<Vec<u8>>>,
         confirm: u32,
     ) {
+        let ok = quality.ok;
         let (change, shown) = {
             let mut v = entry.vision.lock().unwrap();
             let change = v.confirm(&quality.faults, at, confirm);
@@ -100,7 +101,8 @@ impl crate::fleet::Fleet {
         }
         // Outside the camera's lock: the history's queue may be full.
         if let Some((faults, at)) = change {
-            self.record_quality(&entry.camera.id, at, &faults);
+            // The confirmed faults are this sample's, so its `ok` is theirs.
+            self.record_quality(&entry.camera.id, at, &faults, ok);
         }
     }
 }

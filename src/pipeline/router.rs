@@ -29,7 +29,7 @@ pub fn spawn(
     engine: Option<Arc<AlertEngine>>,
     updates: Receiver<VisionUpdate>,
     confirm_samples: u32,
-    max_clock_offset: f32,
+    clock_check: ClockCheck,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -43,13 +43,7 @@ pub fn spawn(
             loop {
                 let wait = next_tick.since(clock.monotonic());
                 match updates.recv_timeout(wait) {
-                    Ok(u) => route(
-                        &fleet,
-                        engine.as_deref(),
-                        u,
-                        confirm_samples,
-                        max_clock_offset,
-                    ),
+                    Ok(u) => route(&fleet, engine.as_deref(), u, confirm_samples, clock_check),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => {
                         if *shutdown.borrow() {
@@ -70,15 +64,35 @@ pub fn spawn(
         })
 }
 
-/// Stores one update in the fleet, then gives it to the rules. A verdict gets the
-/// `clock_drift` fault when the camera's last sender report is more than `max_clock_offset`
-/// seconds off (0: not judged).
+/// The camera-clock check each verdict gets: `clock_drift` when the camera's last sender
+/// report is more than `max_offset` seconds off (0: not judged); the fault makes the camera not
+/// 完好 only when `counts` (`[quality] max_clock_offset`, `clock_drift_counts`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockCheck {
+    /// Seconds off beyond which the fault is given; 0 turns the check off.
+    pub max_offset: f32,
+    /// Whether the fault counts against 完好率.
+    pub counts: bool,
+}
+
+impl ClockCheck {
+    /// The check a `[quality]` table configures.
+    pub fn from_config(q: &crate::vision::quality::QualityConfig) -> Self {
+        Self {
+            max_offset: q.max_clock_offset,
+            counts: q.clock_drift_counts,
+        }
+    }
+}
+
+/// Stores one update in the fleet, then gives it to the rules. A verdict gets the camera-clock
+/// check ([`ClockCheck`]).
 pub fn route(
     fleet: &Fleet,
     engine: Option<&AlertEngine>,
     u: VisionUpdate,
     confirm: u32,
-    max_clock_offset: f32,
+    clock_check: ClockCheck,
 ) {
     // A camera removed meanwhile: nothing to store, no rule to feed.
     let Some(entry) = fleet.get(&u.camera) else {
@@ -91,13 +105,13 @@ pub fn route(
             snapshot,
         } => {
             if let Some(offset) = entry.stats.clock_offset_s()
-                && max_clock_offset > 0.0
-                && offset.abs() > f64::from(max_clock_offset)
+                && clock_check.max_offset > 0.0
+                && offset.abs() > f64::from(clock_check.max_offset)
             {
                 quality
                     .faults
                     .push(crate::vision::quality::Fault::ClockDrift);
-                quality.ok = false;
+                quality.ok &= !clock_check.counts;
             }
             let faults = quality.faults.clone();
             fleet.store_verdict(&entry, u.at, quality, size, snapshot.clone(), confirm);

@@ -159,6 +159,11 @@ pub struct QualityConfig {
     /// 0 turns the check off. A camera without sender reports (patrol, or a server that sends
     /// none) is not judged.
     pub max_clock_offset: f32,
+    /// Whether `clock_drift` makes a camera not 完好 (counted against 完好率, and opening a
+    /// picture-fault ticket where those are on). Default false: the drift is shown, alerted by a
+    /// `video_abnormal` rule and listed in the verdict, but a picture that is usable is not
+    /// counted as broken unless the office's assessment rules say so.
+    pub clock_drift_counts: bool,
 }
 
 impl Default for QualityConfig {
@@ -181,6 +186,7 @@ impl Default for QualityConfig {
             frozen_diff: 1.0,
             scene_correlation: 0.5,
             max_clock_offset: 60.0,
+            clock_drift_counts: false,
         }
     }
 }
