@@ -41,6 +41,7 @@ import re
 import resource
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -521,6 +522,7 @@ def per_stream(r: dict, streams: int) -> None:
 
 
 def start_daemon(a, sim: SimFleet, tmp: Path, tag: str, n: int, extra: list[str]):
+    tag = getattr(a, "tag_prefix", "") + tag
     inv = sim.write_inventory(tmp / f"inventory-{tag}.csv", n)
     port = free_port()
     argv = [
@@ -821,6 +823,107 @@ def run_patrol(a, sim: SimFleet, guard: Guard, tmp: Path, cams: int, conc: int) 
 
 
 # --------------------------------------------------------------------------------------------
+# Before / after: two sharpeyes binaries on the same simulated fleet, alternated
+# --------------------------------------------------------------------------------------------
+
+
+def has_sampling(binary: Path) -> bool:
+    """Whether a daemon build takes --sample-interval (older builds do not)."""
+    r = subprocess.run([str(binary), "run", "--help"], capture_output=True, text=True, timeout=30)
+    return "--sample-interval" in r.stdout
+
+
+def run_compare(a, sim: SimFleet, guard: Guard, tmp: Path) -> list[dict]:
+    """Runs the 1-camera baseline, every --sizes hold and one patrol run with each binary,
+    alternating them (A B A B ...) --rounds times so that drift in the machine's load falls on
+    both. Every result is tagged with its binary's label and the round."""
+    main_bin, main_sampling = a.bin, a.has_sampling
+    bins = [(a.compare_label, a.compare_bin, has_sampling(a.compare_bin)), ("after", main_bin, main_sampling)]
+    out = []
+    cams = min(a.patrol_cameras, len(sim.rows)) if a.patrol_cameras else 0
+    try:
+        for rnd in range(a.rounds):
+            # Alternate which binary goes first in each round as well.
+            order = bins if rnd % 2 == 0 else bins[::-1]
+            for kind, n in [("baseline", 1)] + [("hold", n) for n in a.sizes] + (
+                [("patrol", cams)] if cams else []
+            ):
+                for label, binary, sampling in order:
+                    a.bin, a.has_sampling = binary, sampling
+                    a.tag_prefix = f"{label}-r{rnd}-"
+                    log(f"[{label}, round {rnd + 1}/{a.rounds}]")
+                    if kind == "patrol":
+                        r = run_patrol(a, sim, guard, tmp, cams, a.patrol_concurrency[-1])
+                    else:
+                        window = a.baseline_seconds if kind == "baseline" else a.seconds
+                        r = run_sharpeyes_hold(a, sim, guard, tmp, n, window)
+                    r.update(bin=label, round=rnd, kind=kind)
+                    out.append(r)
+    finally:
+        a.bin, a.has_sampling, a.tag_prefix = main_bin, main_sampling, ""
+    return out
+
+
+def compare_report(a, runs: list[dict]) -> str:
+    """Medians per binary and size, with after/before ratios (below 1: after is leaner)."""
+    o = io.StringIO()
+    label = a.compare_label
+    print(f"\nBEFORE/AFTER — '{label}' = {a.compare_bin}, 'after' = {a.bin}; "
+          f"{a.rounds} alternated rounds, medians (min-max)", file=o)
+
+    def runs_of(b, kind, n=None):
+        return [r for r in runs if r["bin"] == b and r["kind"] == kind and (n is None or r["cameras"] == n)]
+
+    def med(rs, key):
+        v = [r[key] for r in rs if r.get(key) is not None]
+        return (statistics.median(v), min(v), max(v)) if v else None
+
+    # Marginal RSS per stream against the same binary's baseline of the same round.
+    for r in runs:
+        if r["kind"] == "hold":
+            base = [b for b in runs if b["bin"] == r["bin"] and b["kind"] == "baseline" and b["round"] == r["round"]]
+            if base and r["streams"] > 1:
+                r["marginal_rss_kib_per_stream"] = (r["rss_kib"] - base[0]["rss_kib"]) / (r["streams"] - 1)
+
+    def cell(m, spec):
+        return "-" if m is None else f"{m[0]:{spec}} ({m[1]:{spec}}-{m[2]:{spec}})"
+
+    def ratio(mb, ma):
+        return "-" if not mb or not ma or not mb[0] else f"{ma[0] / mb[0]:.2f}"
+
+    rows = []
+    checks = []
+    for n in a.sizes:
+        for key, name, spec, worse_is_higher in (
+            ("cpu_pct_per_stream", "CPU %/stream", ".4f", True),
+            ("rss_kib_per_stream", "RSS KiB/stream", ".0f", True),
+            ("marginal_rss_kib_per_stream", "marginal RSS KiB/stream", ".0f", True),
+            ("frames_per_s", "frames/s received", ".0f", False),
+        ):
+            mb, ma = med(runs_of(label, "hold", n), key), med(runs_of("after", "hold", n), key)
+            rows.append([f"hold {n}", name, cell(mb, spec), cell(ma, spec), ratio(mb, ma)])
+            if key != "frames_per_s" and mb and ma:
+                checks.append((f"hold {n} {name}", ma[0] <= mb[0] * 1.1))
+    for key, name, spec in (
+        ("probes_per_s", "probes/s", ".1f"),
+        ("cpu_s_per_probe", "CPU s/probe", ".4f"),
+        ("rss_kib", "RSS KiB", ".0f"),
+    ):
+        mb, ma = med(runs_of(label, "patrol"), key), med(runs_of("after", "patrol"), key)
+        if mb or ma:
+            cams = runs_of("after", "patrol")[0]["cameras"] if runs_of("after", "patrol") else "?"
+            rows.append([f"patrol {cams}", name, cell(mb, spec), cell(ma, spec), ratio(mb, ma)])
+            if mb and ma:
+                ok = ma[0] >= mb[0] * 0.9 if key == "probes_per_s" else ma[0] <= mb[0] * 1.1
+                checks.append((f"patrol {name}", ok))
+    print(table(["run", "figure", label, "after", "after/" + label], rows), file=o)
+    print("\nnot worse than before (within 10 %, medians):", file=o)
+    for name, ok in checks:
+        print(f"  {name}: {'PASS' if ok else 'WORSE'}", file=o)
+    return o.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------
 
@@ -1076,6 +1179,12 @@ def parse_args(argv=None):
                     "--sizes, 'none': no extra run); shown apart, not in the ratios")
     ap.add_argument("--sampling-interval", default="5",
                     help="--sample-interval of those extra runs (the daemon's default is 5 s)")
+    ap.add_argument("--compare-bin", type=Path,
+                    help="a second sharpeyes binary (e.g. a build of an earlier commit): its hold "
+                    "and patrol runs alternate with --bin's, --rounds times, and a BEFORE/AFTER "
+                    "table of medians is printed (replaces the plain sharpeyes rows)")
+    ap.add_argument("--compare-label", default="before", help="name of --compare-bin in the table")
+    ap.add_argument("--rounds", type=int, default=2, help="alternations per size with --compare-bin")
     ap.add_argument("--json", type=Path, help="write the raw figures here")
     ap.add_argument("--timeout", type=float, default=2400, help="wall-clock limit of the whole run (s)")
     ap.add_argument("--min-free-gib", type=float, default=2.0, help="abort when MemAvailable falls below this")
@@ -1131,8 +1240,10 @@ def main(argv=None) -> int:
     if r.returncode != 0:
         print(f"bench: `{a.bin} sim` is not available (is the simulator built in?)", file=sys.stderr)
         return 2
-    run_help = subprocess.run([str(a.bin), "run", "--help"], capture_output=True, text=True, timeout=30)
-    a.has_sampling = "--sample-interval" in run_help.stdout
+    a.has_sampling = has_sampling(a.bin)
+    if a.compare_bin and not a.compare_bin.exists():
+        print(f"bench: --compare-bin {a.compare_bin} not found", file=sys.stderr)
+        return 2
     for tool, exe in (("ffmpeg", "ffmpeg"), ("gstreamer", "gst-launch-1.0")):
         if tool in a.tools and not shutil.which(exe):
             print(f"bench: {exe} not found (scripts/setup.sh installs it); skipping {tool}", file=sys.stderr)
@@ -1173,7 +1284,9 @@ def main(argv=None) -> int:
         log(f"simulators up in {sim.startup_s:.1f} s ({len(sim.rows)} cameras)")
         res["meta"] = meta(a, sim)
 
-        if "sharpeyes" in a.tools:
+        if a.compare_bin:
+            res["compare"] = run_compare(a, sim, guard, tmp)
+        elif "sharpeyes" in a.tools:
             res["baseline"] = run_sharpeyes_hold(a, sim, guard, tmp, 1, a.baseline_seconds)
             for n in a.sizes:
                 res["hold"].append(run_sharpeyes_hold(a, sim, guard, tmp, n, a.seconds))
@@ -1187,7 +1300,7 @@ def main(argv=None) -> int:
                 continue
             for count in sorted({min(n, a.max_peer) for n in a.sizes}):
                 res["hold"].append(run_peers(a, sim, guard, tmp, tool, count, a.seconds))
-        if a.patrol_cameras:
+        if a.patrol_cameras and not a.compare_bin:
             cams = min(a.patrol_cameras, len(sim.rows))
             for conc in a.patrol_concurrency:
                 pr = run_patrol(a, sim, guard, tmp, cams, conc)
@@ -1222,6 +1335,8 @@ def main(argv=None) -> int:
     add_derived(res)
     res["meta"]["tmp"] = str(tmp) if a.keep else None
     print(report(res))
+    if res.get("compare"):
+        print(compare_report(a, res["compare"]))
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(res, indent=2, default=str) + "\n")

@@ -184,6 +184,16 @@ impl Rig {
         let s = self.entry.status();
         (s.state, s.reason)
     }
+
+    /// When the opener was called, and the gaps between calls in seconds.
+    fn attempts(&self) -> (Vec<Duration>, Vec<f64>) {
+        let opens = self.opener.opens();
+        let gaps = (opens.windows(2))
+            .map(|w| (w[1] - w[0]).as_secs_f64())
+            .collect();
+        (opens, gaps)
+    }
+
     /// Lets `secs` of virtual time pass, ticking the fleet every 250 ms as the daemon does.
     async fn run(&self, secs: f64) {
         let end = Instant::now() + Duration::from_secs_f64(secs);
@@ -242,11 +252,7 @@ async fn refusals_back_off_with_full_jitter_up_to_the_maximum() {
     );
     r.run(120.0).await;
     assert_eq!(r.state(), (State::Offline, Some(Reason::Refused)));
-    let opens = r.opener.opens();
-    let gaps: Vec<f64> = opens
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_secs_f64())
-        .collect();
+    let (opens, gaps) = r.attempts();
     println!(
         "refused: {} attempts in 120 s, gaps {gaps:.2?}",
         opens.len()
@@ -271,11 +277,7 @@ async fn wrong_credentials_are_retried_in_minutes_not_seconds() {
     let r = rig(Mode::Hold, "", vec![Step::Fail(Reason::Auth)]);
     r.run(3_600.0).await;
     assert_eq!(r.state(), (State::Offline, Some(Reason::Auth)));
-    let opens = r.opener.opens();
-    let gaps: Vec<f64> = opens
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_secs_f64())
-        .collect();
+    let (opens, gaps) = r.attempts();
     println!(
         "auth: {} attempts in an hour, gaps {gaps:.0?} s",
         opens.len()
@@ -339,11 +341,7 @@ async fn patrol_probes_once_per_interval_and_silence_between_rounds_is_no_stall(
     assert_eq!(r.state(), (State::Online, None));
     r.run(180.0).await;
     assert_eq!(r.state(), (State::Online, None));
-    let opens = r.opener.opens();
-    let gaps: Vec<f64> = opens
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_secs_f64())
-        .collect();
+    let (opens, gaps) = r.attempts();
     println!("patrol: opens at {opens:.1?}");
     assert!(
         (3..=5).contains(&opens.len()),

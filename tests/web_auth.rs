@@ -25,6 +25,16 @@ impl Answer {
     }
 }
 
+fn with_headers<B>(
+    mut r: ureq::RequestBuilder<B>,
+    headers: &[(&str, &str)],
+) -> ureq::RequestBuilder<B> {
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r
+}
+
 fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -32,26 +42,15 @@ fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>
         .build()
         .new_agent();
     let result = match method {
-        "GET" | "DELETE" => {
-            let mut r = if method == "GET" {
-                agent.get(url)
-            } else {
-                agent.delete(url)
-            };
-            for (k, v) in headers {
-                r = r.header(*k, *v);
-            }
-            r.call()
-        }
+        "GET" => with_headers(agent.get(url), headers).call(),
+        "DELETE" => with_headers(agent.delete(url), headers).call(),
         _ => {
-            let mut r = if method == "PUT" {
+            let r = if method == "PUT" {
                 agent.put(url)
             } else {
                 agent.post(url)
             };
-            for (k, v) in headers {
-                r = r.header(*k, *v);
-            }
+            let r = with_headers(r, headers);
             match body {
                 Some(b) => r.content_type("application/json").send(b),
                 None => r.send_empty(),

@@ -705,6 +705,29 @@ mod tests {
         .unwrap()
     }
 
+    /// Feeds `seconds` one-second observations of the camera being online or not, sweeping
+    /// after each when `sweep`.
+    fn feed(
+        eng: &AlertEngine,
+        e: &CameraEntry,
+        clock: &ManualClock,
+        online: bool,
+        seconds: usize,
+        sweep: bool,
+    ) {
+        for _ in 0..seconds {
+            let seen = Observation::Online {
+                online,
+                picture: None,
+            };
+            eng.observe(&e.camera, clock.now(), seen);
+            if sweep {
+                eng.sweep(clock.now());
+            }
+            clock.advance(Duration::from_secs(1));
+        }
+    }
+
     fn messages(ob: &Outbox) -> Vec<(String, String)> {
         ob.register_sink("t").ok();
         let conn = ob.conn();
@@ -726,43 +749,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_fleet, e, clock) = setup(dir.path());
         let first = engine(dir.path());
-        for _ in 0..12 {
-            first.observe(
-                &e.camera,
-                clock.now(),
-                Observation::Online {
-                    online: false,
-                    picture: None,
-                },
-            );
-            clock.advance(Duration::from_secs(1));
-        }
+        feed(&first, &e, &clock, false, 12, false);
         let id = messages(first.outbox())[0].0.clone();
         drop(first); // the crash: no end was sent
         let second = engine(dir.path());
-        for _ in 0..12 {
-            second.observe(
-                &e.camera,
-                clock.now(),
-                Observation::Online {
-                    online: false,
-                    picture: None,
-                },
-            );
-            second.sweep(clock.now());
-            clock.advance(Duration::from_secs(1));
-        }
-        for _ in 0..3 {
-            second.observe(
-                &e.camera,
-                clock.now(),
-                Observation::Online {
-                    online: true,
-                    picture: None,
-                },
-            );
-            clock.advance(Duration::from_secs(1));
-        }
+        feed(&second, &e, &clock, false, 12, true);
+        feed(&second, &e, &clock, true, 3, false);
         let alert = id.trim_end_matches("-0");
         let got = messages(second.outbox());
         let want: Vec<(String, String)> = [("0", "new"), ("1", "update"), ("2", "end")]
@@ -784,30 +776,8 @@ mod tests {
             .conn()
             .execute_batch("PRAGMA query_only = ON")
             .unwrap();
-        for _ in 0..12 {
-            eng.observe(
-                &e.camera,
-                clock.now(),
-                Observation::Online {
-                    online: false,
-                    picture: None,
-                },
-            );
-            eng.sweep(clock.now());
-            clock.advance(Duration::from_secs(1));
-        }
-        for _ in 0..3 {
-            eng.observe(
-                &e.camera,
-                clock.now(),
-                Observation::Online {
-                    online: true,
-                    picture: None,
-                },
-            );
-            eng.sweep(clock.now());
-            clock.advance(Duration::from_secs(1));
-        }
+        feed(&eng, &e, &clock, false, 12, true);
+        feed(&eng, &e, &clock, true, 3, true);
         assert_eq!(eng.retrying(), 2, "new and end kept for a retry");
         assert!(
             eng.message_counts()
@@ -832,17 +802,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_fleet, e, clock) = setup(dir.path());
         let first = engine(dir.path());
-        for _ in 0..12 {
-            first.observe(
-                &e.camera,
-                clock.now(),
-                Observation::Online {
-                    online: false,
-                    picture: None,
-                },
-            );
-            clock.advance(Duration::from_secs(1));
-        }
+        feed(&first, &e, &clock, false, 12, false);
         drop(first);
         let second = engine(dir.path());
         let back = clock.now();

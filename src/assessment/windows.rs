@@ -647,16 +647,28 @@ mod tests {
         (dir, s)
     }
 
+    /// Declares a window for one camera over `span` (local times of the test day).
+    fn declare(
+        s: &mut WindowStore,
+        camera: &str,
+        span: (&str, &str),
+        by: &str,
+        at: &str,
+    ) -> Window {
+        s.declare(spec(&[camera], t(span.0), t(span.1)), by, t(at))
+            .unwrap()
+    }
+
+    /// Edits window `id` to cover camera c1 over `span`.
+    fn edit(s: &mut WindowStore, id: i64, span: (&str, &str), by: &str, at: &str) -> Window {
+        s.edit(id, spec(&["c1"], t(span.0), t(span.1)), by, t(at))
+            .unwrap()
+    }
+
     #[test]
     fn declare_in_advance_is_on_time_and_excuses_in_full() {
         let (_d, mut s) = store();
-        let w = s
-            .declare(
-                spec(&["c1"], t("09:00:00"), t("12:00:00")),
-                "张三",
-                t("08:00:00"),
-            )
-            .unwrap();
+        let w = declare(&mut s, "c1", ("09:00:00", "12:00:00"), "张三", "08:00:00");
         assert!(!w.late);
         assert_eq!(w.spec.reason, "道路施工停电");
         assert_eq!(w.excused_span(false), Some((t("09:00:00"), t("12:00:00"))));
@@ -674,32 +686,14 @@ mod tests {
     fn a_window_declared_after_the_fact_is_late_and_excuses_only_from_declaration() {
         let (_d, mut s) = store();
         // Declared at 10:00 for work since 08:00: late; within the 15 min grace is on time.
-        let w = s
-            .declare(
-                spec(&["c1"], t("08:00:00"), t("12:00:00")),
-                "李四",
-                t("10:00:00"),
-            )
-            .unwrap();
+        let w = declare(&mut s, "c1", ("08:00:00", "12:00:00"), "李四", "10:00:00");
         assert!(w.late);
         assert_eq!(w.excused_span(false), Some((t("09:45:00"), t("12:00:00"))));
         assert_eq!(w.excused_span(true), Some((t("08:00:00"), t("12:00:00"))));
-        let ok = s
-            .declare(
-                spec(&["c2"], t("09:50:00"), t("12:00:00")),
-                "李四",
-                t("10:00:00"),
-            )
-            .unwrap();
+        let ok = declare(&mut s, "c2", ("09:50:00", "12:00:00"), "李四", "10:00:00");
         assert!(!ok.late);
         // Entirely in the past: nothing on time.
-        let past = s
-            .declare(
-                spec(&["c3"], t("06:00:00"), t("07:00:00")),
-                "李四",
-                t("10:00:00"),
-            )
-            .unwrap();
+        let past = declare(&mut s, "c3", ("06:00:00", "07:00:00"), "李四", "10:00:00");
         assert!(past.late);
         assert_eq!(past.excused_span(false), None);
     }
@@ -707,33 +701,13 @@ mod tests {
     #[test]
     fn edits_that_reach_back_are_late_and_audited_with_before_and_after() {
         let (_d, mut s) = store();
-        let w = s
-            .declare(
-                spec(&["c1"], t("09:00:00"), t("10:00:00")),
-                "a",
-                t("08:00:00"),
-            )
-            .unwrap();
+        let w = declare(&mut s, "c1", ("09:00:00", "10:00:00"), "a", "08:00:00");
         // Extending the end while the window runs is on time.
-        let e1 = s
-            .edit(
-                w.id,
-                spec(&["c1"], t("09:00:00"), t("11:00:00")),
-                "b",
-                t("09:30:00"),
-            )
-            .unwrap();
+        let e1 = edit(&mut s, w.id, ("09:00:00", "11:00:00"), "b", "09:30:00");
         assert!(!e1.late);
         assert_eq!(e1.on_time_from, t("09:00:00"));
         // Moving the start back to 07:00 at 12:00: late, on time only from 11:45.
-        let e2 = s
-            .edit(
-                w.id,
-                spec(&["c1"], t("07:00:00"), t("13:00:00")),
-                "c",
-                t("12:00:00"),
-            )
-            .unwrap();
+        let e2 = edit(&mut s, w.id, ("07:00:00", "13:00:00"), "c", "12:00:00");
         assert!(e2.late);
         assert_eq!(e2.excused_span(false), Some((t("11:45:00"), t("13:00:00"))));
         assert_eq!(e2.declared_by, "a");
@@ -753,13 +727,7 @@ mod tests {
     #[test]
     fn delete_is_soft_audited_and_final() {
         let (_d, mut s) = store();
-        let w = s
-            .declare(
-                spec(&["c1"], t("09:00:00"), t("10:00:00")),
-                "a",
-                t("08:00:00"),
-            )
-            .unwrap();
+        let w = declare(&mut s, "c1", ("09:00:00", "10:00:00"), "a", "08:00:00");
         let d = s.delete(w.id, "b", t("08:30:00")).unwrap();
         assert_eq!(d.deleted_by.as_deref(), Some("b"));
         assert_eq!(d.excused_span(true), None);

@@ -504,6 +504,13 @@ mod tests {
         )
     }
 
+    /// Adds the first camera of an inventory `csv` in hold mode.
+    fn add(fleet: &Fleet, csv: &str) -> Arc<CameraEntry> {
+        let cam = crate::config::inventory::parse_csv(csv).unwrap().cameras[0].clone();
+        let hold = std::time::Duration::ZERO;
+        fleet.add(cam, Mode::Hold, hold, StatusConfig::default())
+    }
+
     fn failed(reason: Reason) -> Event {
         Event::Failed {
             reason,
@@ -515,16 +522,7 @@ mod tests {
     fn every_change_is_published_once_and_a_new_reason_too() {
         let fleet = fleet();
         let mut rx = fleet.subscribe();
-        let cam = crate::config::inventory::parse_csv("id,url\nc1,rtsp://10.0.0.1/x\n")
-            .unwrap()
-            .cameras[0]
-            .clone();
-        let e = fleet.add(
-            cam,
-            Mode::Hold,
-            std::time::Duration::ZERO,
-            StatusConfig::default(),
-        );
+        let e = add(&fleet, "id,url\nc1,rtsp://10.0.0.1/x\n");
         e.on_event(failed(Reason::Refused));
         e.on_event(failed(Reason::Refused)); // same reason: nothing shown changed
         e.on_event(failed(Reason::Unreachable)); // not a transition, but the reason changed
@@ -551,17 +549,9 @@ mod tests {
     #[test]
     fn one_snapshot_behind_the_wall_the_status_topic_and_the_api_view() {
         let fleet = fleet();
-        let cam = crate::config::inventory::parse_csv(
+        let e = add(
+            &fleet,
             "id,name,url,username,password,region,unit,class,maintainer\nc1,东门,rtsp://10.0.0.1/x,u,secret,城关镇,交警,1,甲公司\n",
-        )
-        .unwrap()
-        .cameras[0]
-        .clone();
-        let e = fleet.add(
-            cam,
-            Mode::Hold,
-            std::time::Duration::ZERO,
-            StatusConfig::default(),
         );
         e.on_event(failed(Reason::Auth));
         let snap = serde_json::to_value(e.snapshot()).unwrap();

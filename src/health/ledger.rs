@@ -61,6 +61,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
@@ -505,59 +506,32 @@ impl Ledger {
         from: Time,
         to: Time,
     ) -> anyhow::Result<Vec<Interval>> {
-        let (from_ms, to_ms) = (ms(from), ms(to));
-        if to_ms <= from_ms {
-            return Ok(Vec::new());
-        }
-        let hb = meta_get::<i64>(&self.conn, KEY_HEARTBEAT)?;
-        let one = if camera.is_some() {
-            " AND camera_id = ?3"
-        } else {
-            " AND ?3 IS NULL"
-        };
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT camera_id, state, reason, start_ms, end_ms FROM intervals
-              WHERE end_ms > ?1 AND start_ms < ?2{one}
-             UNION ALL
-             SELECT camera_id, state, reason, start_ms, end_ms FROM intervals
-              WHERE end_ms IS NULL AND start_ms < ?2{one}
-             ORDER BY camera_id, start_ms"
-        ))?;
-        let rows = stmt.query_map(params![from_ms, to_ms, camera], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Option<i64>>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (camera_id, state, reason, start_ms, end_ms) = row?;
-            let end_ms = end_ms.unwrap_or_else(|| hb.unwrap_or(start_ms));
-            let (start_ms, end_ms) = (start_ms.max(from_ms), end_ms.min(to_ms));
-            if end_ms <= start_ms {
-                continue;
-            }
-            let state = State::parse(&state).with_context(|| {
-                format!("ledger: unknown state {state:?} for camera {camera_id:?}")
-            })?;
-            let reason = match reason {
-                None => None,
-                Some(r) => Some(Reason::parse(&r).with_context(|| {
-                    format!("ledger: unknown reason {r:?} for camera {camera_id:?}")
-                })?),
-            };
-            out.push(Interval {
-                camera_id,
-                state,
-                reason,
-                start: to_time(start_ms)?,
-                end: to_time(end_ms)?,
-            });
-        }
-        Ok(out)
+        self.clipped(
+            "intervals",
+            "state, reason",
+            camera,
+            from,
+            to,
+            |row, start, end| {
+                let (camera_id, state, reason): (String, String, Option<String>) = row;
+                let state = State::parse(&state).with_context(|| {
+                    format!("ledger: unknown state {state:?} for camera {camera_id:?}")
+                })?;
+                let reason = match reason {
+                    None => None,
+                    Some(r) => Some(Reason::parse(&r).with_context(|| {
+                        format!("ledger: unknown reason {r:?} for camera {camera_id:?}")
+                    })?),
+                };
+                Ok(Interval {
+                    camera_id,
+                    state,
+                    reason,
+                    start,
+                    end,
+                })
+            },
+        )
     }
 
     /// The picture-quality intervals overlapping `[from, to)`, clipped to it, sorted by camera
@@ -574,8 +548,46 @@ impl Ledger {
         from: Time,
         to: Time,
     ) -> anyhow::Result<Vec<QualityInterval>> {
+        if self.version < QUALITY_VERSION {
+            return Ok(Vec::new());
+        }
+        self.clipped(
+            "quality_intervals",
+            "ok, faults",
+            camera,
+            from,
+            to,
+            |row, start, end| {
+                let (camera_id, ok, faults): (String, bool, String) = row;
+                Ok(QualityInterval {
+                    camera_id,
+                    ok,
+                    faults: decode_faults(&faults),
+                    start,
+                    end,
+                })
+            },
+        )
+    }
+
+    /// The rows of an interval `table` overlapping `[from, to)` (of one camera, or all), sorted
+    /// by camera and start, each clipped to the range and handed to `build` with its camera id
+    /// and two `columns` (an open interval ends at the last heartbeat).
+    fn clipped<A, B, T>(
+        &self,
+        table: &str,
+        columns: &str,
+        camera: Option<&str>,
+        from: Time,
+        to: Time,
+        build: impl Fn((String, A, B), Time, Time) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Vec<T>>
+    where
+        A: rusqlite::types::FromSql,
+        B: rusqlite::types::FromSql,
+    {
         let (from_ms, to_ms) = (ms(from), ms(to));
-        if to_ms <= from_ms || self.version < QUALITY_VERSION {
+        if to_ms <= from_ms {
             return Ok(Vec::new());
         }
         let hb = meta_get::<i64>(&self.conn, KEY_HEARTBEAT)?;
@@ -585,37 +597,28 @@ impl Ledger {
             " AND ?3 IS NULL"
         };
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT camera_id, ok, faults, start_ms, end_ms FROM quality_intervals
+            "SELECT camera_id, {columns}, start_ms, end_ms FROM {table}
               WHERE end_ms > ?1 AND start_ms < ?2{one}
              UNION ALL
-             SELECT camera_id, ok, faults, start_ms, end_ms FROM quality_intervals
+             SELECT camera_id, {columns}, start_ms, end_ms FROM {table}
               WHERE end_ms IS NULL AND start_ms < ?2{one}
              ORDER BY camera_id, start_ms"
         ))?;
         let rows = stmt.query_map(params![from_ms, to_ms, camera], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, String>(2)?,
+                (r.get::<_, String>(0)?, r.get::<_, A>(1)?, r.get::<_, B>(2)?),
                 r.get::<_, i64>(3)?,
                 r.get::<_, Option<i64>>(4)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (camera_id, ok, faults, start_ms, end_ms) = row?;
+            let (fields, start_ms, end_ms) = row?;
             let end_ms = end_ms.unwrap_or_else(|| hb.unwrap_or(start_ms));
             let (start_ms, end_ms) = (start_ms.max(from_ms), end_ms.min(to_ms));
-            if end_ms <= start_ms {
-                continue;
+            if end_ms > start_ms {
+                out.push(build(fields, to_time(start_ms)?, to_time(end_ms)?)?);
             }
-            out.push(QualityInterval {
-                camera_id,
-                ok,
-                faults: decode_faults(&faults),
-                start: to_time(start_ms)?,
-                end: to_time(end_ms)?,
-            });
         }
         Ok(out)
     }
@@ -690,114 +693,128 @@ fn bump_heartbeat(conn: &Connection, at_ms: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// One of the ledger's two interval tables: its name, the columns that hold an interval's
+/// value, and how many of them (from the first) decide whether a value starts a new interval
+/// (a status interval is one state whatever its reason; a quality interval one verdict).
+struct Track {
+    table: &'static str,
+    columns: &'static [&'static str],
+    key: usize,
+}
+
+/// Camera status intervals: state, and why and what the camera said when offline.
+const STATUS: Track = Track {
+    table: "intervals",
+    columns: &["state", "reason", "detail"],
+    key: 1,
+};
+
+/// Picture-quality intervals: the verdict and its faults.
+const QUALITY: Track = Track {
+    table: "quality_intervals",
+    columns: &["ok", "faults"],
+    key: 2,
+};
+
+/// A camera's open interval in a [`Track`]: its row, start and key columns.
 struct Open {
     id: i64,
-    state: String,
     start_ms: i64,
+    key: Vec<Value>,
 }
 
-fn open_interval(conn: &Connection, camera_id: &str) -> rusqlite::Result<Option<Open>> {
-    conn.prepare_cached(
-        "SELECT id, state, start_ms FROM intervals WHERE camera_id = ?1 AND end_ms IS NULL",
-    )?
-    .query_row([camera_id], |r| {
-        Ok(Open {
-            id: r.get(0)?,
-            state: r.get(1)?,
-            start_ms: r.get(2)?,
+impl Track {
+    fn open(&self, conn: &Connection, camera_id: &str) -> rusqlite::Result<Option<Open>> {
+        let key = self.columns[..self.key].join(", ");
+        conn.prepare_cached(&format!(
+            "SELECT id, start_ms, {key} FROM {} WHERE camera_id = ?1 AND end_ms IS NULL",
+            self.table
+        ))?
+        .query_row([camera_id], |r| {
+            Ok(Open {
+                id: r.get(0)?,
+                start_ms: r.get(1)?,
+                key: (0..self.key)
+                    .map(|i| r.get(2 + i))
+                    .collect::<rusqlite::Result<_>>()?,
+            })
         })
-    })
-    .optional()
-}
-
-fn close_interval(conn: &Connection, id: i64, end_ms: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE intervals SET end_ms = ?2 WHERE id = ?1")?
-        .execute(params![id, end_ms])?;
-    Ok(())
-}
-
-/// Makes `state` the camera's open interval from `at_ms`: closes the current one there, or
-/// replaces it when `at_ms` is not after its start (clamping).
-fn replace_open(
-    conn: &Connection,
-    camera_id: &str,
-    state: State,
-    reason: Option<Reason>,
-    detail: Option<&str>,
-    at_ms: i64,
-) -> rusqlite::Result<()> {
-    let reason = reason.map(Reason::as_str);
-    match open_interval(conn, camera_id)? {
-        Some(open) if at_ms <= open.start_ms => {
-            conn.prepare_cached(
-                "UPDATE intervals SET state = ?2, reason = ?3, detail = ?4 WHERE id = ?1",
-            )?
-            .execute(params![open.id, state.as_str(), reason, detail])?;
-            return Ok(());
-        }
-        Some(open) => close_interval(conn, open.id, at_ms)?,
-        None => {}
+        .optional()
     }
-    conn.prepare_cached(
-        "INSERT INTO intervals(camera_id, state, reason, detail, start_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![camera_id, state.as_str(), reason, detail, at_ms])?;
-    Ok(())
-}
 
-struct OpenQuality {
-    id: i64,
-    ok: bool,
-    faults: String,
-    start_ms: i64,
-}
-
-fn open_quality(conn: &Connection, camera_id: &str) -> rusqlite::Result<Option<OpenQuality>> {
-    conn.prepare_cached(
-        "SELECT id, ok, faults, start_ms FROM quality_intervals
-          WHERE camera_id = ?1 AND end_ms IS NULL",
-    )?
-    .query_row([camera_id], |r| {
-        Ok(OpenQuality {
-            id: r.get(0)?,
-            ok: r.get(1)?,
-            faults: r.get(2)?,
-            start_ms: r.get(3)?,
-        })
-    })
-    .optional()
-}
-
-fn close_quality(conn: &Connection, id: i64, end_ms: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE quality_intervals SET end_ms = ?2 WHERE id = ?1")?
-        .execute(params![id, end_ms])?;
-    Ok(())
-}
-
-/// Makes `(ok, faults)` the camera's open quality interval from `at_ms`, unless it already
-/// is: closes the current one there, or replaces it when `at_ms` is not after its start.
-fn set_quality(
-    conn: &Connection,
-    camera_id: &str,
-    ok: bool,
-    faults: &str,
-    at_ms: i64,
-) -> rusqlite::Result<()> {
-    match open_quality(conn, camera_id)? {
-        Some(open) if open.ok == ok && open.faults == faults => return Ok(()),
-        Some(open) if at_ms <= open.start_ms => {
-            conn.prepare_cached("UPDATE quality_intervals SET ok = ?2, faults = ?3 WHERE id = ?1")?
-                .execute(params![open.id, ok, faults])?;
-            return Ok(());
+    /// Closes the camera's open interval at `at_ms` (never before its start), if it has one.
+    fn stop(&self, conn: &Connection, camera_id: &str, at_ms: i64) -> rusqlite::Result<()> {
+        if let Some(open) = self.open(conn, camera_id)? {
+            self.close(conn, open.id, at_ms.max(open.start_ms))?;
         }
-        Some(open) => close_quality(conn, open.id, at_ms)?,
-        None => {}
+        Ok(())
     }
-    conn.prepare_cached(
-        "INSERT INTO quality_intervals(camera_id, ok, faults, start_ms) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![camera_id, ok, faults, at_ms])?;
-    Ok(())
+
+    fn close(&self, conn: &Connection, id: i64, end_ms: i64) -> rusqlite::Result<()> {
+        conn.prepare_cached(&format!(
+            "UPDATE {} SET end_ms = ?2 WHERE id = ?1",
+            self.table
+        ))?
+        .execute(params![id, end_ms])?;
+        Ok(())
+    }
+
+    /// Makes `value` (one per column) the camera's open interval from `at_ms`: closes the
+    /// current one there, or overwrites it when `at_ms` is not after its start (clamping).
+    /// With `if_changed`, nothing happens while the open interval's key columns hold the value.
+    fn set(
+        &self,
+        conn: &Connection,
+        camera_id: &str,
+        value: &[Value],
+        at_ms: i64,
+        if_changed: bool,
+    ) -> rusqlite::Result<()> {
+        let open = self.open(conn, camera_id)?;
+        match open {
+            Some(open) if if_changed && open.key[..] == value[..self.key] => return Ok(()),
+            Some(open) if at_ms <= open.start_ms => {
+                let set: Vec<String> = (self.columns.iter().enumerate())
+                    .map(|(i, c)| format!("{c} = ?{}", i + 2))
+                    .collect();
+                let sql = format!("UPDATE {} SET {} WHERE id = ?1", self.table, set.join(", "));
+                let id = Value::Integer(open.id);
+                let args = std::iter::once(&id).chain(value);
+                conn.prepare_cached(&sql)?
+                    .execute(rusqlite::params_from_iter(args))?;
+                return Ok(());
+            }
+            Some(open) => self.close(conn, open.id, at_ms)?,
+            None if if_changed => {
+                tracing::debug!(camera = %camera_id, table = self.table, "ledger: change without an open interval; opening one");
+            }
+            None => {}
+        }
+        let marks: Vec<String> = (0..self.columns.len() + 2)
+            .map(|i| format!("?{}", i + 1))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {}(camera_id, {}, start_ms) VALUES ({})",
+            self.table,
+            self.columns.join(", "),
+            marks.join(", ")
+        );
+        let (camera, at) = (Value::Text(camera_id.to_owned()), Value::Integer(at_ms));
+        let args = std::iter::once(&camera).chain(value).chain([&at]);
+        conn.prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(args))?;
+        Ok(())
+    }
+}
+
+/// A status interval's column values.
+fn status_value(state: State, reason: Option<Reason>, detail: Option<&str>) -> [Value; 3] {
+    let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::Text(s.to_owned()));
+    [
+        Value::Text(state.as_str().to_owned()),
+        text(reason.map(Reason::as_str)),
+        text(detail),
+    ]
 }
 
 /// The stored spelling of a set of fault names: see [`Ledger::quality`].
@@ -846,7 +863,13 @@ fn apply_op(conn: &Connection, op: &Op) -> anyhow::Result<()> {
             at,
         } => {
             let at_ms = ms(*at);
-            replace_open(conn, camera_id, *state, None, None, at_ms)?;
+            STATUS.set(
+                conn,
+                camera_id,
+                &status_value(*state, None, None),
+                at_ms,
+                false,
+            )?;
             bump_heartbeat(conn, at_ms)?;
         }
         Op::Record {
@@ -854,13 +877,8 @@ fn apply_op(conn: &Connection, op: &Op) -> anyhow::Result<()> {
             transition: t,
         } => {
             let at_ms = ms(t.at);
-            let open = open_interval(conn, camera_id)?;
-            if open.is_none() {
-                tracing::debug!(camera = %camera_id, "ledger: transition without an open interval; opening one");
-            }
-            if open.is_none_or(|o| o.state != t.to.as_str()) {
-                replace_open(conn, camera_id, t.to, t.reason, t.detail.as_deref(), at_ms)?;
-            }
+            let value = status_value(t.to, t.reason, t.detail.as_deref());
+            STATUS.set(conn, camera_id, &value, at_ms, true)?;
             bump_heartbeat(conn, at_ms)?;
         }
         Op::Quality {
@@ -870,18 +888,18 @@ fn apply_op(conn: &Connection, op: &Op) -> anyhow::Result<()> {
             faults,
         } => {
             let at_ms = ms(*at);
-            set_quality(conn, camera_id, *ok, &encode_faults(faults), at_ms)?;
+            let value = [
+                Value::Integer((*ok).into()),
+                Value::Text(encode_faults(faults)),
+            ];
+            QUALITY.set(conn, camera_id, &value, at_ms, true)?;
             bump_heartbeat(conn, at_ms)?;
         }
         Op::Heartbeat(now) => bump_heartbeat(conn, ms(*now))?,
         Op::Stop { camera_id, at } => {
             let at_ms = ms(*at);
-            if let Some(open) = open_interval(conn, camera_id)? {
-                close_interval(conn, open.id, at_ms.max(open.start_ms))?;
-            }
-            if let Some(open) = open_quality(conn, camera_id)? {
-                close_quality(conn, open.id, at_ms.max(open.start_ms))?;
-            }
+            STATUS.stop(conn, camera_id, at_ms)?;
+            QUALITY.stop(conn, camera_id, at_ms)?;
             bump_heartbeat(conn, at_ms)?;
         }
         Op::Purge {

@@ -127,14 +127,29 @@ async fn declare(
     actor: Option<Extension<Actor>>,
     body: Bytes,
 ) -> Response {
+    save(ctx, None, actor, body).await
+}
+
+/// Declares (`id` none: 201) or edits a window from a JSON body, as the logged-in user.
+async fn save(
+    ctx: Arc<MaintenanceContext>,
+    id: Option<i64>,
+    actor: Option<Extension<Actor>>,
+    body: Bytes,
+) -> Response {
     let spec = match parse_spec(&body) {
         Ok(s) => s,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
     let who = user(actor);
     let now = ctx.clock.now();
-    match write(&ctx, move |s| s.declare(spec, &who, now)).await {
-        Ok(w) => (StatusCode::CREATED, Json(w)).into_response(),
+    let saved = write(&ctx, move |s| match id {
+        None => s.declare(spec, &who, now),
+        Some(id) => s.edit(id, spec, &who, now),
+    });
+    match saved.await {
+        Ok(w) if id.is_none() => (StatusCode::CREATED, Json(w)).into_response(),
+        Ok(w) => Json(w).into_response(),
         Err(r) => r,
     }
 }
@@ -158,16 +173,7 @@ async fn edit(
     actor: Option<Extension<Actor>>,
     body: Bytes,
 ) -> Response {
-    let spec = match parse_spec(&body) {
-        Ok(s) => s,
-        Err(m) => return error(StatusCode::BAD_REQUEST, m),
-    };
-    let who = user(actor);
-    let now = ctx.clock.now();
-    match write(&ctx, move |s| s.edit(id, spec, &who, now)).await {
-        Ok(w) => Json(w).into_response(),
-        Err(r) => r,
-    }
+    save(ctx, Some(id), actor, body).await
 }
 
 async fn delete(
