@@ -56,80 +56,18 @@ fn start_receiver() -> (String, Received) {
 
 #[cfg(feature = "kafka")]
 fn start_kafka(dir: &std::path::Path) -> (Proc, String) {
-    use std::process::{Command, Stdio};
     let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let log = std::fs::File::create(dir.join("tansu.log")).unwrap();
-    let child = Command::new("vendor/tansu/tansu")
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("vendor/tansu/tansu (scripts/fetch-tansu.sh)");
-    let p = Proc {
-        child,
-        name: "tansu".into(),
-    };
-    wait_for(Duration::from_secs(10), "tansu", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    let p = tansu(port, port, &dir.join("tansu.log"));
     let brokers = format!("127.0.0.1:{port}");
-    create_topic(&brokers, "e2e-alerts");
+    kafka_create_topic(&kafka_client(&brokers), "e2e-alerts");
     (p, brokers)
 }
 
 #[cfg(feature = "kafka")]
-fn create_topic(brokers: &str, topic: &str) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    wait_for(Duration::from_secs(15), "the topic to be created", || {
-        let r = rt.block_on(admin.create_topics(
-            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(5))),
-        ));
-        r.ok()?.into_iter().all(|x| x.is_ok()).then_some(())
-    });
-}
-
-/// The first record keyed `key` on partition 0.. of `topic`.
-#[cfg(feature = "kafka")]
-fn read_kafka(brokers: &str, topic: &str, key: &str) -> Value {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "e2e")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
-    wait_for(
-        Duration::from_secs(30),
-        "the alert on Kafka",
-        || match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) if m.key() == Some(key.as_bytes()) => {
-                Some(serde_json::from_slice(m.payload().unwrap()).unwrap())
-            }
-            _ => None,
-        },
-    )
+fn kafka_client(brokers: &str) -> rdkafka::ClientConfig {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    c
 }
 
 #[test]
@@ -203,7 +141,7 @@ fn a_video_loss_alert_reaches_every_sink() {
 
     #[cfg(feature = "kafka")]
     {
-        let k = read_kafka(&brokers, "e2e-alerts", "v0001");
+        let k = kafka_read_keyed(&kafka_client(&brokers), "e2e-alerts", "v0001");
         assert_eq!(k, ev, "same CloudEvent on Kafka, keyed by camera id");
     }
 

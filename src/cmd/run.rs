@@ -496,11 +496,12 @@ fn start_alerts(
                 .client_id
                 .clone()
                 .unwrap_or_else(|| format!("sharpeyes-{}-{}", shard.index, std::process::id()));
-            let cfg = crate::alerts::sinks::mqtt::MqttConfig::new(
+            let mut cfg = crate::alerts::sinks::mqtt::MqttConfig::new(
                 url,
                 &settings.mqtt.topic_prefix,
                 &client_id,
             );
+            cfg.tls = settings.mqtt.tls();
             let sink = crate::alerts::sinks::mqtt::MqttSink::start(cfg, outbox.clone())?;
             metric_sources.push(sink.metric_source());
             Some(sink)

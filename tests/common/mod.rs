@@ -425,3 +425,79 @@ pub fn mqtt_subscriber(
     });
     rx
 }
+
+/// Tansu (vendor/tansu, scripts/fetch-tansu.sh) listening on `listen` and advertising
+/// `advertised` (another port where a TLS terminator sits in front of it), output to `log`.
+pub fn tansu(listen: u16, advertised: u16, log: &Path) -> Proc {
+    let (listen_url, advertised_url) = (
+        format!("tcp://127.0.0.1:{listen}"),
+        format!("tcp://127.0.0.1:{advertised}"),
+    );
+    let out = std::fs::File::create(log).unwrap();
+    let child = Command::new("vendor/tansu/tansu")
+        .args(["broker", "--listener-url", &listen_url])
+        .args(["--advertised-listener-url", &advertised_url])
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .expect("vendor/tansu/tansu (scripts/fetch-tansu.sh)");
+    let p = Proc {
+        child,
+        name: "tansu".into(),
+    };
+    wait_for(Duration::from_secs(10), "tansu", || {
+        std::net::TcpStream::connect(("127.0.0.1", listen)).ok()
+    });
+    p
+}
+
+/// Creates `topic` (one partition) through a client built from `client`, retrying until the
+/// broker answers.
+#[cfg(feature = "kafka")]
+pub fn kafka_create_topic(client: &rdkafka::ClientConfig, topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = client.create().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    wait_for(
+        Duration::from_secs(20),
+        "the Kafka topic to be created",
+        || {
+            let r = rt.block_on(admin.create_topics(
+                &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(5))),
+            ));
+            r.ok()?.into_iter().all(|x| x.is_ok()).then_some(())
+        },
+    );
+}
+
+/// The first JSON record keyed `key` on partition 0 of `topic`, read from the beginning.
+#[cfg(feature = "kafka")]
+pub fn kafka_read_keyed(client: &rdkafka::ClientConfig, topic: &str, key: &str) -> Value {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = client
+        .clone()
+        .set("group.id", "e2e")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    wait_for(
+        Duration::from_secs(45),
+        "the alert on Kafka",
+        || match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) if m.key() == Some(key.as_bytes()) => {
+                Some(serde_json::from_slice(m.payload().unwrap()).unwrap())
+            }
+            _ => None,
+        },
+    )
+}

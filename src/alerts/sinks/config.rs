@@ -33,6 +33,23 @@ pub struct MqttSettings {
     pub topic_prefix: String,
     /// Client id (unique per broker); default `sharpeyes-<shard index>-<pid>`.
     pub client_id: Option<String>,
+    /// With `mqtts://`: PEM file of the CA to trust (default: the system's bundle).
+    pub ca_file: Option<PathBuf>,
+    /// With `mqtts://`: PEM client certificate for mutual TLS (with `client_key`).
+    pub client_cert: Option<PathBuf>,
+    /// With `mqtts://`: PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+}
+
+impl MqttSettings {
+    /// The TLS files of the section.
+    pub fn tls(&self) -> crate::alerts::sinks::tls::TlsFiles {
+        crate::alerts::sinks::tls::TlsFiles {
+            ca_file: self.ca_file.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+        }
+    }
 }
 
 impl Default for MqttSettings {
@@ -41,6 +58,9 @@ impl Default for MqttSettings {
             url: None,
             topic_prefix: "sharpeyes".into(),
             client_id: None,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 }
@@ -49,8 +69,14 @@ impl Default for MqttSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookSettings {
-    /// Receiver URL (`http://host:port/path`); none: no webhook sink.
+    /// Receiver URL (`http://` or `https://host:port/path`); none: no webhook sink.
     pub url: Option<String>,
+    /// With `https://`: PEM file of the CA to trust (default: the system's bundle).
+    pub ca_file: Option<PathBuf>,
+    /// With `https://`: PEM client certificate for mutual TLS (with `client_key`).
+    pub client_cert: Option<PathBuf>,
+    /// With `https://`: PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
     /// Whole-request timeout.
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
@@ -62,10 +88,24 @@ pub struct WebhookSettings {
     pub secret_file: Option<PathBuf>,
 }
 
+impl WebhookSettings {
+    /// The TLS files of the section.
+    pub fn tls(&self) -> crate::alerts::sinks::tls::TlsFiles {
+        crate::alerts::sinks::tls::TlsFiles {
+            ca_file: self.ca_file.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+        }
+    }
+}
+
 impl Default for WebhookSettings {
     fn default() -> Self {
         Self {
             url: None,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
             timeout: Duration::from_secs(10),
             headers: Default::default(),
             secret_env: None,
@@ -75,7 +115,7 @@ impl Default for WebhookSettings {
 }
 
 /// The Kafka sink.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaSettings {
     /// Bootstrap brokers (`host:port,...`); none: no Kafka sink.
@@ -85,8 +125,45 @@ pub struct KafkaSettings {
     /// How long one message may take to be acknowledged before it is retried.
     #[serde(deserialize_with = "duration")]
     pub delivery_timeout: Duration,
-    /// Further librdkafka producer properties.
+    /// Further librdkafka producer properties (`security.protocol`, `ssl.ca.location`, …).
     pub options: std::collections::BTreeMap<String, String>,
+    /// The environment variable holding `sasl.password` (kept out of the settings file).
+    pub sasl_password_env: Option<String>,
+}
+
+/// Whether a librdkafka property holds a secret (its value is never shown).
+pub fn is_secret_option(key: &str) -> bool {
+    key.contains("password") || key.contains("secret") || key.starts_with("ssl.key.")
+}
+
+/// Options with the values of secret keys replaced by `***`, for `Debug`.
+pub fn redacted(
+    options: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<&str, &str> {
+    (options.iter())
+        .map(|(k, v)| {
+            (
+                k.as_str(),
+                if is_secret_option(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                },
+            )
+        })
+        .collect()
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("options", &redacted(&self.options))
+            .field("sasl_password_env", &self.sasl_password_env)
+            .finish()
+    }
 }
 
 impl Default for KafkaSettings {
@@ -96,6 +173,7 @@ impl Default for KafkaSettings {
             topic: "sharpeyes.alerts".into(),
             delivery_timeout: Duration::from_secs(30),
             options: Default::default(),
+            sasl_password_env: None,
         }
     }
 }

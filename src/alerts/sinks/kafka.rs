@@ -18,10 +18,21 @@
 //! tests, a producer whose broker restarted with empty storage (so without the idempotent
 //! producer's state) timed out for ever otherwise.
 //!
+//! ## Transport security
+//!
+//! librdkafka is built with OpenSSL, so its own properties apply in `[kafka] options`:
+//! `security.protocol = "ssl"` (or `"sasl_ssl"`), `ssl.ca.location`, and for mutual TLS
+//! `ssl.certificate.location` / `ssl.key.location`; SASL with `sasl.mechanisms` (`PLAIN`,
+//! `SCRAM-SHA-256`, `SCRAM-SHA-512`), `sasl.username`, and the password from the environment
+//! variable `[kafka] sasl_password_env` names rather than the file. The broker's host name is
+//! checked against its certificate (librdkafka's default). Values of keys that hold secrets
+//! (`*password*`, `*secret*`, `ssl.key.*`) are never shown by `Debug`. A plain-text
+//! `security.protocol` to a broker off this machine is warned about at start.
+//!
 //! ## Library
 //!
-//! `rdkafka` with librdkafka built from source (`cmake-build`, librdkafka 2.12): Debian 12's
-//! librdkafka 2.0.2 fails the `ApiVersions` handshake of the broker the tests use.
+//! `rdkafka` with librdkafka built from source (`cmake-build`, librdkafka 2.12, with `ssl`):
+//! Debian 12's librdkafka 2.0.2 fails the `ApiVersions` handshake of the broker the tests use.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -47,7 +58,7 @@ const FIXED: &[&str] = &[
 ];
 
 /// Settings of the Kafka sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
     /// Bootstrap brokers, `host:port[,host:port...]`.
     pub brokers: String,
@@ -61,6 +72,19 @@ pub struct KafkaConfig {
     pub delivery_timeout: Duration,
     /// The outbox sink name.
     pub sink_name: String,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options = crate::alerts::sinks::config::redacted(&self.options);
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("options", &options)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("sink_name", &self.sink_name)
+            .finish()
+    }
 }
 
 impl KafkaConfig {
@@ -116,6 +140,22 @@ impl KafkaSink {
         }
         if let Some(k) = config.options.keys().find(|k| FIXED.contains(&k.as_str())) {
             bail!("kafka: option {k:?} is set by the sink and cannot be configured");
+        }
+        let protocol = config
+            .options
+            .get("security.protocol")
+            .map(|p| p.to_ascii_lowercase());
+        let encrypted = matches!(protocol.as_deref(), Some("ssl" | "sasl_ssl"));
+        let local = config.brokers.split(',').all(|b| {
+            let host = b.trim().rsplit_once(':').map_or(b.trim(), |(h, _)| h);
+            crate::alerts::sinks::tls::is_loopback(host)
+        });
+        if !encrypted && !local {
+            tracing::warn!(
+                brokers = %config.brokers,
+                "kafka: plain text to brokers off this machine: alerts (and any SASL password) \
+                 cross the network in clear; set [kafka.options] security.protocol = \"ssl\""
+            );
         }
         let producer = create(&config)?;
         Ok(Self {
@@ -236,5 +276,23 @@ mod tests {
         c.options.insert("linger.ms".into(), "5".into());
         let s = KafkaSink::new(c).unwrap();
         assert_eq!(s.name(), "kafka");
+    }
+
+    #[test]
+    fn debug_hides_secret_options() {
+        let mut c = KafkaConfig::new("10.0.0.5:9093", "alerts");
+        c.options
+            .insert("security.protocol".into(), "sasl_ssl".into());
+        c.options
+            .insert("sasl.mechanisms".into(), "SCRAM-SHA-256".into());
+        c.options.insert("sasl.username".into(), "ops".into());
+        c.options
+            .insert("sasl.password".into(), "hunter2-kafka".into());
+        c.options
+            .insert("ssl.key.password".into(), "keypw-77".into());
+        let d = format!("{c:?}");
+        assert!(d.contains("sasl_ssl") && d.contains("ops"), "{d}");
+        assert!(!d.contains("hunter2") && !d.contains("keypw"), "{d}");
+        assert!(KafkaSink::new(c).is_ok(), "SSL and SASL are built in");
     }
 }

@@ -29,6 +29,7 @@ pub mod driver;
 pub mod kafka;
 pub mod log;
 pub mod mqtt;
+pub mod tls;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -154,6 +155,14 @@ fn kafka_sink(
     let k = &settings.kafka;
     let mut cfg = crate::alerts::sinks::kafka::KafkaConfig::new(brokers, &k.topic);
     cfg.options = k.options.clone();
+    if let Some(var) = &k.sasl_password_env {
+        if cfg.options.contains_key("sasl.password") {
+            bail!("[kafka]: sasl.password is in options and sasl_password_env is set; keep one");
+        }
+        let password = std::env::var(var)
+            .with_context(|| format!("[kafka]: sasl_password_env {var:?} is not set"))?;
+        cfg.options.insert("sasl.password".into(), password);
+    }
     cfg.delivery_timeout = k.delivery_timeout;
     crate::alerts::sinks::kafka::KafkaSink::new(cfg)
 }
@@ -184,6 +193,7 @@ pub fn start_with(
             cfg.timeout = w.timeout;
             cfg.headers = w.headers.clone().into_iter().collect();
             cfg.secret = webhook_secret(settings)?;
+            cfg.tls = w.tls();
             Some(crate::alerts::sinks::webhook::WebhookSink::new(cfg)?)
         }
         None => None,
@@ -310,40 +320,22 @@ impl SinkCollector {
             .iter()
             .map(|(n, m)| (n.as_str(), m.snapshot()))
             .collect();
-        let per = |f: &dyn Fn(&driver::SinkMetricsSnapshot) -> f64, counter: bool| {
-            snaps
-                .iter()
-                .map(|(n, s)| metric(n, f(s), counter))
-                .collect::<Vec<_>>()
-        };
-        let mut out = vec![
-            family(0, MetricType::GAUGE, per(&|s| s.up as u8 as f64, false)),
-            family(
-                1,
-                MetricType::COUNTER,
-                per(&|s| s.delivered_total as f64, true),
-            ),
-            family(
-                2,
-                MetricType::COUNTER,
-                per(&|s| s.dead_lettered_total as f64, true),
-            ),
-            family(
-                3,
-                MetricType::COUNTER,
-                per(&|s| s.failures_total as f64, true),
-            ),
-            family(
-                4,
-                MetricType::COUNTER,
-                per(&|s| s.retries_total as f64, true),
-            ),
-            family(
-                5,
-                MetricType::GAUGE,
-                per(&|s| s.consecutive_failures as f64, false),
-            ),
+        type Read = fn(&driver::SinkMetricsSnapshot) -> f64;
+        let per_sink: [(MetricType, Read); 6] = [
+            (MetricType::GAUGE, |s| s.up as u8 as f64),
+            (MetricType::COUNTER, |s| s.delivered_total as f64),
+            (MetricType::COUNTER, |s| s.dead_lettered_total as f64),
+            (MetricType::COUNTER, |s| s.failures_total as f64),
+            (MetricType::COUNTER, |s| s.retries_total as f64),
+            (MetricType::GAUGE, |s| s.consecutive_failures as f64),
         ];
+        let mut out: Vec<MetricFamily> = (per_sink.iter().enumerate())
+            .map(|(i, (kind, read))| {
+                let counter = *kind == MetricType::COUNTER;
+                let metrics = snaps.iter().map(|(n, s)| metric(n, read(s), counter));
+                family(i, *kind, metrics.collect())
+            })
+            .collect();
         match self.outbox.stats() {
             Ok(stats) => {
                 out.push(family(
@@ -469,7 +461,9 @@ mod tests {
         assert!(format!("{e:#}").contains("not set"), "{e:#}");
         s.webhook.secret_env = None;
         s.webhook.url = Some("https://127.0.0.1:9/x".into());
-        assert!(start_configured(&s, &ob, rx.clone()).is_err());
+        s.webhook.ca_file = Some(dir.path().join("no-such-ca.pem"));
+        let e = start_configured(&s, &ob, rx.clone()).unwrap_err();
+        assert!(format!("{e:#}").contains("no-such-ca.pem"), "{e:#}");
         assert!(ob.sinks().unwrap().is_empty(), "nothing registered");
         #[cfg(not(feature = "kafka"))]
         {

@@ -42,6 +42,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::alerts::sinks::tls::{TlsFiles, is_loopback};
 use anyhow::{Context, bail};
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing};
 use rumqttc::{Packet, QoS};
@@ -71,9 +72,12 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// Settings of the MQTT sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttConfig {
-    /// Broker URL: `mqtt://host:port` or `tcp://host:port` (port 1883 by default); a user and
-    /// password may be given as `mqtt://user:password@host`. No TLS in this build.
+    /// Broker URL: `mqtt://host:port` or `tcp://host:port` (port 1883 by default), or with
+    /// TLS `mqtts://host:port` or `ssl://…` (port 8883 by default); a user and password may be
+    /// given as `mqtt://user:password@host`.
     pub url: String,
+    /// The CA and client certificate for `mqtts://` (refused on a plain URL).
+    pub tls: TlsFiles,
     /// Prefix of every topic (no trailing `/`).
     pub topic_prefix: String,
     /// MQTT client id. Must be unique per broker (a second client with the same id takes
@@ -127,6 +131,7 @@ impl Default for MqttConfig {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             max_packet_size: 1024 * 1024,
+            tls: TlsFiles::default(),
         }
     }
 }
@@ -430,18 +435,25 @@ impl Drop for MqttSink {
 /// Builds the rumqttc options; returns them with `host:port` for logs (never credentials).
 fn mqtt_options(config: &MqttConfig, topics: &Topics) -> anyhow::Result<(MqttOptions, String)> {
     let url = url::Url::parse(&config.url).with_context(|| "mqtt: bad broker url".to_string())?;
-    match url.scheme() {
-        "mqtt" | "tcp" => {}
-        "mqtts" | "ssl" => bail!("mqtt: TLS (mqtts://) is not supported by this build"),
-        other => bail!("mqtt: unsupported url scheme {other:?} (use mqtt://host:port)"),
-    }
+    let tls = match url.scheme() {
+        "mqtt" | "tcp" => {
+            config.tls.refuse_on_plain("[mqtt]", url.scheme())?;
+            None
+        }
+        "mqtts" | "ssl" => Some(config.tls.load("[mqtt]")?),
+        other => bail!(
+            "mqtt: unsupported url scheme {other:?} (use mqtt://host:port, or mqtts://host:port for TLS)"
+        ),
+    };
     let host = url
         .host_str()
         .context("mqtt: broker url has no host")?
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    let port = url.port().unwrap_or(1883);
+    let port = url
+        .port()
+        .unwrap_or(if tls.is_some() { 8883 } else { 1883 });
     let mut o = MqttOptions::new(config.client_id.clone(), host.clone(), port);
     o.set_keep_alive(config.keep_alive.max(Duration::from_secs(1)));
     o.set_clean_session(true);
@@ -455,6 +467,23 @@ fn mqtt_options(config: &MqttConfig, topics: &Topics) -> anyhow::Result<(MqttOpt
     ));
     if !url.username().is_empty() {
         o.set_credentials(url.username(), url.password().unwrap_or_default());
+    }
+    match tls {
+        Some(t) => {
+            o.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Simple {
+                    ca: t.ca_pem,
+                    alpn: None,
+                    client_auth: t.client,
+                },
+            ));
+        }
+        None if !is_loopback(&host) => tracing::warn!(
+            broker = %format!("{host}:{port}"),
+            "mqtt: plain mqtt:// to a broker off this machine: alerts and the broker password \
+             cross the network in clear; use mqtts:// (see [mqtt] ca_file)"
+        ),
+        None => {}
     }
     Ok((o, format!("{host}:{port}")))
 }
@@ -900,10 +929,31 @@ mod tests {
         assert_eq!(o.broker_address().1, 1883);
         assert!(o.credentials().is_none());
 
-        for bad in ["mqtts://h:8883", "http://h", "not a url"] {
+        for bad in ["http://h", "not a url"] {
             let cfg = MqttConfig::new(bad, "p", "x");
             assert!(mqtt_options(&cfg, &cfg.topics()).is_err(), "{bad}");
         }
+
+        // TLS: port 8883 by default, the CA file read at start, TLS files refused on plain.
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let mut cfg = MqttConfig::new("mqtts://h", "p", "x");
+        cfg.tls.ca_file = Some(ca.clone());
+        let (o, _) = mqtt_options(&cfg, &cfg.topics()).unwrap();
+        assert_eq!(o.broker_address().1, 8883);
+        assert!(matches!(o.transport(), rumqttc::Transport::Tls(_)));
+        cfg.url = "mqtt://h".into();
+        let e = mqtt_options(&cfg, &cfg.topics()).unwrap_err().to_string();
+        assert!(e.contains("plain"), "{e}");
+        cfg.url = "mqtts://h".into();
+        cfg.tls.ca_file = Some(dir.path().join("missing.pem"));
+        let e = format!("{:#}", mqtt_options(&cfg, &cfg.topics()).unwrap_err());
+        assert!(e.contains("missing.pem"), "{e}");
     }
 
     #[test]

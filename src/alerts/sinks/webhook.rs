@@ -24,8 +24,10 @@
 //!
 //! ## Transport
 //!
-//! `ureq` (blocking, run on tokio's blocking pool). Plain `http://` only in this build: an
-//! `https://` URL is refused at start (put a TLS-terminating proxy in front of the receiver).
+//! `ureq` (blocking, run on tokio's blocking pool) over rustls for `https://`: the receiver's
+//! certificate is checked against `[webhook] ca_file` (default: the system's CA bundle), and
+//! `client_cert`/`client_key` give mutual TLS. Plain `http://` to a receiver off this machine
+//! is allowed but warned about at start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,7 @@ use sha2::Sha256;
 
 use crate::alerts::outbox::PendingEvent;
 use crate::alerts::sinks::driver::{Attempt, Sink};
+use crate::alerts::sinks::tls::{TlsFiles, TlsMaterial, is_loopback};
 
 /// The outbox sink name the webhook uses unless told otherwise.
 pub const SINK_NAME: &str = "webhook";
@@ -59,6 +62,8 @@ pub struct WebhookConfig {
     pub secret: Option<Vec<u8>>,
     /// The outbox sink name.
     pub sink_name: String,
+    /// The CA and client certificate for `https://` (refused on `http://`).
+    pub tls: TlsFiles,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -72,6 +77,7 @@ impl std::fmt::Debug for WebhookConfig {
             )
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .field("sink_name", &self.sink_name)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -85,6 +91,7 @@ impl WebhookConfig {
             headers: Vec::new(),
             secret: None,
             sink_name: SINK_NAME.to_string(),
+            tls: TlsFiles::default(),
         }
     }
 }
@@ -139,20 +146,28 @@ impl WebhookSink {
     /// Checks the config and builds the HTTP client.
     pub fn new(config: WebhookConfig) -> anyhow::Result<Self> {
         let url = url::Url::parse(&config.url).context("webhook: bad url")?;
-        match url.scheme() {
-            "http" => {}
-            "https" => bail!(
-                "webhook: https:// is not supported by this build; put a TLS-terminating proxy \
-                 in front of the receiver or use http:// on a trusted network"
-            ),
-            s => bail!("webhook: unsupported url scheme {s:?} (use http://)"),
-        }
+        let tls = match url.scheme() {
+            "http" => {
+                config.tls.refuse_on_plain("[webhook]", "http")?;
+                None
+            }
+            "https" => Some(config.tls.load("[webhook]")?),
+            s => bail!("webhook: unsupported url scheme {s:?} (use https:// or http://)"),
+        };
         let host = url.host_str().context("webhook: url has no host")?;
         let endpoint = format!(
-            "http://{host}:{}{}",
+            "{}://{host}:{}{}",
+            url.scheme(),
             url.port_or_known_default().unwrap_or(80),
             url.path()
         );
+        if tls.is_none() && !is_loopback(host) {
+            tracing::warn!(
+                receiver = %endpoint,
+                "webhook: plain http:// to a receiver off this machine: alerts cross the network \
+                 in clear; use https:// (see [webhook] ca_file)"
+            );
+        }
         if config.timeout.is_zero() {
             bail!("webhook: timeout must be above 0");
         }
@@ -168,7 +183,11 @@ impl WebhookSink {
                 bail!("webhook: bad value for header {k:?}");
             }
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let mut agent = ureq::Agent::config_builder();
+        if let Some(t) = &tls {
+            agent = agent.tls_config(tls_config(t)?);
+        }
+        let agent: ureq::Agent = agent
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false)
             .max_redirects(0)
@@ -188,6 +207,38 @@ impl WebhookSink {
     pub fn endpoint(&self) -> &str {
         &self.inner.endpoint
     }
+}
+
+/// ureq's TLS settings from checked PEM material: only the given CAs are trusted.
+fn tls_config(t: &TlsMaterial) -> anyhow::Result<ureq::tls::TlsConfig> {
+    use ureq::tls::{ClientCert, PemItem, RootCerts, TlsConfig, parse_pem};
+    let mut roots = Vec::new();
+    for item in parse_pem(&t.ca_pem) {
+        if let PemItem::Certificate(c) = item.context("[webhook]: bad PEM in ca_file")? {
+            roots.push(c);
+        }
+    }
+    if roots.is_empty() {
+        bail!("[webhook]: ca_file holds no certificate");
+    }
+    let mut b = TlsConfig::builder().root_certs(RootCerts::new_with_certs(&roots));
+    if let Some((cert, key)) = &t.client {
+        let mut chain = Vec::new();
+        for item in parse_pem(cert) {
+            if let PemItem::Certificate(c) = item.context("[webhook]: bad PEM in client_cert")? {
+                chain.push(c);
+            }
+        }
+        let key = parse_pem(key)
+            .filter_map(|i| match i {
+                Ok(PemItem::PrivateKey(k)) => Some(k),
+                _ => None,
+            })
+            .next()
+            .context("[webhook]: client_key holds no private key")?;
+        b = b.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+    }
+    Ok(b.build())
 }
 
 /// One POST: the status, or a transport error (already scrubbed of the URL).
@@ -298,7 +349,16 @@ mod tests {
 
     #[test]
     fn config_checks_and_debug_hides_secrets() {
-        assert!(WebhookSink::new(WebhookConfig::new("https://h/x")).is_err());
+        let mut tls = WebhookConfig::new("https://h/x");
+        tls.tls.ca_file = Some("/nonexistent/ca.pem".into());
+        let e = format!("{:#}", WebhookSink::new(tls).err().unwrap());
+        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+        let mut plain = WebhookConfig::new("http://h/x");
+        plain.tls.ca_file = Some("/etc/ssl/certs/ca-certificates.crt".into());
+        assert!(
+            WebhookSink::new(plain).is_err(),
+            "TLS files on http:// are refused"
+        );
         assert!(WebhookSink::new(WebhookConfig::new("ftp://h/x")).is_err());
         let mut c = WebhookConfig::new("http://user:pw@h:8080/hook?token=abc");
         c.headers = vec![("Authorization".into(), "Bearer tok".into())];
