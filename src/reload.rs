@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 
-use crate::camera::session::RetinaOpener;
+use crate::camera::session::{Opener, RetinaOpener};
 use crate::camera::supervisor::{SupervisorContext, supervise};
 use crate::config::inventory::{self, Camera};
 use crate::config::shard::Shard;
@@ -50,9 +50,10 @@ struct Watched {
     task: AbortHandle,
 }
 
-/// Keeps one supervisor per owned, enabled camera of the inventory.
-pub struct Reconciler {
-    ctx: SupervisorContext<RetinaOpener>,
+/// Keeps one supervisor per owned, enabled camera of the inventory; `O` opens the sessions
+/// (retina in the daemon, a scripted one in tests).
+pub struct Reconciler<O: Opener = RetinaOpener> {
+    ctx: SupervisorContext<O>,
     fleet: Arc<Fleet>,
     settings: Arc<Settings>,
     shard: Shard,
@@ -87,10 +88,10 @@ pub fn refuse(
     None
 }
 
-impl Reconciler {
+impl<O: Opener> Reconciler<O> {
     /// An empty reconciler; call [`Reconciler::apply`] with the first inventory.
     pub fn new(
-        ctx: SupervisorContext<RetinaOpener>,
+        ctx: SupervisorContext<O>,
         fleet: Arc<Fleet>,
         settings: Arc<Settings>,
         shard: Shard,

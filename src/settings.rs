@@ -7,6 +7,7 @@
 //! recovery_hold = "10s"     # media must flow this long before an offline camera is online
 //! connect_timeout = "10s"   # DESCRIBE..PLAY must finish within this
 //! transport = "tcp"         # or "udp"
+//! max_frame_bytes = 8388608 # an access unit above this ends the session (reason protocol)
 //! default_mode = "hold"     # or "patrol"
 //!
 //! [backoff]                 # exponential with full jitter
@@ -266,6 +267,9 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// RTP transport for sessions.
     pub transport: TransportKind,
+    /// The largest access unit (frame) a camera may send; a larger one ends the session as a
+    /// `protocol` failure so a broken or hostile camera cannot make the daemon hold it.
+    pub max_frame_bytes: usize,
     /// Mode for cameras no rule or column decides.
     pub default_mode: Mode,
     /// Reconnect backoff.
@@ -375,6 +379,7 @@ impl Default for Settings {
             recovery_hold: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             transport: TransportKind::Tcp,
+            max_frame_bytes: 8 << 20,
             default_mode: Mode::Hold,
             backoff: BackoffSettings::default(),
             patrol: PatrolSettings::default(),

@@ -162,3 +162,35 @@ fn every_reason_comes_from_a_real_fault_and_recovery_brings_cameras_back() {
     }
     drop(b2);
 }
+
+/// `max_frame_bytes` (a byte cap on access units): a camera whose frames are above it is ended
+/// as a `protocol` failure naming the cap, rather than its frames being held; the default cap
+/// (8 MiB) keeps the same camera online (every other test).
+#[test]
+fn an_access_unit_above_the_cap_ends_the_session_as_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(dir.path(), "big", 1, free_port(), &[]);
+    let config = dir.path().join("sharpeyes.toml");
+    std::fs::write(&config, "max_frame_bytes = 200\n").unwrap();
+    let d = Daemon::start(
+        dir.path(),
+        &sim.inventory,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--sample-interval",
+            "0",
+        ],
+    );
+    d.wait_state(
+        "big0001",
+        "offline",
+        Some("protocol"),
+        Duration::from_secs(30),
+    );
+    let cam = &d.cameras()["big0001"];
+    assert!(
+        cam.to_string().contains("above max_frame_bytes (200)"),
+        "the cap is named: {cam}"
+    );
+}

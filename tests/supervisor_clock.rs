@@ -42,6 +42,8 @@ impl Clock for PausedClock {
 enum Step {
     /// The set-up fails with this reason.
     Fail(Reason),
+    /// The opener panics (a bug in session code).
+    Panic,
     /// A session that yields a frame every `every`, `count` times, then goes silent (or, with
     /// `lost`, ends as a dropped connection).
     Frames {
@@ -117,6 +119,7 @@ impl Opener for Scripted {
         };
         match step {
             Step::Fail(reason) => Err(Failure::new(reason, "scripted")),
+            Step::Panic => panic!("scripted bug in the session code"),
             Step::Frames { every, count, lost } => Ok((
                 Source {
                     every,
@@ -139,7 +142,17 @@ struct Rig {
     _stop: watch::Sender<bool>,
 }
 
-fn rig(mode: Mode, settings_text: &str, steps: Vec<Step>) -> Rig {
+/// The supervisors' context over a scripted opener and a fleet on the paused clock.
+struct Parts {
+    settings: Arc<Settings>,
+    fleet: Arc<Fleet>,
+    metrics: Arc<Metrics>,
+    opener: Arc<Scripted>,
+    ctx: SupervisorContext<Scripted>,
+    stop: watch::Sender<bool>,
+}
+
+fn parts(settings_text: &str, steps: Vec<Step>) -> Parts {
     let settings = Arc::new(Settings::parse(settings_text).unwrap());
     let clock = Arc::new(PausedClock {
         origin: Instant::now(),
@@ -147,22 +160,11 @@ fn rig(mode: Mode, settings_text: &str, steps: Vec<Step>) -> Rig {
     });
     let metrics = Arc::new(Metrics::new());
     let fleet = Arc::new(Fleet::new(clock.clone(), metrics.clone(), None));
-    let cam = parse_csv("id,url\nc1,rtsp://10.0.0.1/x\n").unwrap().cameras[0].clone();
-    let entry = fleet.add(
-        cam,
-        mode,
-        Duration::ZERO,
-        StatusConfig {
-            stall_timeout: settings.stall_timeout,
-            recovery_hold: settings.recovery_hold,
-            mode,
-        },
-    );
     let opener = Scripted::new(steps);
     let (stop, shutdown) = watch::channel(false);
     let ctx = SupervisorContext {
         clock,
-        metrics,
+        metrics: metrics.clone(),
         opener: opener.clone(),
         settings: Arc::new(settings.supervisor()),
         patrol_slots: Arc::new(Semaphore::new(4)),
@@ -170,12 +172,36 @@ fn rig(mode: Mode, settings_text: &str, steps: Vec<Step>) -> Rig {
         shutdown,
         samples: None,
     };
-    tokio::spawn(supervise(ctx, entry.clone()));
-    Rig {
+    Parts {
+        settings,
         fleet,
+        metrics,
         opener,
+        ctx,
+        stop,
+    }
+}
+
+fn status_config(settings: &Settings, mode: Mode) -> StatusConfig {
+    StatusConfig {
+        stall_timeout: settings.stall_timeout,
+        recovery_hold: settings.recovery_hold,
+        mode,
+    }
+}
+
+fn rig(mode: Mode, settings_text: &str, steps: Vec<Step>) -> Rig {
+    let p = parts(settings_text, steps);
+    let cam = parse_csv("id,url\nc1,rtsp://10.0.0.1/x\n").unwrap().cameras[0].clone();
+    let entry = p
+        .fleet
+        .add(cam, mode, Duration::ZERO, status_config(&p.settings, mode));
+    tokio::spawn(supervise(p.ctx, entry.clone()));
+    Rig {
+        fleet: p.fleet,
+        opener: p.opener,
         entry,
-        _stop: stop,
+        _stop: p.stop,
     }
 }
 
@@ -351,4 +377,54 @@ async fn patrol_probes_once_per_interval_and_silence_between_rounds_is_no_stall(
     for g in &gaps {
         assert!((*g - 60.0).abs() < 1.0, "rounds 60 s apart: {gaps:?}");
     }
+}
+
+/// A supervisor that panics (a bug in one camera's session code) is restarted by the
+/// reconciler and counted in `sharpeyes_supervisor_restarts_total`; the camera then comes
+/// online as if nothing happened, and the other camera was never disturbed.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_supervisor_is_restarted_and_counted() {
+    use sharpeyes::config::shard::Shard;
+    use sharpeyes::health::ledger::{Ledger, LedgerWriter};
+    use sharpeyes::reload::Reconciler;
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("cameras.csv");
+    let csv = "id,url\nc1,rtsp://10.0.0.1/x\nc2,rtsp://10.0.0.2/x\n";
+    std::fs::write(&inventory, csv).unwrap();
+    // c1's first open panics; every later open (c1's restart, c2) streams.
+    let p = parts(
+        "recovery_hold = 1\n",
+        vec![Step::Panic, frames(100, 1_000_000)],
+    );
+    let writer = LedgerWriter::spawn(Ledger::open(&dir.path().join("data")).unwrap()).unwrap();
+    let mut rec = Reconciler::new(
+        p.ctx,
+        p.fleet.clone(),
+        p.settings.clone(),
+        Shard::new(0, 1).unwrap(),
+        status_config(&p.settings, Mode::Hold),
+        writer.sender().clone(),
+    );
+    rec.apply(&parse_csv(csv).unwrap().cameras);
+    let shutdown = p.stop.subscribe();
+    tokio::spawn(rec.run(inventory, shutdown));
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        p.fleet.tick();
+    }
+    assert_eq!(
+        p.metrics.supervisor_restarts.get(),
+        1,
+        "one restart counted"
+    );
+    for id in ["c1", "c2"] {
+        let s = p.fleet.get(id).unwrap().status();
+        assert_eq!((s.state, s.reason), (State::Online, None), "{id}");
+    }
+    assert_eq!(
+        p.opener.opens().len(),
+        3,
+        "c1 twice (panic, restart), c2 once"
+    );
 }

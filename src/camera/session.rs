@@ -154,6 +154,7 @@ pub trait Opener: Send + Sync + 'static {
 pub struct RetinaOpener {
     transport: TransportKind,
     connect_timeout: Duration,
+    max_frame_bytes: usize,
     group: Arc<SessionGroup>,
 }
 
@@ -163,8 +164,15 @@ impl RetinaOpener {
         Self {
             transport,
             connect_timeout,
+            max_frame_bytes: usize::MAX,
             group: Arc::new(SessionGroup::default()),
         }
+    }
+
+    /// Ends a session whose camera sends an access unit above `bytes` (a `protocol` failure).
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes.max(1);
+        self
     }
 }
 
@@ -172,6 +180,7 @@ impl RetinaOpener {
 pub struct RetinaSource {
     demuxed: retina::client::Demuxed,
     video_stream: usize,
+    max_frame_bytes: usize,
     /// The offset of the last sender report, until the next frame carries it.
     clock_offset_ms: Option<i64>,
 }
@@ -251,6 +260,7 @@ impl Opener for RetinaOpener {
             RetinaSource {
                 demuxed,
                 video_stream,
+                max_frame_bytes: self.max_frame_bytes,
                 clock_offset_ms: None,
             },
             SessionInfo {
@@ -261,6 +271,14 @@ impl Opener for RetinaOpener {
     }
 }
 
+/// The failure of a session whose camera sent an access unit above the cap.
+fn frame_too_large(bytes: usize, cap: usize) -> Failure {
+    Failure::new(
+        Reason::Protocol,
+        format!("an access unit of {bytes} bytes is above max_frame_bytes ({cap}); session ended"),
+    )
+}
+
 impl MediaSource for RetinaSource {
     async fn next_frame(&mut self, keep_keyframe: bool) -> Result<FrameInfo, Failure> {
         loop {
@@ -268,6 +286,9 @@ impl MediaSource for RetinaSource {
                 Some(Ok(CodecItem::VideoFrame(f))) if f.stream_id() == self.video_stream => {
                     let keyframe = f.is_random_access_point();
                     let bytes = f.data().len();
+                    if bytes > self.max_frame_bytes {
+                        return Err(frame_too_large(bytes, self.max_frame_bytes));
+                    }
                     let data = (keyframe && keep_keyframe).then(|| f.into_data());
                     return Ok(FrameInfo {
                         keyframe,

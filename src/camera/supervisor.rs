@@ -25,7 +25,6 @@ use crate::health::status::{Event, Mode, Reason};
 use crate::telemetry::Metrics;
 
 /// What a supervisor needs besides its camera.
-#[derive(Clone)]
 pub struct SupervisorContext<O: Opener> {
     /// The clock samples are dated with.
     pub clock: Arc<dyn Clock>,
@@ -43,6 +42,22 @@ pub struct SupervisorContext<O: Opener> {
     pub shutdown: watch::Receiver<bool>,
     /// Where sampled keyframes go; `None` when sampling is off.
     pub samples: Option<Arc<SampleQueue>>,
+}
+
+// By hand: a derive would ask `O: Clone`, but only the `Arc` is cloned.
+impl<O: Opener> Clone for SupervisorContext<O> {
+    fn clone(&self) -> Self {
+        Self {
+            clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
+            opener: self.opener.clone(),
+            settings: self.settings.clone(),
+            patrol_slots: self.patrol_slots.clone(),
+            setup_slots: self.setup_slots.clone(),
+            shutdown: self.shutdown.clone(),
+            samples: self.samples.clone(),
+        }
+    }
 }
 
 /// The retry after a lost connection waits up to this long (uniformly drawn).

@@ -307,10 +307,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let ctx = SupervisorContext {
         clock: Arc::new(SystemClock),
         metrics: fleet.metrics().clone(),
-        opener: Arc::new(RetinaOpener::new(
-            settings.transport,
-            settings.connect_timeout,
-        )),
+        opener: Arc::new(
+            RetinaOpener::new(settings.transport, settings.connect_timeout)
+                .max_frame_bytes(settings.max_frame_bytes),
+        ),
         settings: Arc::new(settings.supervisor()),
         patrol_slots: Arc::new(Semaphore::new(settings.patrol.max_concurrent.max(1))),
         setup_slots: Arc::new(Semaphore::new(
