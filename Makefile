@@ -3,10 +3,11 @@
 #   make test   install what is missing, then fmt, clippy and every test
 #   make bench  hold N sessions with sharpeyes, ffmpeg and GStreamer side by side
 #   make bench-vision / make soak   vision cost and a 30-minute memory soak
+#   make soak-faults   20 minutes of flaps, broker outages and kill -9: false offline, alerts lost
 #   make bench-page / make screenshots   the ops page: 10,000-camera first view; docs/screenshots
 
 CAMERAS ?= 36
-.PHONY: setup demo test lint bench bench-vision bench-page screenshots soak image
+.PHONY: setup demo test lint bench bench-vision bench-page screenshots soak soak-faults image
 
 setup:
 	scripts/setup.sh
@@ -43,6 +44,10 @@ screenshots: setup
 soak: setup
 	cargo build --release
 	python3 scripts/soak_vision.py --minutes 30
+
+soak-faults: setup
+	cargo build --release
+	python3 scripts/soak_faults.py --minutes 20
 
 image:
 	docker build -f deploy/Dockerfile -t sharpeyes:dev .

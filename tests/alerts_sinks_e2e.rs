@@ -105,18 +105,7 @@ fn a_video_loss_alert_reaches_every_sink() {
         free_port(),
         &["--fault", "v0001=not_found"],
     );
-    let d = Daemon::start(
-        dir.path(),
-        &sim.inventory,
-        &[
-            "--config",
-            config_path.to_str().unwrap(),
-            "--rules",
-            rules.to_str().unwrap(),
-            "--sample-interval",
-            "0",
-        ],
-    );
+    let d = Daemon::start_alerting(dir.path(), &sim.inventory, &config_path, &rules);
 
     let ev = wait_for(Duration::from_secs(60), "the alert at the webhook", || {
         received.lock().unwrap().first().cloned()

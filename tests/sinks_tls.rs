@@ -242,18 +242,7 @@ fn loss_rules(dir: &Path) -> PathBuf {
 fn run_daemon(dir: &Path, sim: &Sim, config: &str, rules: &Path) -> Daemon {
     let config_path = dir.join("sharpeyes.toml");
     std::fs::write(&config_path, config).unwrap();
-    Daemon::start(
-        dir,
-        &sim.inventory,
-        &[
-            "--config",
-            config_path.to_str().unwrap(),
-            "--rules",
-            rules.to_str().unwrap(),
-            "--sample-interval",
-            "0",
-        ],
-    )
+    Daemon::start_alerting(dir, &sim.inventory, &config_path, rules)
 }
 
 #[cfg(feature = "kafka")]

@@ -259,6 +259,21 @@ impl Daemon {
         Daemon { proc, base, log }
     }
 
+    /// A hold-only daemon (no sampling) with a settings file and a rules file: the alerting
+    /// set-up of the sink tests.
+    pub fn start_alerting(dir: &Path, inventory: &Path, config: &Path, rules: &Path) -> Daemon {
+        let (config, rules) = (config.to_str().unwrap(), rules.to_str().unwrap());
+        let args = [
+            "--config",
+            config,
+            "--rules",
+            rules,
+            "--sample-interval",
+            "0",
+        ];
+        Self::start(dir, inventory, &args)
+    }
+
     /// `GET /api/cameras` as (id → camera JSON).
     pub fn cameras(&self) -> std::collections::BTreeMap<String, Value> {
         get_json(&format!("{}/api/cameras", self.base))
