@@ -35,6 +35,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import sys
 import time
@@ -95,7 +96,6 @@ class Broker:
         end = time.monotonic() + 10
         while time.monotonic() < end:
             try:
-                import socket
                 socket.create_connection(("127.0.0.1", self.port), 0.5).close()
                 return
             except OSError:

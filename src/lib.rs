@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod health;
 pub mod http;
 pub mod install;
+pub mod netaddr;
 pub mod pipeline;
 pub mod queue;
 pub mod redact;

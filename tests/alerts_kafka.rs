@@ -19,13 +19,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::TimeZone;
-use common::{Proc, free_port, wait_for};
+use common::{Proc, free_port, tansu_with};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -37,7 +35,6 @@ use sharpeyes::alerts::sinks::driver::{self, DriverOptions, SinkHandle};
 use sharpeyes::alerts::sinks::kafka::{self, KafkaConfig, KafkaSink};
 use tokio::sync::watch;
 
-const TANSU: &str = "vendor/tansu/tansu";
 const TOPIC: &str = "sharpeyes.alerts";
 const PARTITIONS: i32 = 3;
 const CAMERAS: u32 = 5;
@@ -70,34 +67,7 @@ fn camera_of(i: u32) -> String {
 }
 
 fn start_tansu(port: u16, log: &Path) -> Proc {
-    assert!(
-        Path::new(TANSU).exists(),
-        "{TANSU} missing: run scripts/setup.sh (or scripts/fetch-tansu.sh)"
-    );
-    let url = format!("tcp://127.0.0.1:{port}");
-    let out = std::fs::File::create(log).unwrap();
-    let child = Command::new(TANSU)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "memory://tansu/",
-        ])
-        .stdout(Stdio::from(out.try_clone().unwrap()))
-        .stderr(Stdio::from(out))
-        .spawn()
-        .expect("start tansu");
-    let p = Proc {
-        child,
-        name: "tansu".into(),
-    };
-    wait_for(Duration::from_secs(10), "tansu to listen", || {
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    p
+    tansu_with(port, port, log, &["--storage-engine", "memory://tansu/"])
 }
 
 async fn create_topic(brokers: &str) {

@@ -246,16 +246,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
 /// served: a web page on another site that rebinds its DNS name to 127.0.0.1 (DNS rebinding)
 /// sends its own host name, and is refused.
 pub fn loopback_host(host: Option<&str>) -> bool {
-    let Some(host) = host else { return true };
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split_once(']').map_or(rest, |(h, _)| h)
-    } else {
-        host.rsplit_once(':')
-            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
-            .map_or(host, |(h, _)| h)
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.is_none_or(crate::netaddr::is_loopback_host)
 }
 
 /// The access-control middleware (see the module docs).

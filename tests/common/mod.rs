@@ -444,6 +444,15 @@ pub fn mqtt_subscriber(
 /// Tansu (vendor/tansu, scripts/fetch-tansu.sh) listening on `listen` and advertising
 /// `advertised` (another port where a TLS terminator sits in front of it), output to `log`.
 pub fn tansu(listen: u16, advertised: u16, log: &Path) -> Proc {
+    tansu_with(listen, advertised, log, &[])
+}
+
+/// [`tansu`] with extra broker flags (e.g. `--storage-engine memory://tansu/`).
+pub fn tansu_with(listen: u16, advertised: u16, log: &Path, extra: &[&str]) -> Proc {
+    assert!(
+        Path::new("vendor/tansu/tansu").exists(),
+        "vendor/tansu/tansu missing: run scripts/setup.sh (or scripts/fetch-tansu.sh)"
+    );
     let (listen_url, advertised_url) = (
         format!("tcp://127.0.0.1:{listen}"),
         format!("tcp://127.0.0.1:{advertised}"),
@@ -452,6 +461,7 @@ pub fn tansu(listen: u16, advertised: u16, log: &Path) -> Proc {
     let child = Command::new("vendor/tansu/tansu")
         .args(["broker", "--listener-url", &listen_url])
         .args(["--advertised-listener-url", &advertised_url])
+        .args(extra)
         .stdout(Stdio::from(out.try_clone().unwrap()))
         .stderr(Stdio::from(out))
         .spawn()

@@ -146,10 +146,7 @@ impl KafkaSink {
             .get("security.protocol")
             .map(|p| p.to_ascii_lowercase());
         let encrypted = matches!(protocol.as_deref(), Some("ssl" | "sasl_ssl"));
-        let local = config.brokers.split(',').all(|b| {
-            let host = b.trim().rsplit_once(':').map_or(b.trim(), |(h, _)| h);
-            crate::alerts::sinks::tls::is_loopback(host)
-        });
+        let local = (config.brokers.split(',')).all(|b| crate::netaddr::is_loopback_host(b.trim()));
         if !encrypted && !local {
             tracing::warn!(
                 brokers = %config.brokers,

@@ -42,7 +42,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::alerts::sinks::tls::{TlsFiles, is_loopback};
+use crate::alerts::sinks::tls::TlsFiles;
+use crate::netaddr::is_loopback_host;
 use anyhow::{Context, bail};
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing};
 use rumqttc::{Packet, QoS};
@@ -445,6 +446,7 @@ fn mqtt_options(config: &MqttConfig, topics: &Topics) -> anyhow::Result<(MqttOpt
             "mqtt: unsupported url scheme {other:?} (use mqtt://host:port, or mqtts://host:port for TLS)"
         ),
     };
+    let local = is_loopback_host(url.host_str().unwrap_or_default());
     let host = url
         .host_str()
         .context("mqtt: broker url has no host")?
@@ -478,7 +480,7 @@ fn mqtt_options(config: &MqttConfig, topics: &Topics) -> anyhow::Result<(MqttOpt
                 },
             ));
         }
-        None if !is_loopback(&host) => tracing::warn!(
+        None if !local => tracing::warn!(
             broker = %format!("{host}:{port}"),
             "mqtt: plain mqtt:// to a broker off this machine: alerts and the broker password \
              cross the network in clear; use mqtts:// (see [mqtt] ca_file)"

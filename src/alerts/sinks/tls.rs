@@ -109,16 +109,6 @@ fn read_pem(section: &str, key: &str, path: &Path, label: &str) -> anyhow::Resul
     Ok(bytes)
 }
 
-/// Whether a host is this machine (plain text to it never crosses a network); brackets of an
-/// IPv6 literal are ignored.
-pub fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 fn system_bundle() -> anyhow::Result<Vec<u8>> {
     let env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
     for p in env

@@ -38,7 +38,8 @@ use sha2::Sha256;
 
 use crate::alerts::outbox::PendingEvent;
 use crate::alerts::sinks::driver::{Attempt, Sink};
-use crate::alerts::sinks::tls::{TlsFiles, TlsMaterial, is_loopback};
+use crate::alerts::sinks::tls::{TlsFiles, TlsMaterial};
+use crate::netaddr::is_loopback_host;
 
 /// The outbox sink name the webhook uses unless told otherwise.
 pub const SINK_NAME: &str = "webhook";
@@ -161,7 +162,7 @@ impl WebhookSink {
             url.port_or_known_default().unwrap_or(80),
             url.path()
         );
-        if tls.is_none() && !is_loopback(host) {
+        if tls.is_none() && !is_loopback_host(host) {
             tracing::warn!(
                 receiver = %endpoint,
                 "webhook: plain http:// to a receiver off this machine: alerts cross the network \
