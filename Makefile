@@ -5,6 +5,7 @@
 #   make bench-vision / make soak   vision cost and a 30-minute memory soak
 #   make soak-faults   20 minutes of flaps, broker outages and kill -9: false offline, alerts lost
 #   make bench-page / make screenshots   the ops page: 10,000-camera first view; docs/screenshots
+#   make image   the container image on a debootstrap base (scripts/docker-images.sh)
 
 CAMERAS ?= 36
 .PHONY: setup demo test lint bench bench-vision bench-page screenshots soak soak-faults image
@@ -49,5 +50,7 @@ soak-faults: setup
 	cargo build --release
 	python3 scripts/soak_faults.py --minutes 20
 
-image:
-	docker build -f deploy/Dockerfile -t sharpeyes:dev .
+# sharpeyes:dev on a debootstrap Debian 12 base (no registry needed), from a release build.
+image: setup
+	cargo build --release
+	scripts/docker-images.sh image target/release/sharpeyes

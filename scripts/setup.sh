@@ -11,7 +11,7 @@ PKGS=(
   gstreamer1.0-libav gstreamer1.0-tools
   ffmpeg curl ca-certificates python3
   prometheus mosquitto mosquitto-clients libfaketime iproute2 iptables
-  cmake g++ make libcurl4-openssl-dev libssl-dev openssl socat
+  cmake g++ make libcurl4-openssl-dev libssl-dev openssl socat debootstrap
   chromium fonts-wqy-microhei python3-venv
 )
 

@@ -90,7 +90,8 @@ struct Image {
     cmd: Vec<String>,
 }
 
-/// Joins continued lines and returns the instructions after the last `FROM`.
+/// Joins continued lines and returns the final stage's instructions, preceded by those of the
+/// stages it is built `FROM` (the runtime stage the default and `prebuilt` targets share).
 fn dockerfile() -> Image {
     let text = read("deploy/Dockerfile");
     let mut lines = Vec::new();
@@ -108,7 +109,32 @@ fn dockerfile() -> Image {
             lines.push(std::mem::take(&mut cur));
         }
     }
-    let last_from = lines.iter().rposition(|l| l.starts_with("FROM ")).unwrap();
+    // Stages as (base, name, instructions).
+    let mut stages: Vec<(String, Option<String>, Vec<String>)> = Vec::new();
+    for l in lines {
+        if let Some(from) = l.strip_prefix("FROM ") {
+            let words: Vec<&str> = from.split_whitespace().collect();
+            let name = (words.len() == 3 && words[1].eq_ignore_ascii_case("as"))
+                .then(|| words[2].to_string());
+            stages.push((words[0].to_string(), name, Vec::new()));
+        } else if let Some(stage) = stages.last_mut() {
+            stage.2.push(l);
+        }
+    }
+    let mut chain = Vec::new();
+    let mut at = stages.len() - 1;
+    loop {
+        chain.push(at);
+        let base = &stages[at].0;
+        match stages[..at]
+            .iter()
+            .position(|(_, name, _)| name.as_ref() == Some(base))
+        {
+            Some(parent) => at = parent,
+            None => break,
+        }
+    }
+    let lines: Vec<&String> = chain.iter().rev().flat_map(|&i| &stages[i].2).collect();
     let mut img = Image {
         copies: Vec::new(),
         env: Vec::new(),
@@ -116,7 +142,7 @@ fn dockerfile() -> Image {
         entrypoint: Vec::new(),
         cmd: Vec::new(),
     };
-    for l in &lines[last_from + 1..] {
+    for l in lines {
         let (op, rest) = l.split_once(' ').unwrap_or((l, ""));
         match op {
             "COPY" => {
@@ -356,21 +382,37 @@ fn compose_services_start_and_pass_their_healthchecks() {
     // A service's mounts: named volumes and tmpfs under the scratch dir.
     let remap_for = |svc: &Yaml, tag: &str| -> Remap {
         let mut mounts: Vec<(&str, PathBuf)> = Vec::new();
+        let mut files: Vec<(String, PathBuf)> = Vec::new();
         for v in svc["volumes"].as_sequence().into_iter().flatten() {
             let v = v.as_str().unwrap();
             let mut parts = v.split(':');
             let (src, dest) = (parts.next().unwrap(), parts.next().unwrap());
-            assert!(
-                !src.starts_with('.'),
-                "bind mounts are not expected here: {v}"
-            );
-            mounts.push((dest, volume(src)));
+            if let Some(file) = src.strip_prefix("./") {
+                // A bind mount of a file shipped next to the compose file.
+                files.push((dest.to_string(), repo().join("deploy").join(file)));
+            } else {
+                mounts.push((dest, volume(src)));
+            }
         }
         for t in svc["tmpfs"].as_sequence().into_iter().flatten() {
             mounts.push((t.as_str().unwrap(), dir.path().join(format!("tmpfs-{tag}"))));
         }
-        root_remap(&root, &mounts)
+        let remap = root_remap(&root, &mounts);
+        for (dest, src) in files {
+            place(&src, Path::new(&remap.apply(&dest)));
+        }
+        remap
     };
+    // A service's `environment`, and compose's `$$` (a literal `$` for the container's shell).
+    let service_env = |svc: &Yaml| -> Vec<(String, String)> {
+        svc["environment"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str().unwrap().into(), v.as_str().unwrap().into()))
+            .collect()
+    };
+    let unescape = |a: String| a.replace("$$", "$");
     let ports = |s: &str, swaps: &[(String, String)]| {
         swaps
             .iter()
@@ -433,14 +475,19 @@ fn compose_services_start_and_pass_their_healthchecks() {
     let svc = &services["sharpeyes"];
     let remap = remap_for(svc, "daemon");
     let port = free_port();
+    // No broker here: the daemon's outbox keeps its alerts (the Docker test checks delivery).
     let swaps = vec![
         ("0.0.0.0:9090".to_string(), format!("0.0.0.0:{port}")),
         ("sharpeyes-sim".to_string(), "127.0.0.1".to_string()),
+        (
+            "mosquitto:1883".to_string(),
+            format!("127.0.0.1:{}", free_port()),
+        ),
     ];
     let argv: Vec<String> = entry(svc)
         .into_iter()
         .chain(strings(&svc["command"]))
-        .map(|a| remap.apply(&ports(&a, &swaps)))
+        .map(|a| remap.apply(&unescape(ports(&a, &swaps))))
         .collect();
     assert!(
         argv.last().unwrap().contains("--detect"),
@@ -450,6 +497,7 @@ fn compose_services_start_and_pass_their_healthchecks() {
         .env
         .iter()
         .map(|(k, v)| (k.clone(), remap.apply(v)))
+        .chain(service_env(svc))
         .collect();
     let log = dir.path().join("daemon.log");
     let mut daemon = start("compose sharpeyes", &argv, &env, &cwd, &root, &log);

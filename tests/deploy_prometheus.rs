@@ -73,6 +73,7 @@ fn rule_files_pass_promtool() {
         &["check", "rules", "recording.rules.yml", "alerts.rules.yml"][..],
         &["test", "rules", "rules.test.yml"][..],
         &["check", "config", "prometheus.yml"][..],
+        &["check", "config", "prometheus-shards.yml"][..],
     ] {
         let (ok, out) = run_bounded("promtool", args, &dir, t);
         assert!(ok, "promtool {} failed:\n{out}", args.join(" "));
