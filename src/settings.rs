@@ -8,6 +8,7 @@
 //! connect_timeout = "10s"   # DESCRIBE..PLAY must finish within this
 //! transport = "tcp"         # or "udp"
 //! max_frame_bytes = 8388608 # an access unit above this ends the session (reason protocol)
+//! max_rtsp_message_bytes = 262144 # an RTSP answer announced above this ends set-up (protocol)
 //! default_mode = "hold"     # or "patrol"
 //!
 //! [backoff]                 # exponential with full jitter
@@ -270,6 +271,9 @@ pub struct Settings {
     /// The largest access unit (frame) a camera may send; a larger one ends the session as a
     /// `protocol` failure so a broken or hostile camera cannot make the daemon hold it.
     pub max_frame_bytes: usize,
+    /// The largest RTSP message (head + announced body) a camera may send; a larger one ends
+    /// set-up as a `protocol` failure before its body is buffered.
+    pub max_rtsp_message_bytes: usize,
     /// Mode for cameras no rule or column decides.
     pub default_mode: Mode,
     /// Reconnect backoff.
@@ -380,6 +384,7 @@ impl Default for Settings {
             connect_timeout: Duration::from_secs(10),
             transport: TransportKind::Tcp,
             max_frame_bytes: 8 << 20,
+            max_rtsp_message_bytes: 256 << 10,
             default_mode: Mode::Hold,
             backoff: BackoffSettings::default(),
             patrol: PatrolSettings::default(),

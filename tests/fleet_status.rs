@@ -194,3 +194,82 @@ fn an_access_unit_above_the_cap_ends_the_session_as_protocol() {
         "the cap is named: {cam}"
     );
 }
+
+/// A "camera" that answers every request with an RTSP head announcing a 2 GB body and then
+/// streams filler for up to 20 s. Returns its port and the bytes of body it managed to send
+/// (the kernel's socket buffers take a few MiB before a reader must keep up).
+fn huge_answer_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let sent = std::sync::Arc::new(AtomicU64::new(0));
+    let total = sent.clone();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let total = total.clone();
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&req);
+                let cseq = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("CSeq:"))
+                    .map(str::trim)
+                    .unwrap_or("1")
+                    .to_string();
+                let head = format!(
+                    "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Type: application/sdp\r\n\
+                     Content-Length: 2000000000\r\n\r\n"
+                );
+                if s.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+                let chunk = vec![b'a'; 64 << 10];
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while std::time::Instant::now() < deadline {
+                    match s.write(&chunk) {
+                        Ok(n) if n > 0 => total.fetch_add(n as u64, Ordering::Relaxed),
+                        _ => return,
+                    };
+                }
+            });
+        }
+    });
+    (port, sent)
+}
+
+/// `max_rtsp_message_bytes` (256 KiB by default): a camera announcing a 2 GB DESCRIBE answer is
+/// ended as `protocol` at the head, naming the limit, instead of its body being buffered; a
+/// camera of the same fleet stays online.
+#[test]
+fn an_rtsp_answer_above_the_cap_ends_set_up_as_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(dir.path(), "ok", 1, free_port(), &[]);
+    let (port, sent) = huge_answer_server();
+    append_rows(
+        &sim.inventory,
+        &[format!(
+            "huge,huge answer,rtsp://127.0.0.1:{port}/x,admin,sim-pass,南湖镇,城管局,3"
+        )],
+    );
+    let d = Daemon::start(dir.path(), &sim.inventory, &["--sample-interval", "0"]);
+    d.wait_state("huge", "offline", Some("protocol"), Duration::from_secs(30));
+    d.wait_state("ok0001", "online", None, Duration::from_secs(30));
+    let cam = &d.cameras()["huge"];
+    assert!(
+        cam.to_string().contains("message-too-large"),
+        "the limit is named: {cam}"
+    );
+    // The daemon stopped reading at the head: what the server could push is what the socket
+    // buffers hold, not the announced 2 GB.
+    std::thread::sleep(Duration::from_secs(3));
+    let pushed = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(pushed < 32 << 20, "{pushed} bytes of body pushed");
+}

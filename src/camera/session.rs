@@ -155,6 +155,7 @@ pub struct RetinaOpener {
     transport: TransportKind,
     connect_timeout: Duration,
     max_frame_bytes: usize,
+    max_message_bytes: Option<usize>,
     group: Arc<SessionGroup>,
 }
 
@@ -165,6 +166,7 @@ impl RetinaOpener {
             transport,
             connect_timeout,
             max_frame_bytes: usize::MAX,
+            max_message_bytes: None,
             group: Arc::new(SessionGroup::default()),
         }
     }
@@ -172,6 +174,14 @@ impl RetinaOpener {
     /// Ends a session whose camera sends an access unit above `bytes` (a `protocol` failure).
     pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
         self.max_frame_bytes = bytes.max(1);
+        self
+    }
+
+    /// Ends set-up when the camera announces an RTSP message (a DESCRIBE answer, say) above
+    /// `bytes`, before its body is read (a `protocol` failure). Uses the vendored retina's
+    /// `SessionOptions::max_message_size` (third_party/retina/PATCHES.md).
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = Some(bytes.max(1));
         self
     }
 }
@@ -195,7 +205,11 @@ impl Opener for RetinaOpener {
             username: u.clone(),
             password: cam.password.expose().to_string(),
         });
-        let opts = SessionOptions::default()
+        let mut opts = SessionOptions::default();
+        if let Some(n) = self.max_message_bytes {
+            opts = opts.max_message_size(n);
+        }
+        let opts = opts
             .creds(creds)
             .user_agent(concat!("sharpeyes/", env!("CARGO_PKG_VERSION")).to_string())
             .session_group(self.group.clone());

@@ -309,7 +309,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics: fleet.metrics().clone(),
         opener: Arc::new(
             RetinaOpener::new(settings.transport, settings.connect_timeout)
-                .max_frame_bytes(settings.max_frame_bytes),
+                .max_frame_bytes(settings.max_frame_bytes)
+                .max_message_bytes(settings.max_rtsp_message_bytes),
         ),
         settings: Arc::new(settings.supervisor()),
         patrol_slots: Arc::new(Semaphore::new(settings.patrol.max_concurrent.max(1))),
