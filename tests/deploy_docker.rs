@@ -244,6 +244,7 @@ fn compose_stack_with_three_shards_survives_a_cut_off_shard() {
         "docker-compose up",
     );
     let alerts = mqtt_subscriber(mqtt, "deploy-docker-test", "sharpeyes/events");
+    let available = mqtt_subscriber(mqtt, "deploy-docker-avail", "sharpeyes/shards/+/available");
 
     // Every camera of the fleet, split over three shards.
     let shards = wait_for(Duration::from_secs(120), "36 cameras over 3 shards", || {
@@ -273,6 +274,18 @@ fn compose_stack_with_three_shards_survives_a_cut_off_shard() {
     let event: Value = serde_json::from_slice(&payload).unwrap();
     eprintln!("alert on {topic}: {}", event["subject"]);
     assert_eq!(event["specversion"], "1.0", "{event}");
+    // Each shard announces its own availability (its own last will).
+    let mut shards_online = std::collections::BTreeSet::new();
+    while shards_online.len() < 3 {
+        let (topic, payload) = available
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("availability of 3 shards, got {shards_online:?}"));
+        if payload == b"online" {
+            shards_online.insert(topic);
+        }
+    }
+    eprintln!("availability: {shards_online:?}");
+
     // Shard 1's healthy cameras (the simulator's faulted ones, `--fault=` in the compose file,
     // are left out: a frozen or stalled camera's recovery is the simulator's business): all
     // online before the cut, and again after it.

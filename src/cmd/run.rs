@@ -503,6 +503,8 @@ fn start_alerts(
                 &client_id,
             );
             cfg.tls = settings.mqtt.tls();
+            // Each shard its own availability (and last will): one shard lost is not all.
+            cfg.shard = (shard.count > 1).then_some(shard.index);
             let sink = crate::alerts::sinks::mqtt::MqttSink::start(cfg, outbox.clone())?;
             metric_sources.push(sink.metric_source());
             Some(sink)

@@ -7,6 +7,7 @@
 //! |---|---|---|---|
 //! | `<prefix>/events` | one CloudEvents 1.0 JSON alert message (see [`event`](crate::alerts::event)) | 1 | no |
 //! | `<prefix>/available` | `online` on every connect; `offline` as the last will and on a clean stop | 1 | yes |
+//! | `<prefix>/shards/<i>/available` | the same, instead of the above, for shard `i` of a sharded deployment (`--shard i/N`, N > 1): each instance has its own will, so one shard going away does not mark the others offline | 1 | yes |
 //! | `<prefix>/cameras/<id>/status` | the latest status JSON given to [`MqttSink::publish_status`] | 1 | yes |
 //!
 //! In `<id>`, the characters MQTT gives a meaning in topics (`/`, `+`, `#`) and NUL are
@@ -99,6 +100,9 @@ pub struct MqttConfig {
     pub backoff_max: Duration,
     /// Largest MQTT packet accepted or sent, bytes.
     pub max_packet_size: usize,
+    /// The shard index of a sharded deployment: availability goes to
+    /// `<prefix>/shards/<i>/available` instead of `<prefix>/available`.
+    pub shard: Option<u32>,
 }
 
 impl MqttConfig {
@@ -115,7 +119,11 @@ impl MqttConfig {
 
     /// The topics this config publishes on.
     pub fn topics(&self) -> Topics {
-        Topics::new(&self.topic_prefix)
+        let mut t = Topics::new(&self.topic_prefix);
+        if let Some(i) = self.shard {
+            t.available = format!("{}/shards/{i}/available", t.prefix);
+        }
+        t
     }
 }
 
@@ -133,6 +141,7 @@ impl Default for MqttConfig {
             backoff_max: Duration::from_secs(30),
             max_packet_size: 1024 * 1024,
             tls: TlsFiles::default(),
+            shard: None,
         }
     }
 }
@@ -142,7 +151,8 @@ impl Default for MqttConfig {
 pub struct Topics {
     /// `<prefix>/events`: alert messages.
     pub events: String,
-    /// `<prefix>/available`: `online` / `offline`, retained.
+    /// `<prefix>/available` (`<prefix>/shards/<i>/available` for a shard): `online` /
+    /// `offline`, retained.
     pub available: String,
     prefix: String,
 }
@@ -909,6 +919,13 @@ mod tests {
         assert_eq!(t.camera_status("a/b+c#"), "sharpeyes/cameras/a_b_c_/status");
         assert_eq!(topic_segment(""), "_");
         assert_eq!(topic_segment("城关镇-1"), "城关镇-1");
+        let mut cfg = MqttConfig::new("mqtt://h", "p", "x");
+        assert_eq!(cfg.topics().available, "p/available");
+        cfg.shard = Some(2);
+        assert_eq!(cfg.topics().available, "p/shards/2/available");
+        assert_eq!(cfg.topics().events, "p/events");
+        let (o, _) = mqtt_options(&cfg, &cfg.topics()).unwrap();
+        assert_eq!(o.last_will().unwrap().topic, "p/shards/2/available");
     }
 
     #[test]
