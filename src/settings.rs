@@ -171,6 +171,22 @@ pub struct DetectSettings {
     pub thresholds: std::collections::BTreeMap<String, f32>,
     /// Look only at the bounding box of the detection rules' zones on a camera (plus 5 %).
     pub zone_crop: bool,
+    /// Which sampled cameras the detector looks at (the detector is the costliest stage).
+    pub cameras: DetectScope,
+}
+
+/// Which cameras `[detect]` runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectScope {
+    /// The cameras a detection rule (crowding, uncovered truck) applies to when any such rule
+    /// is loaded; every sampled camera when none is (nothing says which).
+    #[default]
+    Auto,
+    /// Only the cameras a detection rule applies to (none without such rules).
+    Rules,
+    /// Every sampled camera (their detections shown by the API and page).
+    All,
 }
 
 impl Default for DetectSettings {
@@ -188,6 +204,7 @@ impl Default for DetectSettings {
             merge: crate::vision::detect_plan::Merge::Nms,
             thresholds: Default::default(),
             zone_crop: true,
+            cameras: DetectScope::Auto,
         }
     }
 }

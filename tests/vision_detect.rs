@@ -53,3 +53,54 @@ fn people_in_the_clip_show_on_the_cameras_api() {
         "{m}"
     );
 }
+
+/// `[detect] cameras`: with a crowding rule on one camera, only that camera's samples go to the
+/// detector (`auto`, the default); `all` sends every sampled camera's. Every camera is still
+/// diagnosed.
+#[test]
+fn only_cameras_with_a_detection_rule_are_detected_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(dir.path(), "r", 2, free_port(), &[]);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"crowd\"\nkind = \"crowding\"\ncameras = [\"r0001\"]\nmin_people = 50\n\
+         [[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1m\"\n",
+    )
+    .unwrap();
+    for (scope, second_detected) in [("auto", false), ("all", true)] {
+        let config = dir.path().join(format!("{scope}.toml"));
+        std::fs::write(&config, format!("[detect]\ncameras = \"{scope}\"\n")).unwrap();
+        let d = Daemon::start(
+            dir.path(),
+            &sim.inventory,
+            &[
+                "--sample-interval",
+                "1",
+                "--detect",
+                "--config",
+                config.to_str().unwrap(),
+                "--rules",
+                rules.to_str().unwrap(),
+            ],
+        );
+        let camera = |id: &str| get_json(&format!("{}/api/cameras/{id}", d.base));
+        wait_for(Duration::from_secs(60), "people on r0001", || {
+            camera("r0001")["detections"]["counts"]["person"]
+                .as_u64()
+                .filter(|n| *n >= 3)
+        });
+        // By now r0002 has been sampled and diagnosed several times too.
+        wait_for(Duration::from_secs(30), "r0002 diagnosed", || {
+            camera("r0002")["quality"]["faults"].as_array().map(|_| ())
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        let other = camera("r0002");
+        assert_eq!(
+            other["detections"]["counts"]["person"].as_u64().is_some(),
+            second_detected,
+            "[detect] cameras = {scope}: r0002 {}",
+            other["detections"]
+        );
+    }
+}

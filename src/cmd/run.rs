@@ -297,7 +297,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             q.clone(),
             fleet.metrics().clone(),
             settings.quality.clone(),
-            detect_queue.as_ref().map(|(q, _)| q.clone()),
+            detect_queue
+                .as_ref()
+                .map(|(q, _)| (q.clone(), detect_filter(&settings, engine.clone()))),
             updates_tx.clone(),
         ),
         None => Vec::new(),
@@ -619,6 +621,26 @@ async fn retention(
             Err(e) => tracing::warn!("alert retention task failed: {e}"),
         }
     }
+}
+
+/// Which cameras' samples the detector gets (`[detect] cameras`).
+fn detect_filter(
+    settings: &Settings,
+    engine: Option<Arc<AlertEngine>>,
+) -> crate::pipeline::workers::DetectFilter {
+    use crate::settings::DetectScope;
+    let scope = settings.detect.cameras;
+    Arc::new(move |camera: &str| {
+        let rules = engine.as_ref().map(|e| e.rules());
+        match scope {
+            DetectScope::All => true,
+            DetectScope::Rules => rules.is_some_and(|r| r.has_detection_rule(camera)),
+            DetectScope::Auto => match rules {
+                Some(r) if r.any_detection_rule() => r.has_detection_rule(camera),
+                _ => true,
+            },
+        }
+    })
 }
 
 /// Where the detector looks on each camera: its rules' zones (when `zone_crop`) and its

@@ -28,9 +28,13 @@ struct Shared {
     metrics: Arc<Metrics>,
     cfg: QualityConfig,
     detect: Option<Arc<DetectQueue>>,
+    detects: DetectFilter,
     updates: UpdateSender,
     signatures: Signatures,
 }
+
+/// Whether a camera's samples go to the detector (`[detect] cameras`).
+pub type DetectFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Starts `n` worker threads on `queue`. They stop when the queue is closed and empty.
 pub fn spawn(
@@ -38,14 +42,19 @@ pub fn spawn(
     queue: Arc<SampleQueue>,
     metrics: Arc<Metrics>,
     cfg: QualityConfig,
-    detect: Option<Arc<DetectQueue>>,
+    detect: Option<(Arc<DetectQueue>, DetectFilter)>,
     updates: UpdateSender,
 ) -> Vec<std::thread::JoinHandle<()>> {
+    let (detect, detects) = match detect {
+        Some((q, f)) => (Some(q), f),
+        None => (None, Arc::new(|_: &str| false) as DetectFilter),
+    };
     let shared = Arc::new(Shared {
         queue,
         metrics,
         cfg,
         detect,
+        detects,
         updates,
         signatures: Mutex::new(HashMap::new()),
     });
@@ -138,7 +147,11 @@ fn process(
         .any(|f| matches!(f, Fault::TooDark | Fault::TooBright));
     let size = (frame.width, frame.height);
     let frame = Arc::new(frame);
-    if let Some(q) = shared.detect.as_ref().filter(|_| judgeable) {
+    let detect = shared
+        .detect
+        .as_ref()
+        .filter(|_| judgeable && (shared.detects)(cam));
+    if let Some(q) = detect {
         q.push(DetectJob {
             camera: cam.clone(),
             frame: frame.clone(),

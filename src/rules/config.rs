@@ -200,6 +200,14 @@ pub struct RuleConfig {
 }
 
 impl RuleConfig {
+    /// Whether the rule needs the detector (crowding, uncovered truck).
+    pub fn detects(&self) -> bool {
+        matches!(
+            self.kind,
+            RuleKind::Crowding(_) | RuleKind::UncoveredTruck(_)
+        )
+    }
+
     /// Whether the rule applies to the camera.
     pub fn applies_to(&self, camera_id: &str) -> bool {
         self.cameras.iter().any(|p| p.matches(camera_id))
@@ -262,6 +270,16 @@ impl RulesFile {
     /// The rules that apply to a camera.
     pub fn rules_for<'a>(&'a self, camera_id: &'a str) -> impl Iterator<Item = &'a RuleConfig> {
         self.rules.iter().filter(move |r| r.applies_to(camera_id))
+    }
+
+    /// Whether a detection rule (crowding, uncovered truck) applies to the camera.
+    pub fn has_detection_rule(&self, camera_id: &str) -> bool {
+        self.rules_for(camera_id).any(RuleConfig::detects)
+    }
+
+    /// Whether any detection rule is loaded.
+    pub fn any_detection_rule(&self) -> bool {
+        self.rules.iter().any(RuleConfig::detects)
     }
 
     /// Where the detector needs to look on a camera, normalised `[x1, y1, x2, y2]`: the
@@ -344,6 +362,12 @@ mod tests {
              [[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1m\"\n",
         )
         .unwrap();
+        assert!(f.any_detection_rule());
+        assert!(f.has_detection_rule("c1") && f.has_detection_rule("c3"));
+        assert!(
+            !f.has_detection_rule("c9"),
+            "video_loss on * is no detection rule"
+        );
         let z = f.detection_zone("c1", 0.05).unwrap();
         let want = [0.05, 0.35, 0.65, 0.95];
         assert!(
