@@ -58,17 +58,22 @@ struct Stack {
     env: Vec<(String, String)>,
 }
 
+/// `docker-compose` on the shipped file and the shards file, as project `project`.
+fn compose(project: &str, env: &[(String, String)]) -> Command {
+    let mut c = Command::new("docker-compose");
+    c.current_dir(repo())
+        .args(["-p", project])
+        .args(["-f", "deploy/docker-compose.yml"])
+        .args(["-f", "deploy/docker-compose.shards.yml"]);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
 impl Stack {
     fn compose(&self) -> Command {
-        let mut c = Command::new("docker-compose");
-        c.current_dir(repo())
-            .args(["-p", &self.project])
-            .args(["-f", "deploy/docker-compose.yml"])
-            .args(["-f", "deploy/docker-compose.shards.yml"]);
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        c
+        compose(&self.project, &self.env)
     }
 
     fn container(&self, service: &str) -> String {
@@ -104,23 +109,11 @@ impl Drop for Stack {
     }
 }
 
-/// `%`-encodes a PromQL expression for a query string.
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Runs an instant query; each result as (labels, value).
 fn query(prom: u16, q: &str) -> Option<Vec<(Value, f64)>> {
     let (code, body) = http_get(&format!(
         "http://127.0.0.1:{prom}/api/v1/query?query={}",
-        encode(q)
+        url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
     ))?;
     if code != 200 {
         return None;
@@ -140,6 +133,11 @@ fn query(prom: u16, q: &str) -> Option<Vec<(Value, f64)>> {
 /// The single value of a scalar-like query (None while it has no result).
 fn scalar(prom: u16, q: &str) -> Option<f64> {
     query(prom, q)?.first().map(|(_, v)| *v)
+}
+
+/// The cameras of all shards together.
+fn total(shards: &[(String, f64)]) -> f64 {
+    shards.iter().map(|(_, n)| n).sum()
 }
 
 /// Cameras per shard instance, as Prometheus sees them now.
@@ -188,17 +186,10 @@ fn build_images(env: &[(String, String)]) {
             .args(["image", bin()]),
         "scripts/docker-images.sh image",
     );
-    let stack = Stack {
-        project: "sharpeyes-build".into(),
-        env: env.to_vec(),
-    };
     run(
-        stack
-            .compose()
-            .args(["build", "-q", "mosquitto", "prometheus"]),
+        compose("sharpeyes-build", env).args(["build", "-q", "mosquitto", "prometheus"]),
         "docker-compose build",
     );
-    std::mem::forget(stack); // nothing was started
 }
 
 #[test]
@@ -249,8 +240,7 @@ fn compose_stack_with_three_shards_survives_a_cut_off_shard() {
     // Every camera of the fleet, split over three shards.
     let shards = wait_for(Duration::from_secs(120), "36 cameras over 3 shards", || {
         let s = per_shard(prom);
-        let total: f64 = s.iter().map(|(_, n)| n).sum();
-        (s.len() == 3 && total == CAMERAS as f64).then_some(s)
+        (s.len() == 3 && total(&s) == CAMERAS as f64).then_some(s)
     });
     eprintln!("cameras per shard: {shards:?}");
     assert!(shards.iter().all(|(_, n)| *n > 0.0), "{shards:?}");
@@ -327,8 +317,7 @@ fn compose_stack_with_three_shards_survives_a_cut_off_shard() {
         "fleet count without shard 1",
         || {
             let s = per_shard(prom);
-            let total: f64 = s.iter().map(|(_, n)| n).sum();
-            (total == expect && s.iter().all(|(i, _)| i != cut)).then_some(())
+            (total(&s) == expect && s.iter().all(|(i, _)| i != cut)).then_some(())
         },
     );
     assert_eq!(
@@ -357,7 +346,6 @@ fn compose_stack_with_three_shards_survives_a_cut_off_shard() {
         "shard 1 back with its cameras online",
         || {
             let s = per_shard(prom);
-            let total: f64 = s.iter().map(|(_, n)| n).sum();
             let online = scalar(prom, &online_q);
             polls += 1;
             if polls % 50 == 0 {
@@ -365,7 +353,7 @@ fn compose_stack_with_three_shards_survives_a_cut_off_shard() {
                     "waiting: per shard {s:?}, shard 1 online {online:?} (before {online_before})"
                 );
             }
-            (total == CAMERAS as f64 && online? == online_before).then_some(())
+            (total(&s) == CAMERAS as f64 && online? == online_before).then_some(())
         },
     );
     eprintln!("shard 1 back: {CAMERAS} cameras, its {online_before} healthy ones online");
