@@ -38,7 +38,8 @@ base() {
   command -v debootstrap >/dev/null || { say "debootstrap missing (scripts/setup.sh installs it)"; exit 1; }
   local root
   root=$(mktemp -d /var/tmp/sharpeyes-rootfs.XXXXXX)
-  trap 'rm -rf "$root"' RETURN
+  # Cleared as it fires: a RETURN trap stays set and would fire again in the caller.
+  trap 'rm -rf "$root"; trap - RETURN' RETURN
   say "debootstrap bookworm from $MIRROR (a few minutes)"
   debootstrap --variant=minbase bookworm "$root" "$MIRROR" >&2
   # What a slim image leaves out: apt caches, docs and man pages.
