@@ -63,7 +63,13 @@ pub struct Reconciler<O: Opener = RetinaOpener> {
     tasks: JoinSet<()>,
     /// Rows the inventory in force rejected (a reload may not reject more).
     rejected: usize,
+    /// The detection interval of each camera the detector looks at (see
+    /// [`Reconciler::set_detection`]); `None`: no camera is sampled for detection.
+    detection: Option<DetectionCadence>,
 }
+
+/// A camera id's detection interval, `None` for a camera the detector does not look at.
+pub type DetectionCadence = Arc<dyn Fn(&str) -> Option<Duration> + Send + Sync>;
 
 /// Why a reload is refused, if it is: the guards of the module docs, pure.
 pub fn refuse(
@@ -108,7 +114,14 @@ impl<O: Opener> Reconciler<O> {
             watched: BTreeMap::new(),
             tasks: JoinSet::new(),
             rejected: 0,
+            detection: None,
         }
+    }
+
+    /// Samples the cameras the detector looks at at their detection interval (when shorter
+    /// than their quality interval). Call before the first [`Reconciler::apply`].
+    pub fn set_detection(&mut self, cadence: DetectionCadence) {
+        self.detection = Some(cadence);
     }
 
     /// Records how many rows the first inventory rejected (the baseline for reloads).
@@ -149,7 +162,8 @@ impl<O: Opener> Reconciler<O> {
         let mut rows = Vec::new();
         for (id, cam) in wanted {
             let mode = self.settings.mode_for(cam);
-            let every = self.settings.sample_interval_for(cam);
+            let detect = self.detection.as_ref().and_then(|f| f(&cam.id));
+            let every = self.settings.sample_interval_for(cam, detect);
             match self.watched.get(id) {
                 Some(w) if w.camera == *cam && w.mode == mode && w.every == every => {
                     change.unchanged += 1;

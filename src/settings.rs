@@ -6,6 +6,7 @@
 //! stall_timeout = "10s"     # no media this long on an open session = stalled
 //! recovery_hold = "10s"     # media must flow this long before an offline camera is online
 //! connect_timeout = "10s"   # DESCRIBE..PLAY must finish within this
+//! read_pace = "200ms"       # held sessions' sockets drained this often ("0" = every packet)
 //! transport = "tcp"         # or "udp"
 //! max_frame_bytes = 8388608 # an access unit above this ends the session (reason protocol)
 //! max_rtsp_message_bytes = 262144 # an RTSP answer announced above this ends set-up (protocol)
@@ -21,12 +22,14 @@
 //! max_concurrent = 64       # probes in flight at once per instance
 //!
 //! [vision]
-//! sample_interval = "5s"    # one keyframe per camera this often ("0" = no sampling)
+//! sample_interval = "60s"   # picture diagnosis (完好率): one keyframe per camera this often
+//!                           # ("0" = none; cameras with a detection rule see [detect] interval)
 //! queue = 64                # samples waiting for decode; the oldest is dropped beyond
 //! workers = 1               # decode + diagnosis threads
 //!
-//! [detect]                  # object detection on each diagnosed sample
+//! [detect]                  # object detection on the samples of cameras with a detection rule
 //! enabled = false
+//! interval = "5s"           # those cameras are sampled this often (a rule's `sample_interval` beats it)
 //! model = "models/centernet_coco.toml"
 //! threads = 2
 //! device = "cpu"            # "cuda" with a --features cuda build
@@ -78,12 +81,26 @@ pub use crate::camera::session::TransportKind;
 
 pub use crate::camera::settings::{BackoffSettings, PatrolSettings, SupervisorSettings};
 
+/// How often a held session's socket is drained by default (docs/benchmarks.md has the
+/// figures: per-packet wakeups were most of a held camera's cost).
+pub const DEFAULT_READ_PACE: Duration = Duration::from_millis(200);
+
+/// How often a camera's picture is diagnosed by default: quality-inspection platforms check
+/// each camera every few minutes, and a fault lasting minutes is what 完好率 counts; the
+/// sizing figures behind it are in docs/benchmarks.md.
+pub const DEFAULT_QUALITY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often a camera with a detection rule is sampled by default (crowds and trucks come
+/// and go within a minute).
+pub const DEFAULT_DETECT_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Sampling keyframes for picture-quality diagnosis and detection.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VisionSettings {
-    /// Take the next keyframe of a held session this often; patrol samples each round's
-    /// keyframe. `0` turns sampling off.
+    /// Take the next keyframe of a held session this often for picture diagnosis (完好率);
+    /// patrol samples each round's keyframe. `0` turns quality sampling off. Cameras the
+    /// detector watches are sampled at least as often as `[detect] interval`.
     #[serde(deserialize_with = "duration")]
     pub sample_interval: Duration,
     /// Samples waiting for the decoder at most; the oldest is dropped beyond.
@@ -95,7 +112,7 @@ pub struct VisionSettings {
 impl Default for VisionSettings {
     fn default() -> Self {
         Self {
-            sample_interval: Duration::from_secs(5),
+            sample_interval: DEFAULT_QUALITY_INTERVAL,
             queue: 64,
             workers: 1,
         }
@@ -173,6 +190,11 @@ pub struct DetectSettings {
     pub zone_crop: bool,
     /// Which sampled cameras the detector looks at (the detector is the costliest stage).
     pub cameras: DetectScope,
+    /// Cameras the detector looks at are sampled this often (unless their quality interval
+    /// is shorter, or a detection rule's `sample_interval` sets another); `0`: at their
+    /// quality interval.
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
 }
 
 /// Which cameras `[detect]` runs on.
@@ -205,6 +227,7 @@ impl Default for DetectSettings {
             thresholds: Default::default(),
             zone_crop: true,
             cameras: DetectScope::Auto,
+            interval: DEFAULT_DETECT_INTERVAL,
         }
     }
 }
@@ -280,6 +303,11 @@ pub struct Settings {
     /// Media must flow this long before an offline camera counts as online again.
     #[serde(deserialize_with = "duration")]
     pub recovery_hold: Duration,
+    /// A held session's socket is drained this often (batched reads: a few wakeups a second
+    /// per camera instead of one per packet); `0` reads at every packet. Capped at a quarter
+    /// of `stall_timeout`. Frames are seen up to this late; the socket buffers them meanwhile.
+    #[serde(deserialize_with = "duration")]
+    pub read_pace: Duration,
     /// DESCRIBE through PLAY must finish within this, or the camera is `unreachable`.
     #[serde(deserialize_with = "duration")]
     pub connect_timeout: Duration,
@@ -398,6 +426,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             stall_timeout: Duration::from_secs(10),
             recovery_hold: Duration::from_secs(10),
+            read_pace: DEFAULT_READ_PACE,
             connect_timeout: Duration::from_secs(10),
             transport: TransportKind::Tcp,
             max_frame_bytes: 8 << 20,
@@ -430,6 +459,7 @@ impl Settings {
         SupervisorSettings {
             stall_timeout: self.stall_timeout,
             recovery_hold: self.recovery_hold,
+            read_pace: self.read_pace.min(self.stall_timeout / 4),
             backoff: self.backoff.clone(),
             patrol: self.patrol.clone(),
         }
@@ -514,9 +544,9 @@ impl Settings {
         }
     }
 
-    /// How often a camera's keyframe is sampled: the first matching group rule that sets it,
-    /// else `[vision] sample_interval`. Zero means never.
-    pub fn sample_interval_for(&self, cam: &Camera) -> Duration {
+    /// How often a camera's picture is sampled for diagnosis: the first matching group rule
+    /// that sets `sample_interval`, else `[vision] sample_interval`. Zero means never.
+    pub fn quality_interval_for(&self, cam: &Camera) -> Duration {
         self.groups
             .iter()
             .filter(|r| r.matches(cam))
@@ -524,13 +554,34 @@ impl Settings {
             .unwrap_or(self.vision.sample_interval)
     }
 
+    /// How often a camera is sampled at all: the shorter of its quality interval and, when
+    /// detection is on and the detector looks at the camera, its detection interval
+    /// (`detect`: see [`crate::rules::config::RulesFile::detection_interval`]). Zero: never.
+    pub fn sample_interval_for(&self, cam: &Camera, detect: Option<Duration>) -> Duration {
+        let quality = self.quality_interval_for(cam);
+        let detect = detect
+            .filter(|_| self.detect.enabled)
+            .unwrap_or(Duration::ZERO);
+        shortest_nonzero(quality, detect)
+    }
+
     /// Whether any camera is sampled (so the vision workers are needed).
     pub fn any_sampling(&self) -> bool {
         self.vision.enabled()
+            || (self.detect.enabled && !self.detect.interval.is_zero())
             || self
                 .groups
                 .iter()
                 .any(|r| r.sample_interval.is_some_and(|d| !d.is_zero()))
+    }
+}
+
+/// The shorter of two intervals where zero means "never".
+fn shortest_nonzero(a: Duration, b: Duration) -> Duration {
+    match (a.is_zero(), b.is_zero()) {
+        (true, _) => b,
+        (_, true) => a,
+        _ => a.min(b),
     }
 }
 
@@ -592,7 +643,7 @@ mod tests {
         let every: Vec<_> = inv
             .cameras
             .iter()
-            .map(|c| s.sample_interval_for(c))
+            .map(|c| s.sample_interval_for(c, None))
             .collect();
         assert_eq!(
             every,
@@ -603,6 +654,46 @@ mod tests {
             ]
         );
         assert!(s.any_sampling());
+    }
+
+    #[test]
+    fn cameras_the_detector_watches_are_sampled_at_the_detection_interval() {
+        let inv =
+            crate::config::inventory::parse_csv("id,url,class\na,rtsp://h/a,1\nb,rtsp://h/b,3\n")
+                .unwrap();
+        let (a, b) = (&inv.cameras[0], &inv.cameras[1]);
+        let secs = Duration::from_secs;
+        // Defaults: diagnosis every minute; detection off, so no camera is sampled faster.
+        let s = Settings::parse("").unwrap();
+        assert_eq!(s.sample_interval_for(a, None), secs(60));
+        assert_eq!(s.sample_interval_for(a, Some(secs(5))), secs(60));
+        // Detection on: a watched camera at its detection interval, the others at their
+        // quality interval.
+        let s = Settings::parse("[detect]\nenabled = true\n").unwrap();
+        assert_eq!(s.detect.interval, secs(5));
+        assert_eq!(s.sample_interval_for(a, Some(secs(5))), secs(5));
+        assert_eq!(s.sample_interval_for(a, Some(secs(90))), secs(60));
+        assert_eq!(s.sample_interval_for(b, None), secs(60));
+        // A shorter quality interval wins; quality sampling off leaves detection sampling on.
+        let s = Settings::parse(
+            "[vision]\nsample_interval = 0\n[detect]\nenabled = true\n\
+             [[groups]]\nclass = \"3\"\nsample_interval = \"1s\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.sample_interval_for(a, None), Duration::ZERO);
+        assert_eq!(s.sample_interval_for(a, Some(secs(3))), secs(3));
+        assert_eq!(s.sample_interval_for(b, Some(secs(3))), secs(1));
+        assert!(s.any_sampling());
+    }
+
+    #[test]
+    fn read_pace_defaults_to_200ms_and_stays_well_inside_the_stall_timeout() {
+        let s = Settings::parse("").unwrap();
+        assert_eq!(s.supervisor().read_pace, Duration::from_millis(200));
+        let s = Settings::parse("stall_timeout = 0.4\nread_pace = 2\n").unwrap();
+        assert_eq!(s.supervisor().read_pace, Duration::from_millis(100));
+        let s = Settings::parse("read_pace = 0\n").unwrap();
+        assert!(s.supervisor().read_pace.is_zero());
     }
 
     #[test]

@@ -75,10 +75,14 @@ impl Scripted {
     }
 }
 
+/// A session whose frames arrive every `every` from its start, like a socket's: a frame that
+/// arrived while nobody read is there at once for the next read (paced reads take them in
+/// batches).
 struct Source {
     every: Duration,
     left: usize,
     lost: bool,
+    next_at: tokio::time::Instant,
 }
 
 impl MediaSource for Source {
@@ -92,13 +96,15 @@ impl MediaSource for Source {
             }
             std::future::pending::<()>().await;
         }
-        tokio::time::sleep(self.every).await;
+        tokio::time::sleep_until(self.next_at).await;
+        self.next_at += self.every;
         self.left -= 1;
         Ok(FrameInfo {
             keyframe: true,
             bytes: 1000,
             data: None,
             clock_offset_ms: None,
+            media_ms: None,
         })
     }
 }
@@ -125,6 +131,7 @@ impl Opener for Scripted {
                     every,
                     left: count,
                     lost,
+                    next_at: tokio::time::Instant::now() + every,
                 },
                 SessionInfo {
                     codec: "h264".into(),

@@ -104,3 +104,58 @@ fn only_cameras_with_a_detection_rule_are_detected_by_default() {
         );
     }
 }
+
+/// Sampling by purpose: with detection on and otherwise default settings, a camera a
+/// detection rule watches is sampled at the rule's `sample_interval` (or `[detect] interval`,
+/// 5 s), every other camera only for picture diagnosis, once a minute.
+#[test]
+fn cameras_are_sampled_as_often_as_their_purpose_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(dir.path(), "p", 3, free_port(), &[]);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"fast\"\nkind = \"crowding\"\ncameras = [\"p0001\"]\nmin_people = 50\n\
+         sample_interval = \"1s\"\n\
+         [[rules]]\nname = \"default\"\nkind = \"crowding\"\ncameras = [\"p0002\"]\nmin_people = 50\n\
+         [[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1m\"\n",
+    )
+    .unwrap();
+    let d = Daemon::start(
+        dir.path(),
+        &sim.inventory,
+        &["--detect", "--rules", rules.to_str().unwrap()],
+    );
+    let camera = |id: &str| get_json(&format!("{}/api/cameras/{id}", d.base));
+    for (id, every) in [("p0001", 1.0), ("p0002", 5.0), ("p0003", 60.0)] {
+        assert_eq!(
+            camera(id)["sample_interval_seconds"].as_f64(),
+            Some(every),
+            "{id}"
+        );
+    }
+    wait_for(Duration::from_secs(60), "people on p0001", || {
+        camera("p0001")["detections"]["counts"]["person"]
+            .as_u64()
+            .filter(|n| *n >= 3)
+    });
+    // Over 12 s, the times of each camera's latest diagnosed sample.
+    let mut seen: [std::collections::BTreeSet<String>; 3] = Default::default();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(12) {
+        for (i, id) in ["p0001", "p0002", "p0003"].iter().enumerate() {
+            if let Some(at) = camera(id)["quality"]["at"].as_str() {
+                seen[i].insert(at.to_string());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let n = seen.map(|s| s.len());
+    assert!(n[0] >= 6, "p0001 (1 s) sampled {} times in 12 s", n[0]);
+    assert!(
+        (2..=4).contains(&n[1]),
+        "p0002 (5 s) sampled {} times in 12 s",
+        n[1]
+    );
+    assert!(n[2] <= 1, "p0003 (60 s) sampled {} times in 12 s", n[2]);
+}

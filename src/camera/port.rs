@@ -25,8 +25,8 @@ pub trait CameraPort: Send + Sync + 'static {
     fn on_setup(&self, codec: &str);
     /// A held session started delivering (resets media throttling and keyframe spacing).
     fn on_session_started(&self);
-    /// A frame arrived on a held session.
-    fn on_frame(&self, keyframe: bool, bytes: usize);
+    /// A frame arrived on a held session (`media_ms`: its media time, when known).
+    fn on_frame(&self, keyframe: bool, bytes: usize, media_ms: Option<i64>);
     /// Something the status machine must hear of (a failure, a probe result).
     fn on_event(&self, event: Event);
 }

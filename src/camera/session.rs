@@ -110,6 +110,10 @@ pub struct FrameInfo {
     /// The camera's clock minus ours, in milliseconds, when an RTCP sender report arrived
     /// since the previous frame (see [`sender_report_offset_ms`]).
     pub clock_offset_ms: Option<i64>,
+    /// The frame's media time (its RTP timestamp), milliseconds since the session's first
+    /// frame: keyframe spacing is measured on it, not on arrival times (which batched
+    /// reads blur).
+    pub media_ms: Option<i64>,
 }
 
 /// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
@@ -303,12 +307,14 @@ impl MediaSource for RetinaSource {
                     if bytes > self.max_frame_bytes {
                         return Err(frame_too_large(bytes, self.max_frame_bytes));
                     }
+                    let media_ms = media_ms(f.timestamp());
                     let data = (keyframe && keep_keyframe).then(|| f.into_data());
                     return Ok(FrameInfo {
                         keyframe,
                         bytes,
                         data,
                         clock_offset_ms: self.clock_offset_ms.take(),
+                        media_ms,
                     });
                 }
                 Some(Ok(CodecItem::Rtcp(pkt))) if pkt.stream_id() == self.video_stream => {
@@ -334,6 +340,12 @@ impl MediaSource for RetinaSource {
             }
         }
     }
+}
+
+/// Milliseconds of media time since the session's first timestamp.
+fn media_ms(t: retina::Timestamp) -> Option<i64> {
+    let rate = i64::from(t.clock_rate().get());
+    t.elapsed().checked_mul(1000).map(|v| v / rate)
 }
 
 fn pick_video(streams: &[retina::client::Stream]) -> Option<(usize, String)> {

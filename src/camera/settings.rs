@@ -14,6 +14,9 @@ pub struct SupervisorSettings {
     pub stall_timeout: Duration,
     /// Media must flow this long before an offline camera counts as online again.
     pub recovery_hold: Duration,
+    /// A held session's socket is drained this often, every frame there taken at once
+    /// (`0`: at every packet). At most a quarter of the stall timeout.
+    pub read_pace: Duration,
     /// Reconnect backoff.
     pub backoff: BackoffSettings,
     /// Patrol rounds.

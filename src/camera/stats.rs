@@ -16,9 +16,12 @@ pub struct CameraStats {
     pub last_frame_ms: AtomicI64,
     /// Unix ms of the last keyframe; 0 = never.
     pub last_keyframe_ms: AtomicI64,
+    /// Media time (ms) of the last keyframe plus one; 0 = none this session.
+    pub last_keyframe_media: AtomicI64,
     /// Frames from one keyframe to the next, last measured (the GOP length).
     pub gop_frames: AtomicU32,
-    /// Milliseconds from one keyframe to the next, last measured.
+    /// Milliseconds from one keyframe to the next, last measured: on the media clock when
+    /// the frames carry media times, else on arrival.
     pub keyframe_interval_ms: AtomicU32,
     /// Frames since the last keyframe (session task only).
     pub frames_since_key: AtomicU32,
@@ -49,8 +52,8 @@ impl CameraStats {
             .then(|| self.clock_offset_ms.load(Relaxed) as f64 / 1000.0)
     }
 
-    /// Records a frame received at `now_ms`.
-    pub fn on_frame(&self, keyframe: bool, bytes: usize, now_ms: i64) {
+    /// Records a frame received at `now_ms`, of media time `media_ms` when known.
+    pub fn on_frame(&self, keyframe: bool, bytes: usize, now_ms: i64, media_ms: Option<i64>) {
         self.frames.fetch_add(1, Relaxed);
         self.bytes.fetch_add(bytes as u64, Relaxed);
         self.last_frame_ms.store(now_ms, Relaxed);
@@ -58,10 +61,19 @@ impl CameraStats {
         if keyframe {
             self.keyframes.fetch_add(1, Relaxed);
             let prev = self.last_keyframe_ms.swap(now_ms, Relaxed);
-            if prev != 0 {
+            let prev_media = match media_ms {
+                Some(m) => self.last_keyframe_media.swap(m.saturating_add(1), Relaxed),
+                None => 0,
+            };
+            let spacing = match media_ms {
+                Some(m) if prev_media != 0 => Some(m - (prev_media - 1)),
+                None if prev != 0 => Some(now_ms - prev),
+                _ => None,
+            };
+            if let Some(ms) = spacing {
                 self.gop_frames.store(since, Relaxed);
                 self.keyframe_interval_ms
-                    .store((now_ms - prev).clamp(0, u32::MAX as i64) as u32, Relaxed);
+                    .store(ms.clamp(0, u32::MAX as i64) as u32, Relaxed);
             }
             self.frames_since_key.store(0, Relaxed);
         }
@@ -70,6 +82,33 @@ impl CameraStats {
     /// A new session starts: keyframe spacing must not span sessions.
     pub fn on_session_start(&self) {
         self.last_keyframe_ms.store(0, Relaxed);
+        self.last_keyframe_media.store(0, Relaxed);
         self.frames_since_key.store(0, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyframe_spacing_is_measured_on_media_time_when_frames_carry_it() {
+        let s = CameraStats::default();
+        // Read in batches: arrivals 0 / 1.2 s / 2.0 s, media times 0 / 1.0 / 2.0 s.
+        s.on_frame(true, 10, 1_000, Some(0));
+        for _ in 0..9 {
+            s.on_frame(false, 10, 1_100, Some(500));
+        }
+        s.on_frame(true, 10, 2_200, Some(1_000));
+        assert_eq!(s.keyframe_interval_ms.load(Relaxed), 1_000);
+        assert_eq!(s.gop_frames.load(Relaxed), 10);
+        s.on_frame(true, 10, 3_000, Some(2_000));
+        assert_eq!(s.keyframe_interval_ms.load(Relaxed), 1_000);
+        // A new session: no spacing across it; without media times, arrival is used.
+        s.on_session_start();
+        s.on_frame(true, 10, 9_000, None);
+        assert_eq!(s.keyframe_interval_ms.load(Relaxed), 1_000);
+        s.on_frame(true, 10, 10_500, None);
+        assert_eq!(s.keyframe_interval_ms.load(Relaxed), 1_500);
     }
 }

@@ -1,7 +1,9 @@
 //! One long-lived task per camera: opens sessions, feeds the fleet, reconnects with backoff.
 //!
 //! - **hold**: keep a session open; every frame updates the counters; a session error or no
-//!   frame for the stall timeout ends it; then wait a jittered backoff and open again. A lost
+//!   frame for the stall timeout ends it; then wait a jittered backoff and open again. Reads
+//!   are paced (`read_pace`, 200 ms): the session's socket is drained in batches, so a held
+//!   camera costs a few wakeups a second instead of one per packet. A lost
 //!   connection (EOF/reset on an established session) is retried once at once before it is
 //!   reported, so a camera that simply dropped its TCP connection is not counted as an outage,
 //!   and one that went away is reported with the reason the fresh attempt finds (`refused`…).
@@ -10,6 +12,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rand::Rng;
@@ -108,35 +111,51 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<dyn CameraPort>
                 // a tokio timer (it can be reset), on the same runtime clock as Clock::sleep.
                 let stall = tokio::time::sleep(s.stall_timeout);
                 tokio::pin!(stall);
-                let failure = loop {
+                let failure = 'session: loop {
                     let want = ctx.samples.is_some()
                         && !entry.sample_interval().is_zero()
                         && ctx.clock.monotonic() >= next_sample;
-                    tokio::select! {
-                        biased;
-                        r = source.next_frame(want) => match r {
-                            Ok(f) => {
-                                stall
-                                    .as_mut()
-                                    .reset(tokio::time::Instant::now() + s.stall_timeout);
-                                entry.on_frame(f.keyframe, f.bytes);
-                                if let Some(offset) = f.clock_offset_ms {
-                                    entry.stats().on_clock_offset(offset);
-                                }
-                                if let Some(data) = f.data {
-                                    next_sample =
-                                        ctx.clock.monotonic().after(entry.sample_interval());
-                                    submit(ctx, entry, &info.codec, data);
-                                }
-                            }
-                            Err(f) => break f,
-                        },
-                        _ = &mut stall => {
-                            break Failure::new(
-                                Reason::Stalled,
-                                format!("no media for {} s", s.stall_timeout.as_secs_f64()),
-                            );
+                    let next = source.next_frame(want);
+                    tokio::pin!(next);
+                    let r = if s.read_pace.is_zero() {
+                        tokio::select! {
+                            biased;
+                            r = &mut next => r,
+                            _ = &mut stall => break 'session stalled(s.stall_timeout),
                         }
+                    } else {
+                        // Paced: look at the socket every `read_pace`, taking every frame
+                        // that is there; a waiting session wakes neither for packets nor
+                        // frames. The future lives across the pauses, so a source need not
+                        // be cancel-safe.
+                        loop {
+                            if let Poll::Ready(r) =
+                                next.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+                            {
+                                break r;
+                            }
+                            tokio::select! {
+                                biased;
+                                _ = &mut stall => break 'session stalled(s.stall_timeout),
+                                _ = tokio::time::sleep(s.read_pace) => {}
+                            }
+                        }
+                    };
+                    match r {
+                        Ok(f) => {
+                            stall
+                                .as_mut()
+                                .reset(tokio::time::Instant::now() + s.stall_timeout);
+                            entry.on_frame(f.keyframe, f.bytes, f.media_ms);
+                            if let Some(offset) = f.clock_offset_ms {
+                                entry.stats().on_clock_offset(offset);
+                            }
+                            if let Some(data) = f.data {
+                                next_sample = ctx.clock.monotonic().after(entry.sample_interval());
+                                submit(ctx, entry, &info.codec, data);
+                            }
+                        }
+                        Err(f) => break f,
                     }
                 };
                 drop(source);
@@ -228,6 +247,14 @@ async fn patrol<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<dyn CameraPor
     }
 }
 
+/// The failure of a session that delivered nothing for `timeout`.
+fn stalled(timeout: Duration) -> Failure {
+    Failure::new(
+        Reason::Stalled,
+        format!("no media for {} s", timeout.as_secs_f64()),
+    )
+}
+
 /// Connect, PLAY until the first keyframe; the session is torn down when dropped.
 async fn probe<O: Opener>(
     ctx: &SupervisorContext<O>,
@@ -240,9 +267,12 @@ async fn probe<O: Opener>(
         let f = source
             .next_frame(ctx.samples.is_some() && !entry.sample_interval().is_zero())
             .await?;
-        entry
-            .stats()
-            .on_frame(f.keyframe, f.bytes, ctx.clock.now().timestamp_millis());
+        entry.stats().on_frame(
+            f.keyframe,
+            f.bytes,
+            ctx.clock.now().timestamp_millis(),
+            f.media_ms,
+        );
         if let Some(offset) = f.clock_offset_ms {
             entry.stats().on_clock_offset(offset);
         }

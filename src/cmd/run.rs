@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Seconds media must flow before an offline camera is online again [default: 10].
     #[arg(long, value_parser = parse_duration)]
     pub recovery_hold: Option<Duration>,
+    /// Drain each held session's socket this often; 0 reads at every packet [default: 0.2].
+    #[arg(long, value_parser = parse_duration)]
+    pub read_pace: Option<Duration>,
     /// Seconds allowed for DESCRIBE..PLAY [default: 10].
     #[arg(long, value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
@@ -56,9 +59,13 @@ pub struct RunArgs {
     /// Seconds between patrol rounds of one camera [default: 300].
     #[arg(long, value_parser = parse_duration)]
     pub patrol_interval: Option<Duration>,
-    /// Sample one keyframe per held camera this often; 0 turns sampling off [default: 5].
+    /// Sample one keyframe per held camera this often for picture diagnosis; 0 turns quality
+    /// sampling off [default: 60].
     #[arg(long, value_parser = parse_duration)]
     pub sample_interval: Option<Duration>,
+    /// Sample the cameras the detector looks at this often [default: 5].
+    #[arg(long, value_parser = parse_duration)]
+    pub detect_interval: Option<Duration>,
     /// Run object detection on the samples (needs ONNX Runtime).
     #[arg(long)]
     pub detect: bool,
@@ -139,6 +146,12 @@ impl RunArgs {
         }
         if let Some(v) = self.sample_interval {
             s.vision.sample_interval = v;
+        }
+        if let Some(v) = self.read_pace {
+            s.read_pace = v;
+        }
+        if let Some(v) = self.detect_interval {
+            s.detect.interval = v;
         }
         if let Some(m) = self.mode {
             s.default_mode = m;
@@ -288,7 +301,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             );
             Some((q, t))
         }
-        (None, true) => anyhow::bail!("detection needs sampling: set a non-zero sample interval"),
+        (None, true) => anyhow::bail!(
+            "detection needs sampling: set a non-zero [detect] interval or sample interval"
+        ),
         _ => None,
     };
     let workers = match &samples {
@@ -335,6 +350,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         status_cfg,
         writer.sender().clone(),
     );
+    if detect_queue.is_some() {
+        reconciler.set_detection(detection_cadence(&settings, engine.clone()));
+    }
     reconciler.apply(&inv.cameras);
     reconciler.set_rejected(inv.rejected.len());
     let (held, patrolled) = reconciler.counts();
@@ -640,6 +658,29 @@ fn detect_filter(
                 _ => true,
             },
         }
+    })
+}
+
+/// How often each camera the detector looks at is sampled for it: its detection rules'
+/// `sample_interval` (shortest), else `[detect] interval`; `None` for the others.
+fn detection_cadence(
+    settings: &Settings,
+    engine: Option<Arc<AlertEngine>>,
+) -> crate::reload::DetectionCadence {
+    let every = settings.detect.interval;
+    let looks = detect_filter(settings, engine.clone());
+    Arc::new(move |camera: &str| {
+        if !looks(camera) {
+            return None;
+        }
+        // Cameras the scope adds without a rule (`all`, or `auto` without detection rules)
+        // get the default.
+        let rules = engine.as_ref().map(|e| e.rules());
+        Some(
+            rules
+                .and_then(|r| r.detection_interval(camera, every))
+                .unwrap_or(every),
+        )
     })
 }
 

@@ -186,10 +186,10 @@ impl CameraPort for CameraEntry {
     }
 
     /// Counts the frame; feeds the status machine at most every 200 ms.
-    fn on_frame(&self, keyframe: bool, bytes: usize) {
+    fn on_frame(&self, keyframe: bool, bytes: usize, media_ms: Option<i64>) {
         let now = self.core.clock.stamp();
         self.stats
-            .on_frame(keyframe, bytes, now.wall.timestamp_millis());
+            .on_frame(keyframe, bytes, now.wall.timestamp_millis(), media_ms);
         // Throttled on the monotonic clock: a backward wall step must not silence a camera.
         let ms = now.mono.as_millis();
         let last = self.last_media_event_ms.load(Relaxed);
@@ -217,6 +217,9 @@ pub struct CameraView<'a> {
     pub labels: &'a BTreeMap<String, String>,
     /// hold or patrol.
     pub mode: Mode,
+    /// How often its picture is sampled (diagnosis, and detection where the detector looks
+    /// at it); `None`: never.
+    pub sample_interval_seconds: Option<f64>,
     /// The failure message.
     pub detail: Option<String>,
     /// Codec of the last session.
@@ -460,6 +463,8 @@ impl Fleet {
             url: url_for_display(e.camera.url.as_str()),
             labels: &e.camera.labels,
             mode: e.mode,
+            sample_interval_seconds: (!e.sample_interval.is_zero())
+                .then_some(e.sample_interval.as_secs_f64()),
             detail: e.status().detail,
             codec: e.codec.lock().unwrap().clone(),
             counters: CountersView {

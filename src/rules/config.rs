@@ -13,6 +13,7 @@
 //! hold_off = "30s"               # default 30s
 //! smoothing = 5                  # median of the last 5 samples; default 5
 //! update_interval = "30s"        # default 30s
+//! sample_interval = "2s"         # sample its cameras this often; default [detect] interval (5s)
 //! min_score = 0.5                # default: the model's [thresholds] person (CenterNet 0.35), else 0.5
 //! class = "person"               # default person
 //! hours = ["07:00-22:00"]        # optional; default all day
@@ -277,6 +278,24 @@ impl RulesFile {
         self.rules_for(camera_id).any(RuleConfig::detects)
     }
 
+    /// How often the camera must be sampled for its detection rules: the shortest of their
+    /// `sample_interval`s, `default` for a rule that sets none; `None` when no detection rule
+    /// applies to it.
+    pub fn detection_interval(
+        &self,
+        camera_id: &str,
+        default: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        self.rules_for(camera_id)
+            .filter_map(|r| match &r.kind {
+                RuleKind::Crowding(p) => Some(p.sample_interval),
+                RuleKind::UncoveredTruck(p) => Some(p.sample_interval),
+                _ => None,
+            })
+            .map(|every| every.unwrap_or(default))
+            .min()
+    }
+
     /// Whether any detection rule is loaded.
     pub fn any_detection_rule(&self) -> bool {
         self.rules.iter().any(RuleConfig::detects)
@@ -377,6 +396,35 @@ mod tests {
         // A whole-picture rule, or no detection rule: no crop.
         assert_eq!(f.detection_zone("c3", 0.05), None);
         assert_eq!(f.detection_zone("c9", 0.05), None);
+    }
+
+    #[test]
+    fn detection_interval_is_the_shortest_of_the_cameras_detection_rules() {
+        let f = RulesFile::parse(
+            "[[rules]]\nname = \"a\"\nkind = \"crowding\"\ncameras = [\"c1\", \"c2\"]\n\
+             min_people = 3\nsample_interval = \"30s\"\n\
+             [[rules]]\nname = \"b\"\nkind = \"uncovered_truck\"\ncameras = [\"c1\"]\n\
+             [[rules]]\nname = \"c\"\nkind = \"crowding\"\ncameras = [\"c3\"]\nmin_people = 3\n\
+             sample_interval = 2\n\
+             [[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1m\"\n",
+        )
+        .unwrap();
+        let d = Duration::from_secs(5);
+        // c1: the truck rule sets none, so the default beats the crowding rule's 30 s.
+        assert_eq!(f.detection_interval("c1", d), Some(d));
+        assert_eq!(f.detection_interval("c2", d), Some(Duration::from_secs(30)));
+        assert_eq!(f.detection_interval("c3", d), Some(Duration::from_secs(2)));
+        assert_eq!(f.detection_interval("c9", d), None);
+        let e = err_of(
+            "[[rules]]\nkind = \"crowding\"\ncameras = [\"c1\"]\nmin_people = 3\n\
+             sample_interval = 0\n",
+        );
+        assert_eq!(e.line, Some(5), "{e}");
+        let e = err_of(
+            "[[rules]]\nkind = \"video_loss\"\ncameras = [\"c1\"]\nafter = 60\n\
+             sample_interval = 5\n",
+        );
+        assert!(e.message.contains("sample_interval"), "{e}");
     }
 
     use super::*;

@@ -62,6 +62,8 @@ pub struct CrowdingParams {
     pub smoothing: usize,
     /// At most one `Update` per this interval.
     pub update_interval: Duration,
+    /// How often the rule's cameras are sampled; `None`: `[detect] interval`.
+    pub sample_interval: Option<Duration>,
 }
 
 impl Default for CrowdingParams {
@@ -75,6 +77,7 @@ impl Default for CrowdingParams {
             hold_off: Duration::from_secs(30),
             smoothing: 5,
             update_interval: Duration::from_secs(30),
+            sample_interval: None,
         }
     }
 }

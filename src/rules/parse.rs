@@ -39,6 +39,7 @@ const KINDS: [Kind; 4] = [
             "smoothing",
             "hold_off",
             "update_interval",
+            "sample_interval",
         ],
         build: crowding,
     },
@@ -53,6 +54,7 @@ const KINDS: [Kind; 4] = [
             "confirm",
             "hold_off",
             "update_interval",
+            "sample_interval",
         ],
         build: uncovered_truck,
     },
@@ -161,6 +163,8 @@ struct RawRule {
     // crowding and conditions
     hold_off: S<RawDuration>,
     update_interval: S<RawDuration>,
+    // crowding and uncovered_truck: how often the camera is sampled for them
+    sample_interval: S<RawDuration>,
     // video_loss, video_abnormal
     after: S<RawDuration>,
     faults: S<Vec<Spanned<String>>>,
@@ -185,6 +189,7 @@ impl RawRule {
             k("smoothing", &self.smoothing),
             k("hold_off", &self.hold_off),
             k("update_interval", &self.update_interval),
+            k("sample_interval", &self.sample_interval),
             k("after", &self.after),
             k("faults", &self.faults),
             k("classifier", &self.classifier),
@@ -389,6 +394,21 @@ impl Rule<'_> {
         )
     }
 
+    /// A detection rule's `sample_interval`, if set (non-zero).
+    fn sample_interval(&self) -> Result<Option<Duration>, RuleError> {
+        let Some(v) = &self.raw.sample_interval else {
+            return Ok(None);
+        };
+        let d = self.duration("sample_interval", &self.raw.sample_interval, None)?;
+        if d.is_zero() {
+            return Err(self.at(
+                v,
+                "`sample_interval` must be above 0 (a detection rule needs samples)",
+            ));
+        }
+        Ok(Some(d))
+    }
+
     fn zone(&self) -> Result<Polygon, RuleError> {
         let Some(z) = &self.raw.zone else {
             return Ok(Polygon::whole_frame());
@@ -481,6 +501,7 @@ fn crowding(r: &Rule<'_>) -> Result<RuleKind, RuleError> {
         hold_off: r.hold_off(Duration::from_secs(30))?,
         smoothing,
         update_interval: r.update_interval()?,
+        sample_interval: r.sample_interval()?,
     }))
 }
 
@@ -537,6 +558,7 @@ fn uncovered_truck(r: &Rule<'_>) -> Result<RuleKind, RuleError> {
         confirm_n,
         hold_off: r.hold_off(Duration::from_secs(30))?,
         update_interval: r.update_interval()?,
+        sample_interval: r.sample_interval()?,
     }))
 }
 

@@ -52,6 +52,8 @@ pub struct TruckParams {
     pub hold_off: Duration,
     /// At most one `Update` per this interval.
     pub update_interval: Duration,
+    /// How often the rule's cameras are sampled; `None`: `[detect] interval`.
+    pub sample_interval: Option<Duration>,
 }
 
 impl Default for TruckParams {
@@ -66,6 +68,7 @@ impl Default for TruckParams {
             confirm_n: 5,
             hold_off: Duration::from_secs(30),
             update_interval: Duration::from_secs(30),
+            sample_interval: None,
         }
     }
 }
