@@ -542,14 +542,28 @@ def sampling_args(a, interval: str | None) -> list[str]:
 
 
 def run_sharpeyes_hold(
-    a, sim: SimFleet, guard: Guard, tmp: Path, n: int, window_s: float, sample: str | None = None
+    a, sim: SimFleet, guard: Guard, tmp: Path, n: int, window_s: float, sample: str | None = None,
+    variant: str | None = None,
 ) -> dict:
-    """Holds n cameras. `sample`: the daemon's --sample-interval for this run (None: a.sample_interval)."""
+    """Holds n cameras. `sample`: the daemon's --sample-interval for this run (None: a.sample_interval).
+    `variant`: "defaults" runs the daemon with its default sampling (no --sample-interval);
+    "unpaced" adds --read-pace 0 (a read at every packet) to the hold-only run."""
     sample = a.sample_interval if sample is None else sample
-    sampling = a.has_sampling and sample not in ("0", "0s")
-    tag = f"hold{n}" + (f"-sample{sample}" if sampling else "")
-    log(f"sharpeyes hold: {n} cameras" + (f", sampling a keyframe every {sample} s" if sampling else ""))
-    p, base, logf = start_daemon(a, sim, tmp, tag, n, ["--mode", "hold", *sampling_args(a, sample)])
+    sampling = a.has_sampling and sample not in ("0", "0s") and variant != "defaults"
+    extra = ["--mode", "hold"]
+    if variant == "defaults":
+        tool, tag = "sharpeyes defaults", f"hold{n}-defaults"
+        log(f"sharpeyes hold: {n} cameras, default sampling")
+    else:
+        extra += sampling_args(a, sample)
+        tool = "sharpeyes+sampling" if sampling else "sharpeyes"
+        tag = f"hold{n}" + (f"-sample{sample}" if sampling else "")
+        if variant == "unpaced":
+            extra += ["--read-pace", "0"]
+            tool, tag = tool + " unpaced", tag + "-unpaced"
+        log(f"sharpeyes hold: {n} cameras" + (f", sampling a keyframe every {sample} s" if sampling else "")
+            + (", a read at every packet" if variant == "unpaced" else ""))
+    p, base, logf = start_daemon(a, sim, tmp, tag, n, extra)
     try:
         try:
             wait_http(base + "/healthz", guard, 60, [p])
@@ -596,8 +610,8 @@ def run_sharpeyes_hold(
         fr1 = per_camera(s1, "sharpeyes_received_frames_total")
         dts = ts1 - ts0
         r.update(
-            tool="sharpeyes+sampling" if sampling else "sharpeyes",
-            sample_interval=sample if a.has_sampling else None,
+            tool=tool,
+            sample_interval=None if variant == "defaults" else sample if a.has_sampling else None,
             samples_per_s=(metric_sum(s1, "sharpeyes_samples_total")
                            - metric_sum(s0, "sharpeyes_samples_total")) / dts,
             samples_processed_per_s=(metric_sum(s1, "sharpeyes_samples_processed_total")
@@ -827,10 +841,98 @@ def run_patrol(a, sim: SimFleet, guard: Guard, tmp: Path, cams: int, conc: int) 
 # --------------------------------------------------------------------------------------------
 
 
+def has_flag(binary: Path, flag: str) -> bool:
+    """Whether a daemon build's `run` takes `flag`."""
+    r = subprocess.run([str(binary), "run", "--help"], capture_output=True, text=True, timeout=30)
+    return flag in r.stdout
+
+
 def has_sampling(binary: Path) -> bool:
     """Whether a daemon build takes --sample-interval (older builds do not)."""
     r = subprocess.run([str(binary), "run", "--help"], capture_output=True, text=True, timeout=30)
     return "--sample-interval" in r.stdout
+
+
+SHARPEYES_VARIANTS = {"sharpeyes": None, "defaults": "defaults", "unpaced": "unpaced"}
+
+
+def run_alternating(a, sim: SimFleet, guard: Guard, tmp: Path) -> list[dict]:
+    """Every tool at every size, --tool-rounds times, the tools alternating (A B C A B C ...,
+    the order rotated each round) so that drift in the machine's load falls on all of them.
+    Each result is tagged with its round; `aggregate` takes the medians."""
+    out = []
+    tools = [t for t in a.tools if t in SHARPEYES_VARIANTS or t in ("ffmpeg", "gstreamer")]
+    try:
+        for rnd in range(a.tool_rounds):
+            a.tag_prefix = f"r{rnd}-"
+            order = tools[rnd % len(tools):] + tools[:rnd % len(tools)] if tools else []
+            log(f"[round {rnd + 1}/{a.tool_rounds}: {', '.join(order)}]")
+            if set(tools) & set(SHARPEYES_VARIANTS):
+                r = run_sharpeyes_hold(a, sim, guard, tmp, 1, a.baseline_seconds)
+                r.update(round=rnd, kind="baseline")
+                out.append(r)
+            peer_counts_done = set()
+            for n in a.sizes:
+                for tool in order:
+                    if tool in SHARPEYES_VARIANTS:
+                        if SHARPEYES_VARIANTS[tool] == "unpaced" and not a.has_read_pace:
+                            continue
+                        window = max(a.seconds, a.defaults_seconds) if tool == "defaults" else a.seconds
+                        r = run_sharpeyes_hold(a, sim, guard, tmp, n, window,
+                                               variant=SHARPEYES_VARIANTS[tool])
+                    else:
+                        count = min(n, a.max_peer)
+                        if (tool, count) in peer_counts_done:
+                            continue
+                        peer_counts_done.add((tool, count))
+                        r = run_peers(a, sim, guard, tmp, tool, count, a.seconds)
+                    r.update(round=rnd, kind="hold")
+                    out.append(r)
+    finally:
+        a.tag_prefix = ""
+    return out
+
+
+def void_reason(r: dict) -> str | None:
+    """Why a window does not count: some stream was not really receiving during it (its frame
+    counter or socket bytes did not grow), or a camera went offline."""
+    if r["delivering"] < r["streams"]:
+        return f"only {r['delivering']}/{r['streams']} streams received during the window"
+    if r.get("online_after") is not None and r["online_after"] < r["streams"]:
+        return f"{r['online_after']}/{r['streams']} cameras online at the end of the window"
+    if r.get("rx_kbytes_per_s", 0) <= 0:
+        return "no socket bytes received during the window"
+    return None
+
+
+def aggregate(runs: list[dict]) -> tuple[dict | None, list[dict], list[dict]]:
+    """Medians per (tool, streams) over the rounds whose windows count, with the spread
+    (min..max) of CPU and RSS per stream. Returns (baseline, hold rows, voided runs)."""
+    voided, groups = [], {}
+    for r in runs:
+        why = void_reason(r)
+        if why:
+            voided.append({"tool": r["tool"], "streams": r["streams"], "round": r["round"], "why": why})
+            log(f"  VOID: {r['tool']} ({r['streams']}), round {r['round'] + 1}: {why}")
+            continue
+        groups.setdefault((r["kind"], r["tool"], r["streams"]), []).append(r)
+    rows, baseline = [], None
+    for (kind, _tool, _n), rs in groups.items():
+        m = dict(rs[0])
+        for k, v in rs[0].items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                vals = [x[k] for x in rs if isinstance(x.get(k), (int, float))]
+                ints = all(isinstance(x, int) for x in vals)
+                m[k] = statistics.median_low(vals) if ints else statistics.median(vals)
+        m["rounds"] = len(rs)
+        for k in ("cpu_pct_per_stream", "rss_kib_per_stream"):
+            vals = [x[k] for x in rs if x.get(k) is not None]
+            m[k + "_range"] = (min(vals), max(vals)) if vals else None
+        if kind == "baseline":
+            baseline = m
+        else:
+            rows.append(m)
+    return baseline, rows, voided
 
 
 def run_compare(a, sim: SimFleet, guard: Guard, tmp: Path) -> list[dict]:
@@ -928,6 +1030,11 @@ def compare_report(a, runs: list[dict]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def spread(rng, spec: str) -> str:
+    """A (min, max) pair as `min..max`."""
+    return "-" if not rng else f"{rng[0]:{spec}}..{rng[1]:{spec}}"
+
+
 def fmt(v, spec: str = ".1f", none: str = "-") -> str:
     if v is None:
         return none
@@ -979,8 +1086,10 @@ def report(res: dict) -> str:
                 f"{r['delivering']}/{streams}",
                 fmt(r.get("frames_per_s"), ".0f"),
                 fmt(r["rx_kbytes_per_s"] / streams, ".1f"),
+                str(r.get("rounds", 1)),
                 fmt(r["cpu_cores"] * 100, ".1f"),
                 fmt(r["cpu_pct_per_stream"], ".3f"),
+                spread(r.get("cpu_pct_per_stream_range"), ".3f"),
                 fmt(r["cpu_s_per_stream_hour"], ".2f"),
                 fmt(r["rss_kib"] / 1024, ".1f"),
                 fmt(r["rss_kib_per_stream"], ".0f"),
@@ -991,8 +1100,8 @@ def report(res: dict) -> str:
                 fmt(r["other_cores"] * 100, ".0f"),
             ])
         print(table(
-            ["tool", "streams", "delivering", "frames/s", "rx kB/s/str", "CPU %", "CPU %/str",
-             "CPU-s/str-h", "RSS MiB", "RSS KiB/str", "PSS MiB", "PSS KiB/str",
+            ["tool", "streams", "delivering", "frames/s", "rx kB/s/str", "rounds", "CPU %", "CPU %/str",
+             "CPU %/str min..max", "CPU-s/str-h", "RSS MiB", "RSS KiB/str", "PSS MiB", "PSS KiB/str",
              "marg. RSS KiB/str", "sim CPU %", "other CPU %"],
             rows), file=o)
     for r in hold:
@@ -1005,6 +1114,11 @@ def report(res: dict) -> str:
             print(f"  busy machine during {r['tool']} ({r['streams']}): other load "
                   f"{r['other_cores'] * 100:.0f}% of a core ({', '.join(r['other_top']) or 'short-lived processes'})",
                   file=o)
+    if hold and any("rounds" in r for r in hold):
+        print("  every figure is the median over the rounds whose windows counted; a window is void "
+              "when a stream's frame counter or socket bytes did not grow during it", file=o)
+    for v in res.get("voided", []):
+        print(f"  VOID: {v['tool']} ({v['streams']}), round {v['round'] + 1}: {v['why']}", file=o)
     if res["ratios"]:
         print("\nRATIOS — peer per-stream figure / sharpeyes per-stream figure (higher = sharpeyes leaner)", file=o)
         rows = []
@@ -1064,8 +1178,9 @@ def report(res: dict) -> str:
 def add_derived(res: dict) -> None:
     base = res.get("baseline")
     hold = [r for r in res["hold"] if r["tool"] == "sharpeyes"]
+    variants = [r for r in res["hold"] if r["tool"].startswith("sharpeyes")]
     if base:
-        for r in hold:
+        for r in variants:
             if r["streams"] > 1:
                 r["marginal_rss_kib_per_stream"] = (r["rss_kib"] - base["rss_kib"]) / (r["streams"] - 1)
                 r["marginal_pss_kib_per_stream"] = (r["pss_kib"] - base["pss_kib"]) / (r["streams"] - 1)
@@ -1092,6 +1207,26 @@ def add_derived(res: dict) -> None:
                 "value": f"{v:.1f} KiB",
                 "target": "<= 64 KiB",
                 "verdict": "PASS" if v <= 64 else "FAIL",
+            })
+    by_n = {r["streams"]: r for r in hold}
+    for r in variants:
+        h = by_n.get(r["streams"])
+        if r is h or not h or not h["cpu_pct_per_stream"]:
+            continue
+        q = r["cpu_pct_per_stream"] / h["cpu_pct_per_stream"]
+        if r["tool"] == "sharpeyes defaults":
+            res["targets"].append({
+                "name": f"CPU per stream at the defaults / hold only, N={r['streams']}",
+                "value": f"{q:.2f}x",
+                "target": "<= 2x",
+                "verdict": "PASS" if q <= 2 else "FAIL",
+            })
+        elif r["tool"] == "sharpeyes unpaced":
+            res["targets"].append({
+                "name": f"CPU per stream reading every packet / paced reads, N={r['streams']}",
+                "value": f"{q:.2f}x",
+                "target": "(the read_pace lever; no target)",
+                "verdict": "",
             })
     for q in res["ratios"]:
         if q["peer"] == "ffmpeg" and q["cpu_ratio"] is not None:
@@ -1159,7 +1294,9 @@ def parse_args(argv=None):
     ap.add_argument("--warmup-timeout", type=float, default=180, help="longest wait for all streams to deliver")
     ap.add_argument("--settle", type=float, default=3, help="extra seconds after warm-up before a window")
     ap.add_argument("--max-peer", type=int, default=100, help="cap on ffmpeg / gst-launch processes")
-    ap.add_argument("--tools", default="sharpeyes,ffmpeg,gstreamer", help="which hold runs ('none': patrol only)")
+    ap.add_argument("--tools", default="sharpeyes,defaults,ffmpeg,gstreamer",
+                    help="which hold runs: sharpeyes (hold only), defaults (sharpeyes with its default "
+                    "sampling), unpaced (hold only, --read-pace 0), ffmpeg, gstreamer ('none': patrol only)")
     ap.add_argument("--sessions-per-sim", type=int, default=250, help="most held sessions per sim process")
     ap.add_argument("--mounts-per-sim", type=int, default=1000, help="most cameras per sim process")
     ap.add_argument("--patrol-cameras", type=int, default=10000, help="patrol fleet size (0: skip patrol)")
@@ -1184,6 +1321,11 @@ def parse_args(argv=None):
                     "and patrol runs alternate with --bin's, --rounds times, and a BEFORE/AFTER "
                     "table of medians is printed (replaces the plain sharpeyes rows)")
     ap.add_argument("--compare-label", default="before", help="name of --compare-bin in the table")
+    ap.add_argument("--tool-rounds", type=int, default=3,
+                    help="alternations of the tools (sharpeyes, its variants, ffmpeg, GStreamer) per "
+                    "size; the tables show medians and min..max spreads")
+    ap.add_argument("--defaults-seconds", type=float, default=60,
+                    help="window of the defaults runs (cameras sample at random phases, so the rate is steady)")
     ap.add_argument("--rounds", type=int, default=2, help="alternations per size with --compare-bin")
     ap.add_argument("--json", type=Path, help="write the raw figures here")
     ap.add_argument("--timeout", type=float, default=2400, help="wall-clock limit of the whole run (s)")
@@ -1202,7 +1344,7 @@ def parse_args(argv=None):
     if not a.sizes or min(a.sizes) < 1:
         ap.error("--sizes needs positive numbers")
     for t in a.tools:
-        if t not in ("sharpeyes", "ffmpeg", "gstreamer"):
+        if t not in ("sharpeyes", "defaults", "unpaced", "ffmpeg", "gstreamer"):
             ap.error(f"unknown tool {t!r}")
     return a
 
@@ -1241,6 +1383,7 @@ def main(argv=None) -> int:
         print(f"bench: `{a.bin} sim` is not available (is the simulator built in?)", file=sys.stderr)
         return 2
     a.has_sampling = has_sampling(a.bin)
+    a.has_read_pace = has_flag(a.bin, "--read-pace")
     if a.compare_bin and not a.compare_bin.exists():
         print(f"bench: --compare-bin {a.compare_bin} not found", file=sys.stderr)
         return 2
@@ -1266,7 +1409,7 @@ def main(argv=None) -> int:
     try:
         hold_max = max(a.sizes)
         need_hold = (
-            hold_max if "sharpeyes" in a.tools else min(a.max_peer, hold_max) if a.tools else 0
+            hold_max if set(a.tools) & set(SHARPEYES_VARIANTS) else min(a.max_peer, hold_max) if a.tools else 0
         )
         mounts = max(need_hold, a.patrol_cameras)
         try:
@@ -1286,20 +1429,15 @@ def main(argv=None) -> int:
 
         if a.compare_bin:
             res["compare"] = run_compare(a, sim, guard, tmp)
-        elif "sharpeyes" in a.tools:
-            res["baseline"] = run_sharpeyes_hold(a, sim, guard, tmp, 1, a.baseline_seconds)
-            for n in a.sizes:
-                res["hold"].append(run_sharpeyes_hold(a, sim, guard, tmp, n, a.seconds))
-            if a.has_sampling:
+        else:
+            runs = run_alternating(a, sim, guard, tmp)
+            res["runs"] = runs
+            res["baseline"], res["hold"], res["voided"] = aggregate(runs)
+            if "sharpeyes" in a.tools and a.has_sampling:
                 for n in a.sampling_at:
                     res["hold"].append(
                         run_sharpeyes_hold(a, sim, guard, tmp, n, a.seconds, a.sampling_interval)
                     )
-        for tool in ("ffmpeg", "gstreamer"):
-            if tool not in a.tools:
-                continue
-            for count in sorted({min(n, a.max_peer) for n in a.sizes}):
-                res["hold"].append(run_peers(a, sim, guard, tmp, tool, count, a.seconds))
         if a.patrol_cameras and not a.compare_bin:
             cams = min(a.patrol_cameras, len(sim.rows))
             for conc in a.patrol_concurrency:

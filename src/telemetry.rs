@@ -28,6 +28,8 @@ pub struct Metrics {
     pub reconnect_delay: prometheus::Histogram,
     /// `sharpeyes_samples_processed_total`: samples decoded and diagnosed.
     pub samples_processed: prometheus::IntCounter,
+    /// `sharpeyes_snapshots_encoded_total`: samples encoded as JPEG (JPEGs are made lazily).
+    pub snapshots_encoded: prometheus::IntCounter,
     /// `sharpeyes_sample_errors_total{stage}`.
     pub sample_errors: IntCounterVec,
     /// `sharpeyes_sample_decode_seconds`.
@@ -101,6 +103,11 @@ impl Metrics {
         let samples_processed = prometheus::IntCounter::new(
             "sharpeyes_samples_processed_total",
             "Sampled keyframes decoded and diagnosed.",
+        )
+        .expect("valid metric");
+        let snapshots_encoded = prometheus::IntCounter::new(
+            "sharpeyes_snapshots_encoded_total",
+            "Samples encoded as JPEG snapshots: those someone looked at, faulty ones and the detector's.",
         )
         .expect("valid metric");
         let sample_errors = IntCounterVec::new(
@@ -187,6 +194,7 @@ impl Metrics {
             Box::new(setup_seconds.clone()),
             Box::new(reconnect_delay.clone()),
             Box::new(samples_processed.clone()),
+            Box::new(snapshots_encoded.clone()),
             Box::new(sample_errors.clone()),
             Box::new(decode_seconds.clone()),
             Box::new(detect_seconds.clone()),
@@ -208,6 +216,7 @@ impl Metrics {
             setup_seconds,
             reconnect_delay,
             samples_processed,
+            snapshots_encoded,
             sample_errors,
             decode_seconds,
             detect_seconds,

@@ -23,6 +23,8 @@ pub struct Sample {
     pub data: Vec<u8>,
     /// When it was received.
     pub at: Time,
+    /// Encode it as a JPEG snapshot whatever the verdict (someone is looking at the camera).
+    pub snapshot: bool,
 }
 
 /// The queue of samples between the sessions and the vision workers.

@@ -36,9 +36,32 @@ pub struct CameraStats {
     pub clock_offset_ms: AtomicI64,
     /// A sender report has been seen.
     pub clock_offset_seen: std::sync::atomic::AtomicBool,
+    /// Until when (Unix ms) someone wants this camera's pictures: its samples are encoded as
+    /// JPEG snapshots until then (otherwise only faulty or detected pictures are).
+    pub snapshot_wanted_until_ms: AtomicI64,
+    /// Take the next keyframe as a sample now, whatever the interval (a snapshot was asked for).
+    pub sample_now: std::sync::atomic::AtomicBool,
 }
 
+/// How long a snapshot request keeps a camera's samples encoded as JPEG.
+pub const SNAPSHOT_WANTED_MS: i64 = 10 * 60 * 1000;
+
 impl CameraStats {
+    /// Someone asked for this camera's picture at `now_ms`: encode its samples as JPEG for
+    /// [`SNAPSHOT_WANTED_MS`], and, with `now`, sample the next keyframe at once.
+    pub fn want_snapshot(&self, now_ms: i64, now: bool) {
+        self.snapshot_wanted_until_ms
+            .fetch_max(now_ms + SNAPSHOT_WANTED_MS, Relaxed);
+        if now {
+            self.sample_now.store(true, Relaxed);
+        }
+    }
+
+    /// Whether a sample taken at `now_ms` is to be encoded as a JPEG snapshot.
+    pub fn snapshot_wanted(&self, now_ms: i64) -> bool {
+        self.snapshot_wanted_until_ms.load(Relaxed) > now_ms
+    }
+
     /// Records the offset of a sender report.
     pub fn on_clock_offset(&self, offset_ms: i64) {
         self.clock_offset_ms.store(offset_ms, Relaxed);

@@ -60,7 +60,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_duration)]
     pub patrol_interval: Option<Duration>,
     /// Sample one keyframe per held camera this often for picture diagnosis; 0 turns quality
-    /// sampling off [default: 60].
+    /// sampling off [default: 120].
     #[arg(long, value_parser = parse_duration)]
     pub sample_interval: Option<Duration>,
     /// Sample the cameras the detector looks at this often [default: 5].

@@ -29,7 +29,8 @@ pub struct Condition {
     pub picture_ok: Option<bool>,
     /// 完好: online and no fault in the latest verdict.
     pub intact: bool,
-    /// Whether a snapshot is available at `/api/cameras/{id}/snapshot.jpg`.
+    /// Whether a picture can be had at `/api/cameras/{id}/snapshot.jpg`: one is stored, or
+    /// the camera is sampled and online (the request then takes one).
     pub snapshot: bool,
 }
 
@@ -63,8 +64,14 @@ impl CameraEntry {
             faults: q.map(|q| q.faults.clone()),
             picture_ok: q.map(|q| q.ok),
             intact: is_intact(s.state, q),
-            snapshot: v.snapshot.is_some(),
+            snapshot: v.snapshot.is_some() || (self.takes_snapshots() && s.state == State::Online),
         }
+    }
+
+    /// Whether a snapshot request makes its session sample the next keyframe (held and
+    /// sampled cameras).
+    pub fn takes_snapshots(&self) -> bool {
+        self.mode == crate::config::inventory::Mode::Hold && !self.sample_interval.is_zero()
     }
 
     /// The camera as the stages outside the fleet see it now.

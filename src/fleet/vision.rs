@@ -17,8 +17,10 @@ pub struct VisionState {
     pub size: Option<(u32, u32)>,
     /// The latest verdict.
     pub quality: Option<QualityView>,
-    /// The latest sample as JPEG.
+    /// The latest sample encoded as JPEG (not every sample is: see `pipeline::workers`).
     pub snapshot: Option<Arc<Vec<u8>>>,
+    /// When the sample of `snapshot` was taken.
+    pub snapshot_at: Option<Time>,
     /// The latest detections.
     pub detections: Option<DetectionsView>,
     /// What the history holds for this camera, and a different verdict waiting for
@@ -93,6 +95,7 @@ impl crate::fleet::Fleet {
             v.quality = Some(quality);
             if snapshot.is_some() {
                 v.snapshot = snapshot;
+                v.snapshot_at = Some(at);
             }
             (change, shown)
         };

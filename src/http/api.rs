@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /api/cameras` | JSON array of cameras (`state`, `reason`, `since`, groups, counters) |
 //! | `GET /api/cameras/{id}` | one camera, 404 if unknown |
-//! | `GET /api/cameras/{id}/snapshot.jpg` | the latest sampled picture, 404 before the first |
+//! | `GET /api/cameras/{id}/snapshot.jpg` | the camera's picture: the stored one if under 30 s old, else a fresh sample (held cameras, up to 6 s); 404 without one |
 //! | `GET /api/groups[?by=region]` | live online rate and 完好率 of the fleet and every group |
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /healthz` | 200 while the process serves and its ticker runs, else 503 |
@@ -32,7 +32,7 @@ use serde::Deserialize;
 
 use crate::config::inventory::GroupBy;
 use crate::fleet::Fleet;
-use crate::health::status::Mode;
+use crate::health::status::{self, Mode};
 use crate::http::alerts;
 use crate::http::error::not_found;
 pub use crate::http::services::Services;
@@ -79,22 +79,56 @@ async fn camera(State(fleet): State<Arc<Fleet>>, Path(id): Path<String>) -> Resp
     }
 }
 
+/// A stored snapshot younger than this is served as it is; for an older one (or none) the
+/// camera's session samples its next keyframe first.
+const FRESH_SNAPSHOT: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+/// How long a snapshot request waits for that sample (the next keyframe, decoded, encoded).
+const SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// `GET /api/cameras/{id}/snapshot.jpg`. JPEGs are made lazily (`pipeline::workers`): asking
+/// for one makes the camera's samples JPEG-encoded for the next minutes, and takes a fresh
+/// sample of a held camera when the stored picture is older than [`FRESH_SNAPSHOT`].
 async fn snapshot(State(fleet): State<Arc<Fleet>>, Path(id): Path<String>) -> Response {
     let Some(e) = fleet.get(&id) else {
         return not_found(format!("no camera {id:?}"));
     };
-    let jpeg = e.vision.lock().unwrap().snapshot.clone();
-    match jpeg {
-        Some(bytes) => (
+    let stored = || {
+        let v = e.vision.lock().unwrap();
+        (v.snapshot.clone(), v.snapshot_at)
+    };
+    let asked = fleet.now();
+    let (mut jpeg, mut at) = stored();
+    let fresh = at.is_some_and(|t| asked - t < FRESH_SNAPSHOT);
+    let sample = !fresh && e.takes_snapshots() && e.status().state == status::State::Online;
+    e.stats.want_snapshot(asked.timestamp_millis(), sample);
+    if sample {
+        let deadline = tokio::time::Instant::now() + SNAPSHOT_WAIT;
+        let before = at;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            (jpeg, at) = stored();
+            if at != before {
+                break;
+            }
+        }
+    }
+    match (jpeg, at) {
+        (Some(bytes), Some(at)) => (
             [
-                (header::CONTENT_TYPE, "image/jpeg"),
-                (header::CACHE_CONTROL, "no-store"),
+                (header::CONTENT_TYPE, "image/jpeg".to_string()),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+                (
+                    header::HeaderName::from_static("x-snapshot-taken"),
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ),
             ],
             bytes.as_ref().clone(),
         )
             .into_response(),
-        None => not_found(format!(
-            "no snapshot of {id:?} yet (sampling off or no keyframe yet)"
+        _ => not_found(format!(
+            "no snapshot of {id:?} yet (sampling off, camera not online, or no keyframe within {} s)",
+            SNAPSHOT_WAIT.as_secs()
         )),
     }
 }

@@ -1,6 +1,7 @@
 //! Vision workers: threads that take sampled keyframes off the queue, decode them, diagnose
-//! the picture, encode the snapshot and send the verdict to the router (and the picture to
-//! the detector).
+//! the picture, encode the snapshot when one is needed (someone looks at the camera, the
+//! picture is faulty, or it goes to the detector) and send the verdict to the router (and the
+//! picture to the detector).
 //!
 //! Each worker owns its decoders (one per codec, reused) and its JPEG encoder; nothing here
 //! runs on the async runtime. The previous sample's signature of each camera (frozen-picture
@@ -132,25 +133,34 @@ fn process(
         .lock()
         .unwrap()
         .insert(cam.clone(), d.signature.clone());
-    let snapshot = jpeg.and_then(|j| match j.encode(&frame) {
-        Ok(bytes) => Some(Arc::new(bytes)),
-        Err(e) => {
-            tracing::warn!(camera = %cam, "snapshot not encoded: {e:#}");
-            None
-        }
-    });
     metrics.samples_processed.inc();
     // A black or blinding picture has nothing to detect.
     let judgeable = !d
         .faults
         .iter()
         .any(|f| matches!(f, Fault::TooDark | Fault::TooBright));
-    let size = (frame.width, frame.height);
-    let frame = Arc::new(frame);
     let detect = shared
         .detect
         .as_ref()
         .filter(|_| judgeable && (shared.detects)(cam));
+    // JPEG lazily: for someone looking at the camera, for a faulty picture (a picture alert
+    // may be raised on it) and for the detector's pictures (their alerts carry it); a clean
+    // picture nobody looks at is diagnosed and dropped.
+    let encode = sample.snapshot || !d.faults.is_empty() || detect.is_some();
+    let snapshot = jpeg
+        .filter(|_| encode)
+        .and_then(|j| match j.encode(&frame) {
+            Ok(bytes) => Some(Arc::new(bytes)),
+            Err(e) => {
+                tracing::warn!(camera = %cam, "snapshot not encoded: {e:#}");
+                None
+            }
+        });
+    if snapshot.is_some() {
+        metrics.snapshots_encoded.inc();
+    }
+    let size = (frame.width, frame.height);
+    let frame = Arc::new(frame);
     if let Some(q) = detect {
         q.push(DetectJob {
             camera: cam.clone(),
