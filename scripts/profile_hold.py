@@ -41,24 +41,32 @@ import bench_hold as bh  # noqa: E402
 # (component, any of these substrings on the stack). The first rule that matches a stack wins,
 # so the specific ones come first.
 COMPONENTS = [
-    ("retina read ring (RTSP/RTP bytes, pinned access units)", ["retina::buf::"]),
-    ("retina depacketizer (frame being assembled)", ["retina::codec::"]),
-    ("retina session state (SDP, streams, RTCP)", ["retina::"]),
-    ("metric series per camera (prometheus)", ["prometheus::"]),
-    ("ledger (SQLite)", ["rusqlite", "sqlite3", "sharpeyes::health::ledger"]),
-    ("vision state", ["sharpeyes::vision", "sharpeyes::pipeline", "sharpeyes::fleet::vision"]),
-    ("tokio task (supervisor future)", ["tokio::runtime::task::core::Cell", "tokio::runtime::task::raw::RawTask::new"]),
-    ("fleet entry, status machine, stats", ["sharpeyes::fleet", "sharpeyes::health::status", "sharpeyes::camera::stats"]),
-    ("supervisor (session task code)", ["sharpeyes::camera::"]),
-    ("inventory and settings", ["sharpeyes::config", "sharpeyes::settings"]),
-    ("tokio I/O driver, timers, scheduler", ["tokio::"]),
+    # heaptrack names frames `function<> (file.rs)`; Rust paths are matched too when present.
+    ("retina read ring (RTSP/RTP bytes, pinned access units)",
+     ["retina::buf::", "spare_capacity (buf.rs)", "reserve (buf.rs)", "MarkBuf"]),
+    ("retina depacketizer (frame being assembled)", ["retina::codec::", "(h264.rs)", "(h265.rs)", "(h26x.rs)"]),
+    ("retina session state (SDP, streams, RTCP)", ["retina::", "poll_stream_item", "(tokio.rs)", "describe<>", "(sdp.rs)"]),
+    ("metric series per camera (prometheus)", ["prometheus::", "with_label_values", "get_metric_with_label_values"]),
+    ("ledger (SQLite)", ["rusqlite", "sqlite3", "sharpeyes::health::ledger", "(ledger.rs)"]),
+    ("vision state", ["sharpeyes::vision", "sharpeyes::pipeline", "(workers.rs)", "(router.rs)", "(vision.rs)"]),
+    ("tokio task (supervisor future)", ["tokio::runtime::task::core::Cell", "new_task<>", "bind_new_task"]),
+    ("fleet entry, status machine, stats", ["sharpeyes::fleet", "sharpeyes::health::status", "(status.rs)", "(stats.rs)", "(fleet/mod.rs)"]),
+    ("supervisor (session task code)", ["sharpeyes::camera::", "(supervisor.rs)", "(session.rs)"]),
+    ("inventory, settings, reload", ["sharpeyes::config", "sharpeyes::settings", "(inventory.rs)", "(reload.rs)"]),
+    ("tokio I/O driver, timers, scheduler", ["tokio::", "(registration.rs)", "(scheduled_io.rs)", "(wheel", "(entry.rs)"]),
     ("HTTP server (axum, hyper)", ["axum::", "hyper::"]),
 ]
 
 
+def mangled(key: str) -> str:
+    """A Rust path as it appears in a v0-mangled symbol: `retina::buf::` → `6retina3buf`."""
+    parts = [x for x in key.split("::") if x]
+    return "".join(f"{len(x)}{x}" for x in parts) if len(parts) > 1 or key.endswith("::") else key
+
+
 def component(stack: str) -> str:
     for name, keys in COMPONENTS:
-        if any(k in stack for k in keys):
+        if any(k in stack or mangled(k) in stack for k in keys):
             return name
     return "other (libraries, start-up)"
 
@@ -164,15 +172,21 @@ def main() -> int:
         bh.log(f"{a.cameras} cameras online after {time.monotonic() - t0:.0f} s; holding {a.seconds:.0f} s")
         if a.heap:
             guard.sleep(a.seconds, [p])
-            daemon = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "sharpeyes"], capture_output=True, text=True)
-            pids = [int(x) for x in daemon.stdout.split()]
+            daemon = subprocess.run(["pgrep", "-f", f"run --inventory {inv}"], capture_output=True, text=True)
+            pids = [int(x) for x in daemon.stdout.split()
+                    if Path(f"/proc/{x}/comm").read_text().strip() == "sharpeyes"]
+            rss = bh.status_kib(pids[0], "VmRSS") if pids else None
+            # Stop the daemon alone: heaptrack's interpreter must outlive it to write the file.
+            for pid in pids:
+                os.kill(pid, 15)
+            p.wait(timeout=300)
         else:
             guard.sleep(3, [p])
             pids = [p.pid]
             subprocess.run(["perf", "record", "-q", "-g", "-F", "499", "-o", a.out / "perf.data",
                             "-p", str(p.pid), "--", "sleep", str(a.seconds)], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        rss = bh.status_kib(pids[0], "VmRSS") if pids else None
+            rss = bh.status_kib(pids[0], "VmRSS") if pids else None
         bh.CHILDREN.stop([p], grace=60)
     finally:
         bh.CHILDREN.stop()
