@@ -849,8 +849,7 @@ def has_flag(binary: Path, flag: str) -> bool:
 
 def has_sampling(binary: Path) -> bool:
     """Whether a daemon build takes --sample-interval (older builds do not)."""
-    r = subprocess.run([str(binary), "run", "--help"], capture_output=True, text=True, timeout=30)
-    return "--sample-interval" in r.stdout
+    return has_flag(binary, "--sample-interval")
 
 
 SHARPEYES_VARIANTS = {"sharpeyes": None, "defaults": "defaults", "unpaced": "unpaced"}
