@@ -25,6 +25,8 @@ lint: setup
 
 test: lint
 	cargo test -- --nocapture
+	# The vendored retina's own tests, the sharpeyes patches' among them (third_party/retina/PATCHES.md).
+	cargo test -p retina --lib
 
 bench: setup
 	cargo build --release

@@ -140,6 +140,13 @@ pub trait MediaSource: Send {
         &mut self,
         keep_keyframe: bool,
     ) -> impl Future<Output = Result<FrameInfo, Failure>> + Send;
+
+    /// From now on the caller polls `next_frame` on its own schedule (the read pace) and
+    /// needs no wake-up when data arrives; a source may then stop asking for one. The
+    /// default does nothing.
+    fn pace_reads(&mut self) -> Result<(), Failure> {
+        Ok(())
+    }
 }
 
 /// Opens sessions to cameras.
@@ -298,17 +305,29 @@ fn frame_too_large(bytes: usize, cap: usize) -> Failure {
 }
 
 impl MediaSource for RetinaSource {
+    /// Takes the RTSP socket off the reactor (the vendored retina's
+    /// `Demuxed::set_paced_reads`): a held camera then costs no wake-up per TCP segment.
+    fn pace_reads(&mut self) -> Result<(), Failure> {
+        self.demuxed.set_paced_reads(true).map_err(classify)
+    }
+
     async fn next_frame(&mut self, keep_keyframe: bool) -> Result<FrameInfo, Failure> {
+        // A frame nobody will decode is not assembled: retina counts its bytes and flags
+        // without copying it or holding its read buffer (third_party/retina/PATCHES.md).
+        // Switches at the next access unit; one already started keeps its mode, so a wanted
+        // keyframe can come without data, and the caller waits for the next.
+        self.demuxed.set_discard_payloads(!keep_keyframe);
         loop {
             match self.demuxed.next().await {
                 Some(Ok(CodecItem::VideoFrame(f))) if f.stream_id() == self.video_stream => {
                     let keyframe = f.is_random_access_point();
-                    let bytes = f.data().len();
+                    let bytes = f.encoded_len();
                     if bytes > self.max_frame_bytes {
                         return Err(frame_too_large(bytes, self.max_frame_bytes));
                     }
                     let media_ms = media_ms(f.timestamp());
-                    let data = (keyframe && keep_keyframe).then(|| f.into_data());
+                    let data = (keyframe && keep_keyframe && !f.is_payload_discarded())
+                        .then(|| f.into_data());
                     return Ok(FrameInfo {
                         keyframe,
                         bytes,

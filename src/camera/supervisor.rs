@@ -111,52 +111,62 @@ async fn hold<O: Opener>(ctx: &SupervisorContext<O>, entry: &Arc<dyn CameraPort>
                 // a tokio timer (it can be reset), on the same runtime clock as Clock::sleep.
                 let stall = tokio::time::sleep(s.stall_timeout);
                 tokio::pin!(stall);
-                let failure = 'session: loop {
-                    let want = ctx.samples.is_some()
-                        && !entry.sample_interval().is_zero()
-                        && (ctx.clock.monotonic() >= next_sample
-                            || entry.stats().sample_now.load(Relaxed));
-                    let next = source.next_frame(want);
-                    tokio::pin!(next);
-                    let r = if s.read_pace.is_zero() {
-                        tokio::select! {
-                            biased;
-                            r = &mut next => r,
-                            _ = &mut stall => break 'session stalled(s.stall_timeout),
-                        }
-                    } else {
-                        // Paced: look at the socket every `read_pace`, taking every frame
-                        // that is there; a waiting session wakes neither for packets nor
-                        // frames. The future lives across the pauses, so a source need not
-                        // be cancel-safe.
-                        loop {
-                            if let Poll::Ready(r) =
-                                next.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-                            {
-                                break r;
-                            }
+                let failure = 'session: {
+                    // Paced reads take the socket off the reactor: nothing wakes this task
+                    // between ticks, and none is needed.
+                    if !s.read_pace.is_zero()
+                        && let Err(f) = source.pace_reads()
+                    {
+                        break 'session f;
+                    }
+                    loop {
+                        let want = ctx.samples.is_some()
+                            && !entry.sample_interval().is_zero()
+                            && (ctx.clock.monotonic() >= next_sample
+                                || entry.stats().sample_now.load(Relaxed));
+                        let next = source.next_frame(want);
+                        tokio::pin!(next);
+                        let r = if s.read_pace.is_zero() {
                             tokio::select! {
                                 biased;
+                                r = &mut next => r,
                                 _ = &mut stall => break 'session stalled(s.stall_timeout),
-                                _ = tokio::time::sleep_until(next_tick(s.read_pace)) => {}
                             }
+                        } else {
+                            // Paced: look at the socket every `read_pace`, taking every frame
+                            // that is there; a waiting session wakes neither for packets nor
+                            // frames. The future lives across the pauses, so a source need not
+                            // be cancel-safe.
+                            loop {
+                                if let Poll::Ready(r) =
+                                    next.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+                                {
+                                    break r;
+                                }
+                                tokio::select! {
+                                    biased;
+                                    _ = &mut stall => break 'session stalled(s.stall_timeout),
+                                    _ = tokio::time::sleep_until(next_tick(s.read_pace)) => {}
+                                }
+                            }
+                        };
+                        match r {
+                            Ok(f) => {
+                                stall
+                                    .as_mut()
+                                    .reset(tokio::time::Instant::now() + s.stall_timeout);
+                                entry.on_frame(f.keyframe, f.bytes, f.media_ms);
+                                if let Some(offset) = f.clock_offset_ms {
+                                    entry.stats().on_clock_offset(offset);
+                                }
+                                if let Some(data) = f.data {
+                                    next_sample =
+                                        ctx.clock.monotonic().after(entry.sample_interval());
+                                    submit(ctx, entry, &info.codec, data);
+                                }
+                            }
+                            Err(f) => break f,
                         }
-                    };
-                    match r {
-                        Ok(f) => {
-                            stall
-                                .as_mut()
-                                .reset(tokio::time::Instant::now() + s.stall_timeout);
-                            entry.on_frame(f.keyframe, f.bytes, f.media_ms);
-                            if let Some(offset) = f.clock_offset_ms {
-                                entry.stats().on_clock_offset(offset);
-                            }
-                            if let Some(data) = f.data {
-                                next_sample = ctx.clock.monotonic().after(entry.sample_interval());
-                                submit(ctx, entry, &info.codec, data);
-                            }
-                        }
-                        Err(f) => break f,
                     }
                 };
                 drop(source);

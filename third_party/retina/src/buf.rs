@@ -212,6 +212,25 @@ impl RingBuf {
             .and_then(usize::checked_next_power_of_two)
             .unwrap();
         debug_assert!(new_size > self.buf.len());
+        self.resize(new_size);
+    }
+
+    /// sharpeyes patch: gives back a grown ring. Shrinks to `capacity` (a power of two) if
+    /// the data fits with `additional` bytes to spare; returns whether it did.
+    #[cold]
+    pub fn shrink_to(&mut self, capacity: usize, additional: usize) -> bool {
+        debug_assert!(capacity.is_power_of_two());
+        if capacity >= self.buf.len() || self.len() + additional > capacity {
+            return false;
+        }
+        self.resize(capacity);
+        true
+    }
+
+    /// Moves the data into a new ring of `new_size` (a power of two, at least `len()`).
+    fn resize(&mut self, new_size: usize) {
+        let data_len = self.len();
+        debug_assert!(new_size.is_power_of_two() && new_size >= data_len);
         let mut new_buf = vec![0u8; new_size].into_boxed_slice();
 
         if data_len > 0 {
@@ -343,14 +362,18 @@ pub(crate) struct MarkBuf {
     ring: RingBuf,
     registry: Arc<MarkRegistry>,
     unparsed: u64,
+    /// sharpeyes patch: the capacity the ring returns to once what grew it is released.
+    initial: usize,
 }
 
 #[allow(dead_code)] // Some methods reserved for future steps.
 impl MarkBuf {
     /// Creates a new buffer with at least `capacity` bytes.
     pub fn new(capacity: usize) -> Self {
+        let ring = RingBuf::new(capacity);
         Self {
-            ring: RingBuf::new(capacity),
+            initial: ring.capacity(),
+            ring,
             registry: MarkRegistry::new(),
             unparsed: 0,
         }
@@ -451,6 +474,12 @@ impl MarkBuf {
     /// writing into these slices, call [`advance_end`](Self::advance_end).
     pub fn spare_capacity(&mut self, reserve: usize) -> (&mut [u8], &mut [u8]) {
         self.reclaim();
+        // sharpeyes patch: a ring grown for one large access unit goes back to its initial
+        // size once nothing pins it, so a held session's memory does not stay at its
+        // largest IDR's size.
+        if self.ring.capacity() > self.initial && self.registry.earliest().is_none() {
+            self.ring.shrink_to(self.initial, reserve);
+        }
         self.ring.spare_capacity(reserve)
     }
 
@@ -542,6 +571,24 @@ impl<'a> PacketRef<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grown_ring_shrinks_back_once_unpinned() {
+        let mut buf = MarkBuf::new(64);
+        buf.extend(&[1u8; 40]);
+        buf.advance_unparsed(40);
+        let mark = buf.add_mark_at(0);
+        buf.extend(&[2u8; 100]); // pinned: grows
+        assert_eq!(buf.capacity(), 256);
+        buf.advance_unparsed(136);
+        let _ = buf.spare_capacity(8);
+        assert_eq!(buf.capacity(), 256, "still pinned");
+        drop(mark);
+        let (a, b) = buf.spare_capacity(8);
+        assert!(a.len() + b.len() >= 8);
+        assert_eq!(buf.capacity(), 64, "back to the initial size");
+        assert_eq!(buf.unparsed_split().slices(), (&[2u8; 4][..], &[][..]));
+    }
 
     #[test]
     fn ring_basic() {

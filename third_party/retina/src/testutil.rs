@@ -1,8 +1,6 @@
 // Copyright (C) The Retina Authors
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-#[cfg(test)]
-use std::sync::Once;
 use std::sync::OnceLock;
 
 #[cfg(test)]
@@ -10,8 +8,6 @@ use bytes::Bytes;
 use derive_more::Debug;
 use pretty_hex::{HexConfig, PrettyHex as _};
 
-#[cfg(test)]
-static INIT_LOGGING: Once = Once::new();
 static FINDER: OnceLock<memchr::memmem::Finder> = OnceLock::new();
 
 pub const NONASCII_HEX_CONFIG: HexConfig = HexConfig {
@@ -162,23 +158,10 @@ macro_rules! assert_eq_hexes {
 #[cfg(test)]
 pub(crate) use {assert_eq_hex, assert_eq_hexes};
 
+/// sharpeyes vendoring: upstream installs its `mylog` logger here, a dev-dependency the
+/// crates.io package does not carry; the tests run without a logger.
 #[cfg(test)]
-pub(crate) fn init_logging() {
-    use std::str::FromStr as _;
-    INIT_LOGGING.call_once(|| {
-        let h = mylog::Builder::new()
-            .is_test(true)
-            .format(
-                ::std::env::var("RUST_FORMAT")
-                    .map_err(|_| ())
-                    .and_then(|s| mylog::Format::from_str(&s))
-                    .unwrap_or(mylog::Format::Google),
-            )
-            .spec(::std::env::var("RUST_LOG").as_deref().unwrap_or("info"))
-            .build();
-        h.install().unwrap();
-    })
-}
+pub(crate) fn init_logging() {}
 
 #[cfg(test)]
 pub(crate) fn response(mut raw: &'static [u8]) -> (crate::rtsp::msg::Response, Bytes) {

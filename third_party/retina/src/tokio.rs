@@ -18,12 +18,94 @@ use crate::{Error, ErrorInt, RtspMessageContext};
 
 use super::{ConnectionContext, ReceivedMessage, WallTime};
 
-/// Default initial capacity for the read ring buffer (64 KiB).
-const DEFAULT_READ_CAPACITY: usize = 64 * 1024;
+/// Default initial capacity for the read ring buffer (sharpeyes patch: 16 KiB, was 64; it
+/// grows for a large pinned access unit and shrinks back once released).
+const DEFAULT_READ_CAPACITY: usize = 16 * 1024;
+
+/// The connection's socket: registered with tokio's reactor, or (sharpeyes patch) paced.
+enum Socket {
+    /// Read when the reactor says it is readable; the task is woken for each arrival.
+    Registered(TcpStream),
+    /// Not registered with the reactor: reads and writes are plain non-blocking calls,
+    /// `Pending` registers no waker, and the owner polls again on its own schedule (a held
+    /// session's read tick). An idle runtime is then not woken for every TCP segment.
+    Paced(std::net::TcpStream),
+    /// A switch between the two failed; every use is an error.
+    Lost,
+}
+
+impl Socket {
+    fn poll_read_vectored(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        bufs: &mut [std::io::IoSliceMut<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::io::Read as _;
+        match self {
+            Socket::Registered(stream) => loop {
+                std::task::ready!(stream.poll_read_ready(cx))?;
+                match stream.try_read_vectored(bufs) {
+                    // Spurious readiness; re-register and wait.
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    r => return std::task::Poll::Ready(r),
+                }
+            },
+            Socket::Paced(stream) => match (&*stream).read_vectored(bufs) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::task::Poll::Pending,
+                r => std::task::Poll::Ready(r),
+            },
+            Socket::Lost => std::task::Poll::Ready(Err(lost())),
+        }
+    }
+
+    fn poll_write(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::io::Write as _;
+        match self {
+            Socket::Registered(stream) => std::pin::Pin::new(stream).poll_write(cx, buf),
+            Socket::Paced(stream) => match (&*stream).write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::task::Poll::Pending,
+                r => std::task::Poll::Ready(r),
+            },
+            Socket::Lost => std::task::Poll::Ready(Err(lost())),
+        }
+    }
+
+    fn poll_flush(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self {
+            Socket::Registered(stream) => std::pin::Pin::new(stream).poll_flush(cx),
+            Socket::Paced(_) => std::task::Poll::Ready(Ok(())),
+            Socket::Lost => std::task::Poll::Ready(Err(lost())),
+        }
+    }
+
+    fn poll_shutdown(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self {
+            Socket::Registered(stream) => std::pin::Pin::new(stream).poll_shutdown(cx),
+            Socket::Paced(stream) => {
+                std::task::Poll::Ready(stream.shutdown(std::net::Shutdown::Write))
+            }
+            Socket::Lost => std::task::Poll::Ready(Err(lost())),
+        }
+    }
+}
+
+fn lost() -> std::io::Error {
+    std::io::Error::other("socket lost switching between paced and registered reads")
+}
 
 /// A RTSP connection which implements `Stream`, `Sink`, and `Unpin`.
 pub(crate) struct Connection {
-    stream: TcpStream,
+    stream: Socket,
     ctx: ConnectionContext,
     parser: crate::rtsp::parse::Parser,
     read_buf: MarkBuf,
@@ -57,7 +139,7 @@ impl Connection {
         let local_addr = stream.local_addr()?;
         let peer_addr = stream.peer_addr()?;
         Ok(Self {
-            stream,
+            stream: Socket::Registered(stream),
             ctx: ConnectionContext {
                 local_addr,
                 peer_addr,
@@ -71,6 +153,26 @@ impl Connection {
 
     pub(crate) fn ctx(&self) -> &ConnectionContext {
         &self.ctx
+    }
+
+    /// sharpeyes patch: takes the socket off tokio's reactor (`paced`) or puts it back. While
+    /// paced, nothing wakes a task waiting on this connection: the owner must poll again on
+    /// its own schedule. Putting it back needs a tokio runtime. On failure the connection is
+    /// unusable (every later read or write errs).
+    pub(crate) fn set_paced(&mut self, paced: bool) -> std::io::Result<()> {
+        let r;
+        (self.stream, r) = match (std::mem::replace(&mut self.stream, Socket::Lost), paced) {
+            (Socket::Registered(s), true) => match s.into_std() {
+                Ok(s) => (Socket::Paced(s), Ok(())),
+                Err(e) => (Socket::Lost, Err(e)),
+            },
+            (Socket::Paced(s), false) => match TcpStream::from_std(s) {
+                Ok(s) => (Socket::Registered(s), Ok(())),
+                Err(e) => (Socket::Lost, Err(e)),
+            },
+            (s, _) => (s, Ok(())),
+        };
+        r
     }
 
     pub(crate) fn read_buf(&self) -> &MarkBuf {
@@ -201,28 +303,12 @@ impl Stream for Connection {
 
             // Need more data. Read from the stream into the ring buffer
             // using vectored I/O to fill both halves of the ring.
-            match this.stream.poll_read_ready(cx) {
-                std::task::Poll::Ready(Ok(())) => {}
-                std::task::Poll::Ready(Err(error)) => {
-                    let pos = this.parser.stream_pos() + this.read_buf.unparsed_len() as u64;
-                    return std::task::Poll::Ready(Some(Err(wrap!(ErrorInt::RtspReadError {
-                        conn_ctx: this.ctx,
-                        msg_ctx: RtspMessageContext {
-                            pos,
-                            received_wall: WallTime::now(),
-                            received: Instant::now(),
-                        },
-                        source: error,
-                    }))));
-                }
-                std::task::Poll::Pending => return std::task::Poll::Pending,
-            }
             let (first, second) = this.read_buf.spare_capacity(4096);
             let mut bufs = [
                 std::io::IoSliceMut::new(first),
                 std::io::IoSliceMut::new(second),
             ];
-            match this.stream.try_read_vectored(&mut bufs) {
+            match std::task::ready!(this.stream.poll_read_vectored(cx, &mut bufs)) {
                 Ok(0) => {
                     // EOF. Try decode with eof=true.
                     return match try_decode(&mut this.parser, &mut this.read_buf, true) {
@@ -239,10 +325,6 @@ impl Stream for Connection {
                 Ok(n) => {
                     this.read_buf.advance_end(n);
                     // Loop to try decoding again.
-                }
-                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                    // Spurious readiness; re-register and wait.
-                    continue;
                 }
                 Err(error) => {
                     let pos = this.parser.stream_pos() + this.read_buf.unparsed_len() as u64;
@@ -315,7 +397,7 @@ impl Sink<OwnedMessage> for Connection {
     ) -> std::task::Poll<Result<(), Self::Error>> {
         let this = &mut *self;
         while !this.write_buf.is_empty() {
-            match std::pin::Pin::new(&mut this.stream).poll_write(cx, &this.write_buf) {
+            match this.stream.poll_write(cx, &this.write_buf) {
                 std::task::Poll::Ready(Ok(n)) => {
                     this.write_buf.drain(..n);
                 }
@@ -328,7 +410,7 @@ impl Sink<OwnedMessage> for Connection {
                 std::task::Poll::Pending => return std::task::Poll::Pending,
             }
         }
-        match std::pin::Pin::new(&mut this.stream).poll_flush(cx) {
+        match this.stream.poll_flush(cx) {
             std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(Ok(())),
             std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(ErrorInt::WriteError {
                 conn_ctx: this.ctx,
@@ -347,7 +429,7 @@ impl Sink<OwnedMessage> for Connection {
             other => return other,
         }
         let this = &mut *self;
-        match std::pin::Pin::new(&mut this.stream).poll_shutdown(cx) {
+        match this.stream.poll_shutdown(cx) {
             std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(Ok(())),
             std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(ErrorInt::WriteError {
                 conn_ctx: this.ctx,
@@ -381,6 +463,70 @@ impl UdpPair {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// sharpeyes patch: a paced connection reads when polled, whatever the waker; writes
+    /// and EOF work; put back on the reactor, arrivals wake the task again.
+    #[tokio::test]
+    async fn paced_connection_reads_when_polled() {
+        use futures::StreamExt as _;
+        use std::io::{Read as _, Write as _};
+        use std::task::{Context, Poll, Waker};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let mut conn = Connection::from_stream(client).unwrap();
+        conn.set_paced(true).unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut poll = |conn: &mut Connection| std::pin::Pin::new(conn).poll_next(&mut cx);
+        assert!(poll(&mut conn).is_pending());
+
+        server.write_all(b"$\x00\x00\x04asdf").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let msg = loop {
+            match poll(&mut conn) {
+                Poll::Ready(Some(Ok(m))) => break m,
+                Poll::Pending if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                o => panic!("unexpected {o:?}"),
+            }
+        };
+        assert_eq!(&conn.body_bytes(msg.body_pos, msg.body_len)[..], b"asdf");
+
+        conn.write_buf = b"ping".to_vec();
+        assert!(matches!(
+            std::pin::Pin::new(&mut conn).poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        let mut got = [0u8; 4];
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+
+        conn.set_paced(false).unwrap();
+        server.write_all(b"$\x00\x00\x02hi").unwrap();
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(5), conn.next())
+            .await
+            .expect("a registered socket wakes its task")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&conn.body_bytes(msg.body_pos, msg.body_len)[..], b"hi");
+
+        conn.set_paced(true).unwrap();
+        drop(server);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match std::pin::Pin::new(&mut conn).poll_next(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(None) => break,
+                Poll::Pending if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                o => panic!("unexpected {o:?}"),
+            }
+        }
+    }
 
     #[test]
     fn crlf_data() {

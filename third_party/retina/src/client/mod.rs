@@ -2837,6 +2837,40 @@ impl Demuxed {
     pub fn streams(&self) -> &[Stream] {
         self.session.streams()
     }
+
+    /// sharpeyes patch: while set, H.264 access units that start are not assembled: each
+    /// frame still comes out, with its flags, timestamp and
+    /// [`crate::codec::VideoFrame::encoded_len`], but with empty data, and the read buffer is
+    /// not held for it. Parameter sets are still tracked. Takes effect from the next access
+    /// unit; one in progress keeps the mode it started with.
+    /// sharpeyes patch: takes the RTSP connection's socket off tokio's reactor (`true`) or
+    /// puts it back. While paced, a task waiting on this stream is *not* woken when data
+    /// arrives: the caller polls again on its own schedule (say every 200 ms, taking every
+    /// frame there is each time), so a held session costs no wake-up per TCP segment.
+    /// Keepalives are still sent, from within those polls. UDP sessions are unaffected.
+    /// The TEARDOWN on drop puts the socket back itself.
+    pub fn set_paced_reads(&mut self, paced: bool) -> Result<(), Error> {
+        let inner = self.session.0.as_mut().project();
+        if let Some(conn) = inner.conn.as_mut() {
+            conn.inner.set_paced(paced).map_err(|source| {
+                wrap!(ErrorInt::RtspReadError {
+                    conn_ctx: *conn.inner.ctx(),
+                    msg_ctx: conn.inner.eof_ctx(),
+                    source,
+                })
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn set_discard_payloads(&mut self, discard: bool) {
+        let inner = self.session.0.as_mut().project();
+        for stream in &mut inner.presentation.streams {
+            if let Ok(d) = &mut stream.depacketizer {
+                d.set_discard_payloads(discard);
+            }
+        }
+    }
 }
 
 impl futures::Stream for Demuxed {

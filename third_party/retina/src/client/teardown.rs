@@ -99,7 +99,11 @@ pub(super) async fn teardown_loop_forever(
 
     let attempt_deadline = tokio::time::sleep(EXISTING_CONN_TIMEOUT);
     tokio::pin!(attempt_deadline);
-    if let Some(conn) = conn.take() {
+    if let Some(mut conn) = conn.take()
+        // sharpeyes patch: a paced connection goes back on the reactor, so the TEARDOWN's
+        // answer wakes this task; if it cannot, a fresh connection is tried below.
+        && conn.inner.set_paced(false).is_ok()
+    {
         // Attempt first on existing connection. Besides being the most
         // efficient approach, this is the best for old live555 servers' stale
         // TCP sessions. Tearing them down before closing the connection means

@@ -118,6 +118,17 @@ pub(crate) struct Depacketizer {
 
     /// Output format controlling NAL framing and parameter set insertion.
     frame_format: super::FrameFormat,
+
+    /// sharpeyes patch: access units starting while this is set are not assembled
+    /// (see [`Self::set_discard_payloads`]).
+    discard: bool,
+
+    /// In a discarding access unit, the parameter-set NALs completed so far, copied out of
+    /// the ring (index into `nals`, the NAL with its header byte).
+    owned_params: Vec<(usize, Bytes)>,
+
+    /// How many of `nals` [`Self::release_discarded`] has looked at.
+    owned_upto: usize,
 }
 
 #[derive(Debug)]
@@ -129,6 +140,14 @@ struct Nal {
 
     /// The total length of this NAL, including the header byte.
     len: u32,
+}
+
+/// True for the NAL types a discarding access unit still keeps (copied out of the ring).
+fn is_parameter_set(hdr: NalHeader) -> bool {
+    matches!(
+        hdr.nal_unit_type(),
+        UnitType::SeqParameterSet | UnitType::PicParameterSet
+    )
 }
 
 /// An access unit that is currently being accumulated during `PreMark` state.
@@ -146,6 +165,10 @@ struct AccessUnit {
     loss: u16,
 
     same_ts_as_prev: bool,
+
+    /// sharpeyes patch: this access unit's payload is not assembled; only its NAL types,
+    /// length and parameter sets are kept.
+    discard: bool,
 }
 
 #[derive(Debug)]
@@ -170,6 +193,8 @@ struct H264NalHandler<'a> {
     pieces: &'a mut Vec<BufRange>,
     nals: &'a mut Vec<Nal>,
     in_progress: &'a mut Option<InProgressNal>,
+    /// Keep pieces only of parameter-set NALs (a discarding access unit).
+    discard: bool,
 }
 
 impl super::h26x::NalHandler for H264NalHandler<'_> {
@@ -192,7 +217,9 @@ impl super::h26x::NalHandler for H264NalHandler<'_> {
             .as_mut()
             .ok_or_else(|| "piece without start".to_string())?;
         ip.pieces_bytes += usize::from(piece.len);
-        self.pieces.push(piece);
+        if !self.discard || is_parameter_set(ip.hdr) {
+            self.pieces.push(piece);
+        }
         Ok(())
     }
 
@@ -318,6 +345,9 @@ impl Depacketizer {
             seen_inconsistent_fu_a_nal_hdr: false,
             seen_single_fragment_fu_a: false,
             frame_format: Default::default(),
+            discard: false,
+            owned_params: Vec::new(),
+            owned_upto: 0,
         })
     }
 
@@ -349,6 +379,7 @@ impl Depacketizer {
             assert!(self.nals.is_empty());
             assert!(self.pieces.is_empty());
             assert!(self.mark.is_none());
+            assert!(self.owned_params.is_empty());
         }
     }
 
@@ -356,7 +387,50 @@ impl Depacketizer {
     fn discard_au(&mut self) {
         self.nals.clear();
         self.pieces.clear();
+        self.owned_params.clear();
+        self.owned_upto = 0;
         self.mark = None;
+    }
+
+    /// sharpeyes patch: while set, access units that start are not assembled: the frame comes
+    /// out with its flags, timestamp and [`super::VideoFrame::encoded_len`] but no data, and
+    /// the ring is not pinned for it (parameter sets are still parsed, copied out as they
+    /// complete). For a holder that samples now and then, this is most of the work and all
+    /// of the ring growth a large IDR would otherwise cause.
+    pub(super) fn set_discard_payloads(&mut self, discard: bool) {
+        self.discard = discard;
+    }
+
+    /// In a discarding access unit, after a packet: copies completed parameter-set NALs out
+    /// of the ring and, unless one is still being fragmented, releases the ring (drops the
+    /// mark and the pieces, which nothing will read).
+    fn release_discarded(&mut self, access_unit: &AccessUnit, buf: &MarkBuf) {
+        let mut piece_idx = match self.owned_upto.checked_sub(1) {
+            Some(prev) => crate::to_usize(self.nals[prev].next_piece_idx),
+            None => 0,
+        };
+        for (i, nal) in self.nals.iter().enumerate().skip(self.owned_upto) {
+            let next_piece_idx = crate::to_usize(nal.next_piece_idx);
+            if is_parameter_set(nal.hdr) {
+                let nal_pieces = &self.pieces[piece_idx..next_piece_idx];
+                self.owned_params
+                    .push((i, to_bytes(nal.hdr, nal.len, nal_pieces, buf)));
+            }
+            piece_idx = next_piece_idx;
+        }
+        self.owned_upto = self.nals.len();
+        let fragmenting_parameters = access_unit
+            .fu_a
+            .as_ref()
+            .and_then(|f| f.in_progress.as_ref())
+            .is_some_and(|ip| is_parameter_set(ip.hdr));
+        if !fragmenting_parameters {
+            self.pieces.clear();
+            for nal in &mut self.nals {
+                nal.next_piece_idx = 0;
+            }
+            self.mark = None;
+        }
     }
 
     pub(super) fn parameters(&self) -> Option<super::ParametersRef<'_>> {
@@ -386,13 +460,14 @@ impl Depacketizer {
         if let Some(p) = self.pending.front() {
             panic!("push with data already pending: {p:?}");
         }
+        let discard = self.discard;
 
         let mut access_unit =
             match std::mem::replace(&mut self.input_state, DepacketizerInputState::New) {
                 DepacketizerInputState::New => {
                     debug_assert!(self.nals.is_empty());
                     debug_assert!(self.pieces.is_empty());
-                    AccessUnit::start(&meta, 0, false)
+                    AccessUnit::start(&meta, 0, false, discard)
                 }
                 DepacketizerInputState::PreMark(mut access_unit) => {
                     let loss = meta.loss;
@@ -415,7 +490,7 @@ impl Depacketizer {
                         }
                         // A suffix of a previous access unit was lost; discard it.
                         // A prefix of the new one may have been lost; try parsing.
-                        AccessUnit::start(&meta, 0, false)
+                        AccessUnit::start(&meta, 0, false, discard)
                     } else if access_unit.timestamp.timestamp != meta.timestamp.timestamp {
                         if access_unit.fu_a.is_some() {
                             self.pending.push_back(Err(DepacketizeError {
@@ -428,7 +503,7 @@ impl Depacketizer {
                                 meta.timestamp),
                             }));
                             self.discard_au();
-                            AccessUnit::start(&meta, 0, false)
+                            AccessUnit::start(&meta, 0, false, discard)
                         } else {
                             match self.nals.last() {
                                 Some(n) if can_end_au(n.hdr.nal_unit_type()) => {
@@ -436,7 +511,7 @@ impl Depacketizer {
                                     let f =
                                         self.finalize_access_unit(access_unit, "ts change", buf)?;
                                     self.pending.push_back(Ok(f));
-                                    AccessUnit::start(&meta, 0, false)
+                                    AccessUnit::start(&meta, 0, false, discard)
                                 }
                                 Some(n) => {
                                     log::debug!(
@@ -462,7 +537,12 @@ impl Depacketizer {
                 } => {
                     debug_assert!(self.nals.is_empty());
                     debug_assert!(self.pieces.is_empty());
-                    AccessUnit::start(&meta, loss, state_ts.timestamp == meta.timestamp.timestamp)
+                    AccessUnit::start(
+                        &meta,
+                        loss,
+                        state_ts.timestamp == meta.timestamp.timestamp,
+                        discard,
+                    )
                 }
                 DepacketizerInputState::Loss {
                     timestamp,
@@ -475,7 +555,7 @@ impl Depacketizer {
                         self.input_state = DepacketizerInputState::Loss { timestamp, pkts };
                         return Ok(());
                     }
-                    AccessUnit::start(&meta, pkts, false)
+                    AccessUnit::start(&meta, pkts, false, discard)
                 }
             };
 
@@ -507,7 +587,7 @@ impl Depacketizer {
                         "Non-fragmented NAL {nal_header:02x} while FU-A fragment in progress"
                     ));
                 }
-                self.scan_nals(payload_pos, payload_len, true, buf)?;
+                self.scan_nals(payload_pos, payload_len, true, access_unit.discard, buf)?;
             }
             24 => {
                 // STAP-A. https://tools.ietf.org/html/rfc6184#section-5.7.1
@@ -536,7 +616,7 @@ impl Depacketizer {
                             payload.len(),
                         ));
                     }
-                    self.scan_nals(pos, nal_len, true, buf)?;
+                    self.scan_nals(pos, nal_len, true, access_unit.discard, buf)?;
                     payload.advance(usize::from(nal_len));
                     pos += u64::from(nal_len);
                 }
@@ -597,6 +677,7 @@ impl Depacketizer {
                                 pieces: &mut self.pieces,
                                 nals: &mut self.nals,
                                 in_progress: &mut fu_a.in_progress,
+                                discard: access_unit.discard,
                             },
                         )?;
                         if !end {
@@ -622,6 +703,7 @@ impl Depacketizer {
                                 pieces: &mut self.pieces,
                                 nals: &mut self.nals,
                                 in_progress: &mut fu_a.in_progress,
+                                discard: access_unit.discard,
                             },
                         )?;
                         if !end {
@@ -642,6 +724,9 @@ impl Depacketizer {
                 }
             }
             _ => return Err(format!("bad nal header {nal_header:02x}")),
+        }
+        if access_unit.discard {
+            self.release_discarded(&access_unit, buf);
         }
         self.input_state = if mark {
             match self.nals.last() {
@@ -678,6 +763,7 @@ impl Depacketizer {
         frag_pos: u64,
         frag_len: u16,
         end: bool,
+        discard: bool,
         buf: &MarkBuf,
     ) -> Result<(), String> {
         let mut scanner = super::h26x::AnnexBScanner::<[u8; 1]>::Pre {
@@ -693,6 +779,7 @@ impl Depacketizer {
                 pieces: &mut self.pieces,
                 nals: &mut self.nals,
                 in_progress: &mut in_progress,
+                discard,
             },
         )
     }
@@ -745,27 +832,42 @@ impl Depacketizer {
         if log_enabled!(log::Level::Debug) {
             self.log_access_unit(&au, reason);
         }
-        for nal in &self.nals {
+        // In a discarding access unit, parameter sets were copied out as they completed.
+        let mut owned_params = self.owned_params.iter().peekable();
+        for (i, nal) in self.nals.iter().enumerate() {
             let next_piece_idx = crate::to_usize(nal.next_piece_idx);
             let nal_pieces = &self.pieces[piece_idx..next_piece_idx];
+            let owned = if au.discard {
+                owned_params.next_if(|(j, _)| *j == i).map(|(_, b)| b)
+            } else {
+                None
+            };
+            let differs = |old: &[u8]| match owned {
+                Some(b) => old != &b[..],
+                None => !nal_matches(old, nal.hdr, nal_pieces, buf),
+            };
+            let copy = || match owned {
+                Some(b) => b.clone(),
+                None => to_bytes(nal.hdr, nal.len, nal_pieces, buf),
+            };
             match nal.hdr.nal_unit_type() {
                 UnitType::SeqParameterSet
                     if self
                         .parameters
                         .as_ref()
-                        .map(|p| !nal_matches(&p.sps_nal[..], nal.hdr, nal_pieces, buf))
+                        .map(|p| differs(&p.sps_nal[..]))
                         .unwrap_or(true) =>
                 {
-                    new_sps = Some(to_bytes(nal.hdr, nal.len, nal_pieces, buf));
+                    new_sps = Some(copy());
                 }
                 UnitType::PicParameterSet
                     if self
                         .parameters
                         .as_ref()
-                        .map(|p| !nal_matches(&p.pps_nal[..], nal.hdr, nal_pieces, buf))
+                        .map(|p| differs(&p.pps_nal[..]))
                         .unwrap_or(true) =>
                 {
-                    new_pps = Some(to_bytes(nal.hdr, nal.len, nal_pieces, buf));
+                    new_pps = Some(copy());
                 }
                 UnitType::SliceDataPartitionALayer
                 | UnitType::SliceDataPartitionBLayer
@@ -833,6 +935,26 @@ impl Depacketizer {
             retained_len += 4 + p.sps_nal.len() + 4 + p.pps_nal.len();
         }
 
+        if au.discard {
+            self.nals.clear();
+            self.pieces.clear();
+            self.owned_params.clear();
+            self.owned_upto = 0;
+            self.mark = None;
+            return Ok(VideoFrame {
+                has_new_parameters,
+                loss: au.loss,
+                start_ctx: au.start_ctx,
+                end_ctx: au.end_ctx,
+                timestamp: au.timestamp,
+                stream_id: au.stream_id,
+                is_random_access_point,
+                is_disposable,
+                data: Vec::new(),
+                discarded_len: retained_len,
+            });
+        }
+
         let mut data = Vec::with_capacity(retained_len);
 
         // Prepend parameter sets if requested.
@@ -889,6 +1011,7 @@ impl Depacketizer {
             is_random_access_point,
             is_disposable,
             data,
+            discarded_len: 0,
         })
     }
 }
@@ -911,7 +1034,12 @@ fn can_end_au(nal_unit_type: UnitType) -> bool {
 }
 
 impl AccessUnit {
-    fn start(meta: &crate::rtp::PacketMeta, additional_loss: u16, same_ts_as_prev: bool) -> Self {
+    fn start(
+        meta: &crate::rtp::PacketMeta,
+        additional_loss: u16,
+        same_ts_as_prev: bool,
+        discard: bool,
+    ) -> Self {
         AccessUnit {
             start_ctx: meta.ctx,
             end_ctx: meta.ctx,
@@ -922,6 +1050,7 @@ impl AccessUnit {
             // TODO: overflow?
             loss: meta.loss + additional_loss,
             same_ts_as_prev,
+            discard,
         }
     }
 }
@@ -2179,6 +2308,157 @@ mod tests {
                 assert_eq!(v.pixel_dimensions(), (640, 480));
             }
             _ => unreachable!(),
+        }
+    }
+
+    /// sharpeyes patch: the packets of two access units (a new SPS, the PPS and an IDR slice
+    /// in FU-A fragments of 100 bytes; then a P slice), with the SPS itself fragmented when
+    /// `fragmented_sps`.
+    fn discard_test_packets(fragmented_sps: bool) -> Vec<crate::rtp::ReceivedPacket> {
+        let sps: &[u8] = b"\x67\x4d\x40\x1e\x9a\x64\x05\x01\xef\xf3\x50\x10\x10\x14\x00\x00\x0f\xa0\x00\x01\x38\x80\x10";
+        let mut payloads: Vec<(Vec<u8>, bool, i64)> = Vec::new();
+        if fragmented_sps {
+            let (a, b) = sps[1..].split_at(10);
+            payloads.push(([&[0x7c, 0x80 | 7][..], a].concat(), false, 0));
+            payloads.push(([&[0x7c, 0x40 | 7][..], b].concat(), false, 0));
+        } else {
+            payloads.push((sps.to_vec(), false, 0));
+        }
+        payloads.push((b"\x68\xee\x3c\x80".to_vec(), false, 0));
+        let body: Vec<u8> = (0..1000u32).map(|i| (i % 200 + 1) as u8).collect();
+        let chunks: Vec<&[u8]> = body.chunks(100).collect();
+        for (i, c) in chunks.iter().enumerate() {
+            let fu = match i {
+                0 => 0x80 | 5,
+                i if i == chunks.len() - 1 => 0x40 | 5,
+                _ => 5,
+            };
+            payloads.push(([&[0x7c, fu][..], c].concat(), i == chunks.len() - 1, 0));
+        }
+        payloads.push((b"\x41p-slice".to_vec(), true, 3000));
+        payloads
+            .into_iter()
+            .enumerate()
+            .map(|(seq, (payload, mark, ts))| {
+                ReceivedPacketBuilder {
+                    ctx: crate::PacketContext::dummy(),
+                    stream_id: 0,
+                    timestamp: crate::Timestamp {
+                        timestamp: ts,
+                        clock_rate: NonZeroU32::new(90_000).unwrap(),
+                        start: 0,
+                    },
+                    ssrc: 0,
+                    sequence_number: seq as u16,
+                    loss: 0,
+                    mark,
+                    payload_type: 0,
+                }
+                .build(payload)
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// Feeds the packets through a depacketizer whose read ring starts at 256 bytes; returns
+    /// the frames, the ring's largest capacity, and whether a mark was held after each packet.
+    fn depacketize_with(
+        discard: bool,
+        pkts: &[crate::rtp::ReceivedPacket],
+    ) -> (Vec<VideoFrame>, usize, Vec<bool>) {
+        let mut buf = MarkBuf::new(256);
+        let mut d = super::Depacketizer::new(90_000, Some("a=fmtp:96 packetization-mode=1;profile-level-id=4d002a;sprop-parameter-sets=Z00AKp2oHgCJ+WbgICAoAAADAAgAAAMAfCA=,aO48gA==")).unwrap();
+        d.set_discard_payloads(discard);
+        let (mut frames, mut largest, mut marked) = (Vec::new(), 0, Vec::new());
+        for pkt in pkts {
+            push_via_buf(
+                &mut d,
+                crate::rtp::PacketMeta::from_received(pkt),
+                pkt.payload(),
+                &mut buf,
+            )
+            .unwrap();
+            marked.push(d.mark.is_some());
+            largest = largest.max(buf.capacity());
+            while let Some(item) = d.pull() {
+                match item {
+                    Ok(CodecItem::VideoFrame(f)) => frames.push(f),
+                    o => panic!("unexpected {o:?}"),
+                }
+            }
+        }
+        (frames, largest, marked)
+    }
+
+    #[test]
+    fn discarded_frames_keep_flags_length_and_parameters_but_not_the_ring() {
+        init_logging();
+        for fragmented_sps in [false, true] {
+            let pkts = discard_test_packets(fragmented_sps);
+            let (full, full_ring, _) = depacketize_with(false, &pkts);
+            let (thin, thin_ring, marked) = depacketize_with(true, &pkts);
+            assert_eq!(full.len(), 2);
+            assert_eq!(thin.len(), 2);
+            for (f, t) in full.iter().zip(&thin) {
+                assert!(!f.is_payload_discarded());
+                assert!(t.is_payload_discarded());
+                assert!(t.data().is_empty());
+                assert_eq!(t.encoded_len(), f.data().len());
+                assert_eq!(t.is_random_access_point(), f.is_random_access_point());
+                assert_eq!(t.is_disposable(), f.is_disposable());
+                assert_eq!(t.has_new_parameters(), f.has_new_parameters());
+                assert_eq!(t.timestamp(), f.timestamp());
+            }
+            assert!(thin[0].is_random_access_point() && thin[0].has_new_parameters());
+            assert!(!thin[1].is_random_access_point());
+            // The IDR (1 kB) grew the assembling ring; the discarding one stayed at 256 bytes
+            // and held no mark between packets, except inside the fragmented SPS.
+            assert!(full_ring >= 1024, "{full_ring}");
+            assert_eq!(thin_ring, 256);
+            let held: Vec<usize> = (0..marked.len()).filter(|&i| marked[i]).collect();
+            assert_eq!(held, if fragmented_sps { vec![0] } else { vec![] });
+        }
+    }
+
+    #[test]
+    fn discarded_parameter_sets_update_the_stream() {
+        init_logging();
+        let pkts = discard_test_packets(true);
+        let mut buf = MarkBuf::new(256);
+        let mut d = super::Depacketizer::new(90_000, Some("a=fmtp:96 packetization-mode=1;profile-level-id=4d002a;sprop-parameter-sets=Z00AKp2oHgCJ+WbgICAoAAADAAgAAAMAfCA=,aO48gA==")).unwrap();
+        d.set_discard_payloads(true);
+        for pkt in &pkts[..pkts.len() - 1] {
+            push_via_buf(
+                &mut d,
+                crate::rtp::PacketMeta::from_received(pkt),
+                pkt.payload(),
+                &mut buf,
+            )
+            .unwrap();
+        }
+        assert!(matches!(d.pull(), Some(Ok(CodecItem::VideoFrame(_)))));
+        match d.parameters() {
+            Some(crate::codec::ParametersRef::Video(v)) => {
+                assert_eq!(v.pixel_dimensions(), (640, 480));
+            }
+            o => panic!("{o:?}"),
+        }
+        // Switching back assembles from the next access unit on.
+        d.set_discard_payloads(false);
+        let last = pkts.last().unwrap();
+        push_via_buf(
+            &mut d,
+            crate::rtp::PacketMeta::from_received(last),
+            last.payload(),
+            &mut buf,
+        )
+        .unwrap();
+        match d.pull() {
+            Some(Ok(CodecItem::VideoFrame(f))) => {
+                assert!(!f.is_payload_discarded());
+                assert_eq!(&f.data()[..], b"\x00\x00\x00\x08\x41p-slice");
+            }
+            o => panic!("{o:?}"),
         }
     }
 

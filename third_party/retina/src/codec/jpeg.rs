@@ -506,6 +506,7 @@ impl Depacketizer {
                 is_random_access_point: true,
                 is_disposable: true,
                 data: std::mem::take(&mut self.data),
+                discarded_len: 0,
             });
 
             let metadata = self.metadata.take();

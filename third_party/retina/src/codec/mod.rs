@@ -697,6 +697,8 @@ pub struct VideoFrame {
     is_random_access_point: bool,
     is_disposable: bool,
     data: Vec<u8>,
+    /// sharpeyes patch: the length `data` would have had, when it was not assembled.
+    discarded_len: usize,
 }
 
 impl VideoFrame {
@@ -775,6 +777,20 @@ impl VideoFrame {
     #[inline]
     pub fn into_data(self) -> Vec<u8> {
         self.data
+    }
+
+    /// sharpeyes patch: true when this frame's payload was not assembled
+    /// ([`crate::client::Demuxed::set_discard_payloads`]); [`Self::data`] is then empty.
+    #[inline]
+    pub fn is_payload_discarded(&self) -> bool {
+        self.discarded_len > 0
+    }
+
+    /// sharpeyes patch: the length of the frame's data in the configured format, whether it
+    /// was assembled or discarded.
+    #[inline]
+    pub fn encoded_len(&self) -> usize {
+        self.data.len().max(self.discarded_len)
     }
 }
 
@@ -923,6 +939,14 @@ impl Depacketizer {
     /// Controls H.26x NAL framing (length-prefixed vs Annex B) and parameter
     /// set insertion. No-op for codecs that don't use these settings.
     #[doc(hidden)]
+    /// sharpeyes patch: see [`crate::client::Demuxed::set_discard_payloads`]. Only H.264
+    /// supports it; other codecs keep assembling every frame.
+    pub fn set_discard_payloads(&mut self, discard: bool) {
+        if let DepacketizerInner::H264(d) = &mut self.0 {
+            d.set_discard_payloads(discard);
+        }
+    }
+
     pub fn set_frame_format(&mut self, format: FrameFormat) {
         match &mut self.0 {
             DepacketizerInner::Aac(d) => d.set_frame_format(format),
