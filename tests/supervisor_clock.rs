@@ -7,6 +7,7 @@
 //! machine's durations and the supervisor's timers agree.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ struct Scripted {
     steps: Mutex<VecDeque<Step>>,
     last: Mutex<Option<Step>>,
     opens: Mutex<Vec<Duration>>,
+    /// How many sessions were asked to pace their reads (`MediaSource::pace_reads`).
+    paced: Arc<AtomicUsize>,
     origin: Instant,
 }
 
@@ -67,6 +70,7 @@ impl Scripted {
             steps: Mutex::new(steps.into()),
             last: Mutex::new(None),
             opens: Mutex::new(Vec::new()),
+            paced: Arc::new(AtomicUsize::new(0)),
             origin: Instant::now(),
         })
     }
@@ -83,9 +87,15 @@ struct Source {
     left: usize,
     lost: bool,
     next_at: tokio::time::Instant,
+    paced: Arc<AtomicUsize>,
 }
 
 impl MediaSource for Source {
+    fn pace_reads(&mut self) -> Result<(), Failure> {
+        self.paced.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     async fn next_frame(&mut self, _keep: bool) -> Result<FrameInfo, Failure> {
         if self.left == 0 {
             if self.lost {
@@ -132,6 +142,7 @@ impl Opener for Scripted {
                     left: count,
                     lost,
                     next_at: tokio::time::Instant::now() + every,
+                    paced: self.paced.clone(),
                 },
                 SessionInfo {
                     codec: "h264".into(),
@@ -362,6 +373,40 @@ async fn a_dropped_connection_is_retried_at_once_without_an_outage() {
         .with_label_values(&["offline", "protocol"])
         .get();
     assert_eq!(offline, 0, "a dropped connection is not an outage");
+}
+
+/// Held sessions are asked to pace their reads (the real source takes its socket off the
+/// reactor); with `read_pace = 0` they are not, and neither are patrol probes, which read a
+/// keyframe and hang up.
+#[tokio::test(start_paused = true)]
+async fn held_sessions_pace_their_reads_unless_read_pace_is_zero_and_probes_never_do() {
+    // Each session delivers 2 s of frames then drops, so several sessions are opened.
+    let lost = Step::Frames {
+        every: Duration::from_millis(100),
+        count: 20,
+        lost: true,
+    };
+    let paced = rig(Mode::Hold, "recovery_hold = 1\n", vec![lost.clone()]);
+    let unpaced = rig(
+        Mode::Hold,
+        "recovery_hold = 1\nread_pace = 0\n",
+        vec![lost.clone()],
+    );
+    let probes = rig(
+        Mode::Patrol,
+        "[patrol]\ninterval = \"5s\"\nprobe_timeout = \"2s\"\n",
+        vec![frames(100, 100_000)],
+    );
+    paced.run(20.0).await;
+    unpaced.run(0.0).await;
+    probes.run(0.0).await;
+    let opened = |r: &Rig| r.opener.opens().len();
+    let asked = |r: &Rig| r.opener.paced.load(Ordering::Relaxed);
+    assert!(opened(&paced) >= 3, "sessions opened: {}", opened(&paced));
+    assert_eq!(asked(&paced), opened(&paced), "every held session paced");
+    assert!(opened(&unpaced) >= 3 && opened(&probes) >= 3);
+    assert_eq!(asked(&unpaced), 0, "read_pace = 0 reads at every packet");
+    assert_eq!(asked(&probes), 0, "a probe is not paced");
 }
 
 #[tokio::test(start_paused = true)]

@@ -204,6 +204,9 @@ pub struct RetinaSource {
     max_frame_bytes: usize,
     /// The offset of the last sender report, until the next frame carries it.
     clock_offset_ms: Option<i64>,
+    /// What was last given to `Demuxed::set_discard_payloads` (`None` before the first
+    /// frame): it is set only when it changes, not at every frame.
+    discarding: Option<bool>,
 }
 
 impl Opener for RetinaOpener {
@@ -287,6 +290,7 @@ impl Opener for RetinaOpener {
                 video_stream,
                 max_frame_bytes: self.max_frame_bytes,
                 clock_offset_ms: None,
+                discarding: None,
             },
             SessionInfo {
                 codec,
@@ -316,7 +320,10 @@ impl MediaSource for RetinaSource {
         // without copying it or holding its read buffer (third_party/retina/PATCHES.md).
         // Switches at the next access unit; one already started keeps its mode, so a wanted
         // keyframe can come without data, and the caller waits for the next.
-        self.demuxed.set_discard_payloads(!keep_keyframe);
+        if self.discarding != Some(!keep_keyframe) {
+            self.demuxed.set_discard_payloads(!keep_keyframe);
+            self.discarding = Some(!keep_keyframe);
+        }
         loop {
             match self.demuxed.next().await {
                 Some(Ok(CodecItem::VideoFrame(f))) if f.stream_id() == self.video_stream => {

@@ -936,11 +936,7 @@ impl Depacketizer {
         }
 
         if au.discard {
-            self.nals.clear();
-            self.pieces.clear();
-            self.owned_params.clear();
-            self.owned_upto = 0;
-            self.mark = None;
+            self.discard_au();
             return Ok(VideoFrame {
                 has_new_parameters,
                 loss: au.loss,
