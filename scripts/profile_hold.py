@@ -138,6 +138,8 @@ def main() -> int:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--perf", action="store_true", help="CPU profile with perf (default)")
     mode.add_argument("--heap", action="store_true", help="heap profile with heaptrack")
+    ap.add_argument("--sample-interval", default="0",
+                    help="the daemon's --sample-interval (default 0: hold only; e.g. 1 profiles sampling)")
     ap.add_argument("--daemon-arg", action="append", default=[], help="extra `run` argument (repeatable)")
     a = ap.parse_args()
     for tool in ("heaptrack", "heaptrack_print") if a.heap else ("perf",):
@@ -157,7 +159,7 @@ def main() -> int:
         port = bh.free_port()
         argv = [a.bin, "run", "--inventory", inv,
                 "--listen", f"127.0.0.1:{port}", "--data-dir", tmp / "data", "--mode", "hold",
-                "--sample-interval", "0", *a.daemon_arg]
+                "--sample-interval", a.sample_interval, *a.daemon_arg]
         if a.heap:
             argv = ["heaptrack", "-o", a.out / "heaptrack.sharpeyes", *argv]
         env = dict(os.environ, RUST_LOG="warn")

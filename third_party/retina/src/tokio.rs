@@ -29,7 +29,12 @@ enum Socket {
     /// Not registered with the reactor: reads and writes are plain non-blocking calls,
     /// `Pending` registers no waker, and the owner polls again on its own schedule (a held
     /// session's read tick). An idle runtime is then not woken for every TCP segment.
-    Paced(std::net::TcpStream),
+    ///
+    /// The flag is set after a short read: the kernel's receive queue was empty when it
+    /// returned, so the next read attempt answers `Pending` without a syscall (and clears
+    /// the flag) instead of a `read` that would fail with `EAGAIN`. That halves the reads of
+    /// a paced session: one per tick instead of one plus the one that finds nothing.
+    Paced(std::net::TcpStream, bool),
     /// A switch between the two failed; every use is an error.
     Lost,
 }
@@ -50,10 +55,22 @@ impl Socket {
                     r => return std::task::Poll::Ready(r),
                 }
             },
-            Socket::Paced(stream) => match (&*stream).read_vectored(bufs) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::task::Poll::Pending,
-                r => std::task::Poll::Ready(r),
-            },
+            Socket::Paced(stream, drained) => {
+                if std::mem::take(drained) {
+                    return std::task::Poll::Pending;
+                }
+                let room: usize = bufs.iter().map(|b| b.len()).sum();
+                match (&*stream).read_vectored(bufs) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::task::Poll::Pending
+                    }
+                    Ok(n) => {
+                        *drained = n > 0 && n < room;
+                        std::task::Poll::Ready(Ok(n))
+                    }
+                    r => std::task::Poll::Ready(r),
+                }
+            }
             Socket::Lost => std::task::Poll::Ready(Err(lost())),
         }
     }
@@ -66,7 +83,7 @@ impl Socket {
         use std::io::Write as _;
         match self {
             Socket::Registered(stream) => std::pin::Pin::new(stream).poll_write(cx, buf),
-            Socket::Paced(stream) => match (&*stream).write(buf) {
+            Socket::Paced(stream, _) => match (&*stream).write(buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::task::Poll::Pending,
                 r => std::task::Poll::Ready(r),
             },
@@ -80,7 +97,7 @@ impl Socket {
     ) -> std::task::Poll<std::io::Result<()>> {
         match self {
             Socket::Registered(stream) => std::pin::Pin::new(stream).poll_flush(cx),
-            Socket::Paced(_) => std::task::Poll::Ready(Ok(())),
+            Socket::Paced(..) => std::task::Poll::Ready(Ok(())),
             Socket::Lost => std::task::Poll::Ready(Err(lost())),
         }
     }
@@ -91,7 +108,7 @@ impl Socket {
     ) -> std::task::Poll<std::io::Result<()>> {
         match self {
             Socket::Registered(stream) => std::pin::Pin::new(stream).poll_shutdown(cx),
-            Socket::Paced(stream) => {
+            Socket::Paced(stream, _) => {
                 std::task::Poll::Ready(stream.shutdown(std::net::Shutdown::Write))
             }
             Socket::Lost => std::task::Poll::Ready(Err(lost())),
@@ -111,6 +128,11 @@ pub(crate) struct Connection {
     read_buf: MarkBuf,
     /// Write buffer for outgoing messages (written then flushed).
     write_buf: Vec<u8>,
+    /// sharpeyes patch: when the last read returned data. Every message decoded from the
+    /// buffer is stamped with it (the time its last bytes were read) instead of reading both
+    /// clocks once per message: an interleaved RTP packet is a message, so that was two
+    /// clock reads per packet.
+    last_read: (WallTime, Instant),
 }
 
 impl Connection {
@@ -136,6 +158,7 @@ impl Connection {
 
     pub(crate) fn from_stream(stream: TcpStream) -> Result<Self, std::io::Error> {
         let established_wall = WallTime::now();
+        let established = Instant::now();
         let local_addr = stream.local_addr()?;
         let peer_addr = stream.peer_addr()?;
         Ok(Self {
@@ -148,6 +171,7 @@ impl Connection {
             parser: crate::rtsp::parse::Parser::default(),
             read_buf: MarkBuf::new(DEFAULT_READ_CAPACITY),
             write_buf: Vec::new(),
+            last_read: (established_wall, established),
         })
     }
 
@@ -163,10 +187,10 @@ impl Connection {
         let r;
         (self.stream, r) = match (std::mem::replace(&mut self.stream, Socket::Lost), paced) {
             (Socket::Registered(s), true) => match s.into_std() {
-                Ok(s) => (Socket::Paced(s), Ok(())),
+                Ok(s) => (Socket::Paced(s, false), Ok(())),
                 Err(e) => (Socket::Lost, Err(e)),
             },
-            (Socket::Paced(s), false) => match TcpStream::from_std(s) {
+            (Socket::Paced(s, _), false) => match TcpStream::from_std(s) {
                 Ok(s) => (Socket::Registered(s), Ok(())),
                 Err(e) => (Socket::Lost, Err(e)),
             },
@@ -211,6 +235,7 @@ fn try_decode(
     parser: &mut crate::rtsp::parse::Parser,
     read_buf: &mut MarkBuf,
     eof: bool,
+    (received_wall, received): (WallTime, Instant),
 ) -> Result<Option<ReceivedMessage>, CodecError> {
     use crate::rtsp::parse::FeedError;
 
@@ -236,8 +261,8 @@ fn try_decode(
                 body_len: body_len as u32,
                 ctx: RtspMessageContext {
                     pos,
-                    received_wall: WallTime::now(),
-                    received: Instant::now(),
+                    received_wall,
+                    received,
                 },
             }))
         }
@@ -288,7 +313,7 @@ impl Stream for Connection {
         let this = &mut *self;
         loop {
             // Try decoding from existing buffered data.
-            match try_decode(&mut this.parser, &mut this.read_buf, false) {
+            match try_decode(&mut this.parser, &mut this.read_buf, false, this.last_read) {
                 Ok(Some(msg)) => return std::task::Poll::Ready(Some(Ok(msg))),
                 Ok(None) => {}
                 Err(e) => {
@@ -311,7 +336,12 @@ impl Stream for Connection {
             match std::task::ready!(this.stream.poll_read_vectored(cx, &mut bufs)) {
                 Ok(0) => {
                     // EOF. Try decode with eof=true.
-                    return match try_decode(&mut this.parser, &mut this.read_buf, true) {
+                    return match try_decode(
+                        &mut this.parser,
+                        &mut this.read_buf,
+                        true,
+                        this.last_read,
+                    ) {
                         Ok(Some(msg)) => std::task::Poll::Ready(Some(Ok(msg))),
                         Ok(None) => std::task::Poll::Ready(None),
                         Err(e) => std::task::Poll::Ready(Some(Err(codec_err_to_error(
@@ -324,6 +354,7 @@ impl Stream for Connection {
                 }
                 Ok(n) => {
                     this.read_buf.advance_end(n);
+                    this.last_read = (WallTime::now(), Instant::now());
                     // Loop to try decoding again.
                 }
                 Err(error) => {
@@ -464,6 +495,63 @@ impl UdpPair {
 mod tests {
     use super::*;
 
+    /// sharpeyes patch: after a short read a paced connection answers the next poll
+    /// `Pending` without reading (the queue was empty then), and reads again at the poll
+    /// after; messages decoded from one read carry that read's receive time.
+    #[tokio::test]
+    async fn paced_connection_skips_the_read_after_a_short_one() {
+        use std::io::Write as _;
+        use std::task::{Context, Poll, Waker};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let mut conn = Connection::from_stream(client).unwrap();
+        conn.set_paced(true).unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut poll = |conn: &mut Connection| std::pin::Pin::new(conn).poll_next(&mut cx);
+
+        // Two messages in one segment: one read, both decoded, one receive time.
+        server.write_all(b"$\x00\x00\x02ab$\x00\x00\x02cd").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let first = loop {
+            match poll(&mut conn) {
+                Poll::Ready(Some(Ok(m))) => break m,
+                Poll::Pending if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                o => panic!("unexpected {o:?}"),
+            }
+        };
+        let Poll::Ready(Some(Ok(second))) = poll(&mut conn) else {
+            panic!("the second message was in the same read");
+        };
+        assert_eq!(first.ctx.received, second.ctx.received);
+        assert_eq!(
+            &conn.body_bytes(second.body_pos, second.body_len)[..],
+            b"cd"
+        );
+
+        // More data now waits in the kernel, but the read that found the queue empty is
+        // skipped once: Pending, then the data at the poll after.
+        server.write_all(b"$\x00\x00\x02ef").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(
+            poll(&mut conn).is_pending(),
+            "the read after a short one is skipped"
+        );
+        let Poll::Ready(Some(Ok(third))) = poll(&mut conn) else {
+            panic!("read at the next poll");
+        };
+        assert_eq!(&conn.body_bytes(third.body_pos, third.body_len)[..], b"ef");
+        assert!(
+            third.ctx.received > second.ctx.received,
+            "stamped by its own read"
+        );
+    }
+
     /// sharpeyes patch: a paced connection reads when polled, whatever the waker; writes
     /// and EOF work; put back on the reactor, arrivals wake the task again.
     #[tokio::test]
@@ -537,9 +625,14 @@ mod tests {
         read_buf.advance_end(data.len());
 
         let mut parser = crate::rtsp::parse::Parser::default();
-        let msg = try_decode(&mut parser, &mut read_buf, false)
-            .unwrap()
-            .unwrap();
+        let msg = try_decode(
+            &mut parser,
+            &mut read_buf,
+            false,
+            (WallTime::now(), Instant::now()),
+        )
+        .unwrap()
+        .unwrap();
         // Read body from ring buffer.
         let (s1, s2) = read_buf.split(msg.body_pos, msg.body_len as usize).slices();
         assert_eq!(s1, b"asdf");
@@ -556,9 +649,14 @@ mod tests {
         read_buf.advance_end(data.len());
 
         let mut parser = crate::rtsp::parse::Parser::default();
-        let msg = try_decode(&mut parser, &mut read_buf, false)
-            .unwrap()
-            .unwrap();
+        let msg = try_decode(
+            &mut parser,
+            &mut read_buf,
+            false,
+            (WallTime::now(), Instant::now()),
+        )
+        .unwrap()
+        .unwrap();
         assert!(matches!(msg.msg, crate::rtsp::msg::Message::Response(_)));
         assert_eq!(msg.body_len, 0);
         assert_eq!(read_buf.unparsed_len(), 0);
