@@ -200,11 +200,35 @@ impl Sim {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        let proc = spawn_env(name, &args, &dir.join(format!("{name}.log")), env);
+        let log = dir.join(format!("{name}.log"));
+        let mut proc = spawn_env(name, &args, &log, env);
         let control = format!("http://127.0.0.1:{control_port}");
-        wait_for(Duration::from_secs(30), "the simulator to serve", || {
-            (inventory.exists() && http_get(&format!("{control}/healthz"))?.0 == 200).then_some(())
-        });
+        // Generous: on 2 cores under the Docker tests a debug simulator can start slowly. A
+        // simulator that died (a port taken meanwhile, say) is reported with its log at once.
+        let timeout = Duration::from_secs(90);
+        let deadline = Instant::now() + timeout;
+        let tail = |log: &Path| {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let start = text.len().saturating_sub(2000);
+            text.get(start..).unwrap_or(&text).to_string()
+        };
+        while !(inventory.exists()
+            && http_get(&format!("{control}/healthz")).is_some_and(|r| r.0 == 200))
+        {
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                panic!(
+                    "simulator {name} exited ({status}) before serving:\n{}",
+                    tail(&log)
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for simulator {name} to serve:\n{}",
+                    tail(&log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         Sim {
             proc,
             port,
