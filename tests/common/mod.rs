@@ -41,14 +41,26 @@ fn rand_u16() -> u16 {
 }
 
 /// Polls `f` every 100 ms until it returns `Some`, or panics after `timeout` with `what`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_explained(timeout, what, f, String::new)
+}
+
+/// [`wait_for`], with `detail` (a log tail, say) appended to the timeout's panic message.
+pub fn wait_for_explained<T>(
+    timeout: Duration,
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+    detail: impl FnOnce() -> String,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
             return v;
         }
         if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            let detail = detail();
+            let sep = if detail.is_empty() { "" } else { ":\n" };
+            panic!("timed out after {timeout:?} waiting for {what}{sep}{detail}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -205,30 +217,27 @@ impl Sim {
         let control = format!("http://127.0.0.1:{control_port}");
         // Generous: on 2 cores under the Docker tests a debug simulator can start slowly. A
         // simulator that died (a port taken meanwhile, say) is reported with its log at once.
-        let timeout = Duration::from_secs(90);
-        let deadline = Instant::now() + timeout;
         let tail = |log: &Path| {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             let start = text.len().saturating_sub(2000);
             text.get(start..).unwrap_or(&text).to_string()
         };
-        while !(inventory.exists()
-            && http_get(&format!("{control}/healthz")).is_some_and(|r| r.0 == 200))
-        {
-            if let Ok(Some(status)) = proc.child.try_wait() {
-                panic!(
-                    "simulator {name} exited ({status}) before serving:\n{}",
-                    tail(&log)
-                );
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for simulator {name} to serve:\n{}",
-                    tail(&log)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_explained(
+            Duration::from_secs(90),
+            &format!("simulator {name} to serve"),
+            || {
+                if let Ok(Some(status)) = proc.child.try_wait() {
+                    panic!(
+                        "simulator {name} exited ({status}) before serving:\n{}",
+                        tail(&log)
+                    );
+                }
+                (inventory.exists()
+                    && http_get(&format!("{control}/healthz")).is_some_and(|r| r.0 == 200))
+                .then_some(())
+            },
+            || tail(&log),
+        );
         Sim {
             proc,
             port,

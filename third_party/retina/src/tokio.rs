@@ -30,11 +30,15 @@ enum Socket {
     /// `Pending` registers no waker, and the owner polls again on its own schedule (a held
     /// session's read tick). An idle runtime is then not woken for every TCP segment.
     ///
-    /// The flag is set after a short read: the kernel's receive queue was empty when it
-    /// returned, so the next read attempt answers `Pending` without a syscall (and clears
-    /// the flag) instead of a `read` that would fail with `EAGAIN`. That halves the reads of
-    /// a paced session: one per tick instead of one plus the one that finds nothing.
-    Paced(std::net::TcpStream, bool),
+    Paced {
+        /// The non-blocking socket.
+        stream: std::net::TcpStream,
+        /// Set after a short read: the kernel's receive queue was empty when it returned, so
+        /// the next read attempt answers `Pending` without a syscall (and clears the flag)
+        /// instead of a `read` that would fail with `EAGAIN`. That halves the reads of a paced
+        /// session: one per tick instead of one plus the one that finds nothing.
+        drained: bool,
+    },
     /// A switch between the two failed; every use is an error.
     Lost,
 }
@@ -55,7 +59,7 @@ impl Socket {
                     r => return std::task::Poll::Ready(r),
                 }
             },
-            Socket::Paced(stream, drained) => {
+            Socket::Paced { stream, drained } => {
                 if std::mem::take(drained) {
                     return std::task::Poll::Pending;
                 }
@@ -83,7 +87,7 @@ impl Socket {
         use std::io::Write as _;
         match self {
             Socket::Registered(stream) => std::pin::Pin::new(stream).poll_write(cx, buf),
-            Socket::Paced(stream, _) => match (&*stream).write(buf) {
+            Socket::Paced { stream, .. } => match (&*stream).write(buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::task::Poll::Pending,
                 r => std::task::Poll::Ready(r),
             },
@@ -97,7 +101,7 @@ impl Socket {
     ) -> std::task::Poll<std::io::Result<()>> {
         match self {
             Socket::Registered(stream) => std::pin::Pin::new(stream).poll_flush(cx),
-            Socket::Paced(..) => std::task::Poll::Ready(Ok(())),
+            Socket::Paced { .. } => std::task::Poll::Ready(Ok(())),
             Socket::Lost => std::task::Poll::Ready(Err(lost())),
         }
     }
@@ -108,7 +112,7 @@ impl Socket {
     ) -> std::task::Poll<std::io::Result<()>> {
         match self {
             Socket::Registered(stream) => std::pin::Pin::new(stream).poll_shutdown(cx),
-            Socket::Paced(stream, _) => {
+            Socket::Paced { stream, .. } => {
                 std::task::Poll::Ready(stream.shutdown(std::net::Shutdown::Write))
             }
             Socket::Lost => std::task::Poll::Ready(Err(lost())),
@@ -187,10 +191,16 @@ impl Connection {
         let r;
         (self.stream, r) = match (std::mem::replace(&mut self.stream, Socket::Lost), paced) {
             (Socket::Registered(s), true) => match s.into_std() {
-                Ok(s) => (Socket::Paced(s, false), Ok(())),
+                Ok(stream) => (
+                    Socket::Paced {
+                        stream,
+                        drained: false,
+                    },
+                    Ok(()),
+                ),
                 Err(e) => (Socket::Lost, Err(e)),
             },
-            (Socket::Paced(s, _), false) => match TcpStream::from_std(s) {
+            (Socket::Paced { stream: s, .. }, false) => match TcpStream::from_std(s) {
                 Ok(s) => (Socket::Registered(s), Ok(())),
                 Err(e) => (Socket::Lost, Err(e)),
             },
