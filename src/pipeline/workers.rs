@@ -3,7 +3,8 @@
 //! picture is faulty, or it goes to the detector) and send the verdict to the router (and the
 //! picture to the detector).
 //!
-//! Each worker owns its decoders (one per codec, reused) and its JPEG encoder; nothing here
+//! Each worker owns its decoders (one per codec and output layout, reused: RGB for cameras
+//! whose pictures go to the detector, I420 for the rest) and its JPEG encoder; nothing here
 //! runs on the async runtime. The previous sample's signature of each camera (frozen-picture
 //! detection) is the workers' own state, keyed by camera id.
 
@@ -15,9 +16,10 @@ use crate::camera::sampler::{Sample, SampleQueue};
 use crate::pipeline::detector::{DetectJob, DetectQueue};
 use crate::pipeline::{UpdateSender, VisionResult, VisionUpdate};
 use crate::telemetry::Metrics;
-use crate::vision::decode::{Codec, KeyframeDecoder};
+use crate::vision::decode::{Codec, KeyframeDecoder, Output};
 use crate::vision::jpeg::JpegEncoder;
-use crate::vision::quality::{Fault, FrameSignature, QualityConfig, QualityView, diagnose};
+use crate::vision::quality::{Fault, FrameSignature, QualityConfig, QualityView, diagnose_picture};
+use crate::vision::yuv::Picture;
 
 /// Each camera's previous sample signature, shared by the workers (a camera's samples may go
 /// to any worker). One entry per camera ever sampled.
@@ -72,7 +74,7 @@ pub fn spawn(
 
 fn run(shared: &Shared) {
     let queue = &shared.queue;
-    let mut decoders: HashMap<Codec, KeyframeDecoder> = HashMap::new();
+    let mut decoders: HashMap<(Codec, Output), KeyframeDecoder> = HashMap::new();
     let mut jpeg = match JpegEncoder::new(80) {
         Ok(j) => Some(j),
         Err(e) => {
@@ -91,7 +93,7 @@ fn run(shared: &Shared) {
 
 fn process(
     sample: &Sample,
-    decoders: &mut HashMap<Codec, KeyframeDecoder>,
+    decoders: &mut HashMap<(Codec, Output), KeyframeDecoder>,
     jpeg: Option<&mut JpegEncoder>,
     shared: &Shared,
 ) {
@@ -101,17 +103,23 @@ fn process(
     let Some(codec) = Codec::from_name(&sample.codec) else {
         return;
     };
+    // The detector wants RGB, which the decoder's pipeline converts to; a picture only
+    // diagnosed stays in the decoder's I420 (no conversion, half the bytes).
+    let detects = shared.detect.is_some() && (shared.detects)(cam);
+    let output = if detects { Output::Rgb } else { Output::I420 };
     let started = Instant::now();
-    let decoder = match decoders.entry(codec) {
+    let decoder = match decoders.entry((codec, output)) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(v) => match KeyframeDecoder::new(codec) {
-            Ok(d) => v.insert(d),
-            Err(e) => {
-                tracing::error!(camera = %cam, "cannot decode {codec:?}: {e:#}");
-                metrics.sample_errors.with_label_values(&["decode"]).inc();
-                return;
+        std::collections::hash_map::Entry::Vacant(v) => {
+            match KeyframeDecoder::with_output(codec, output) {
+                Ok(d) => v.insert(d),
+                Err(e) => {
+                    tracing::error!(camera = %cam, "cannot decode {codec:?}: {e:#}");
+                    metrics.sample_errors.with_label_values(&["decode"]).inc();
+                    return;
+                }
             }
-        },
+        }
     };
     let frame = match decoder.decode(&sample.data) {
         Ok(f) => f,
@@ -119,7 +127,7 @@ fn process(
             tracing::warn!(camera = %cam, "sample not decodable: {e:#}");
             metrics.sample_errors.with_label_values(&["decode"]).inc();
             // A decoder in a bad state is cheap to rebuild.
-            decoders.remove(&codec);
+            decoders.remove(&(codec, output));
             return;
         }
     };
@@ -127,7 +135,7 @@ fn process(
         .decode_seconds
         .observe(started.elapsed().as_secs_f64());
     let previous = shared.signatures.lock().unwrap().get(cam).cloned();
-    let d = diagnose(&frame, previous.as_ref(), cfg);
+    let d = diagnose_picture(&frame, previous.as_ref(), cfg);
     shared
         .signatures
         .lock()
@@ -139,17 +147,14 @@ fn process(
         .faults
         .iter()
         .any(|f| matches!(f, Fault::TooDark | Fault::TooBright));
-    let detect = shared
-        .detect
-        .as_ref()
-        .filter(|_| judgeable && (shared.detects)(cam));
+    let detect = shared.detect.as_ref().filter(|_| judgeable && detects);
     // JPEG lazily: for someone looking at the camera, for a faulty picture (a picture alert
     // may be raised on it) and for the detector's pictures (their alerts carry it); a clean
     // picture nobody looks at is diagnosed and dropped.
     let encode = sample.snapshot || !d.faults.is_empty() || detect.is_some();
     let snapshot = jpeg
         .filter(|_| encode)
-        .and_then(|j| match j.encode(&frame) {
+        .and_then(|j| match j.encode_picture(&frame) {
             Ok(bytes) => Some(Arc::new(bytes)),
             Err(e) => {
                 tracing::warn!(camera = %cam, "snapshot not encoded: {e:#}");
@@ -159,12 +164,11 @@ fn process(
     if snapshot.is_some() {
         metrics.snapshots_encoded.inc();
     }
-    let size = (frame.width, frame.height);
-    let frame = Arc::new(frame);
-    if let Some(q) = detect {
+    let size = frame.size();
+    if let (Some(q), Picture::Rgb(frame)) = (detect, frame) {
         q.push(DetectJob {
             camera: cam.clone(),
-            frame: frame.clone(),
+            frame: Arc::new(frame),
             at: sample.at,
             snapshot: snapshot.clone(),
         });

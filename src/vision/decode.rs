@@ -1,5 +1,8 @@
 //! Keyframe decoding with GStreamer: a long-lived `h26xparse ! avdec_h26x ! videoconvert !
-//! appsink` pipeline per codec, fed one IDR access unit at a time, reused for every camera.
+//! appsink` pipeline per codec and output layout, fed one IDR access unit at a time, reused for
+//! every camera. The layout is RGB (for the detector) or I420 ([`Output::I420`], for diagnosis
+//! alone: the decoder's own layout for 8-bit 4:2:0 streams, so `videoconvert` passes it
+//! through and no pixel is converted).
 //!
 //! The access unit is pushed synchronously from the caller's thread into the parser's sink
 //! pad, followed by EOS, which makes the decoder output it at once (a lone IDR would otherwise
@@ -15,6 +18,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use crate::vision::frame::RgbFrame;
+use crate::vision::yuv::{Matrix, Picture, YuvFrame};
 
 /// Video codecs the decoder accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,9 +58,28 @@ impl Codec {
     }
 }
 
+/// The layout a [`KeyframeDecoder`] hands its pictures over in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Output {
+    /// Packed RGB24 ([`Picture::Rgb`]).
+    Rgb,
+    /// Planar 8-bit 4:2:0 ([`Picture::Yuv`]).
+    I420,
+}
+
+impl Output {
+    fn format(self) -> &'static str {
+        match self {
+            Output::Rgb => "RGB",
+            Output::I420 => "I420",
+        }
+    }
+}
+
 /// A reusable keyframe decoder for one codec. Not `Sync`: use one per decode thread.
 pub struct KeyframeDecoder {
     codec: Codec,
+    output: Output,
     pipeline: gst::Pipeline,
     src_pad: gst::Pad,
     sink: gst_app::AppSink,
@@ -64,9 +87,14 @@ pub struct KeyframeDecoder {
 }
 
 impl KeyframeDecoder {
+    /// An RGB decoder ([`KeyframeDecoder::with_output`] with [`Output::Rgb`]).
+    pub fn new(codec: Codec) -> anyhow::Result<Self> {
+        Self::with_output(codec, Output::Rgb)
+    }
+
     /// Builds and starts the pipeline. Fails with a clear message when a GStreamer plugin is
     /// missing (Debian: gstreamer1.0-plugins-bad for the parsers, gstreamer1.0-libav).
-    pub fn new(codec: Codec) -> anyhow::Result<Self> {
+    pub fn with_output(codec: Codec, output: Output) -> anyhow::Result<Self> {
         gst::init().context("initialising GStreamer")?;
         let (parse_name, dec_name) = codec.elements();
         let make = |name: &str| {
@@ -82,7 +110,7 @@ impl KeyframeDecoder {
         let sink = gst_app::AppSink::builder()
             .caps(
                 &gst::Caps::builder("video/x-raw")
-                    .field("format", "RGB")
+                    .field("format", output.format())
                     .build(),
             )
             .sync(false)
@@ -122,6 +150,7 @@ impl KeyframeDecoder {
         >::new()));
         Ok(Self {
             codec,
+            output,
             pipeline,
             src_pad,
             sink,
@@ -134,8 +163,14 @@ impl KeyframeDecoder {
         self.codec
     }
 
-    /// Decodes one keyframe access unit (Annex B, parameter sets included) to RGB.
-    pub fn decode(&mut self, access_unit: &[u8]) -> anyhow::Result<RgbFrame> {
+    /// The layout this decoder outputs.
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    /// Decodes one keyframe access unit (Annex B, parameter sets included) to a picture in
+    /// this decoder's [`Output`] layout.
+    pub fn decode(&mut self, access_unit: &[u8]) -> anyhow::Result<Picture> {
         let mut buf = gst::Buffer::from_slice(access_unit.to_vec());
         {
             let b = buf.get_mut().expect("fresh buffer is writable");
@@ -163,7 +198,10 @@ impl KeyframeDecoder {
         drain_bus(&self.pipeline, "decoder");
         let sample =
             last.ok_or_else(|| anyhow!("the decoder produced no picture for this keyframe"))?;
-        sample_to_rgb(&sample)
+        match self.output {
+            Output::Rgb => sample_to_rgb(&sample).map(Picture::Rgb),
+            Output::I420 => sample_to_i420(&sample).map(Picture::Yuv),
+        }
     }
 
     /// Messages waiting on the pipeline's bus (0 after every [`KeyframeDecoder::decode`]).
@@ -221,4 +259,47 @@ fn sample_to_rgb(sample: &gst::Sample) -> anyhow::Result<RgbFrame> {
         data.extend_from_slice(&map[y * stride..y * stride + row]);
     }
     RgbFrame::new(w, h, data).map_err(|e| anyhow!("decoded frame: {e}"))
+}
+
+fn sample_to_i420(sample: &gst::Sample) -> anyhow::Result<YuvFrame> {
+    use gstreamer_video::prelude::VideoFrameExt as _;
+    use gstreamer_video::{VideoColorMatrix, VideoColorRange};
+    let caps = sample
+        .caps()
+        .ok_or_else(|| anyhow!("decoded sample without caps"))?;
+    let info = gstreamer_video::VideoInfo::from_caps(caps).context("decoded caps")?;
+    let buffer = sample
+        .buffer()
+        .ok_or_else(|| anyhow!("decoded sample without buffer"))?;
+    // Through a video frame mapping: it honours the decoder's strides and plane offsets.
+    let frame = gstreamer_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+        .map_err(|e| anyhow!("mapping the decoded picture: {e}"))?;
+    let (w, h) = (info.width(), info.height());
+    let (cw, ch) = ((w as usize).div_ceil(2), (h as usize).div_ceil(2));
+    let mut data = Vec::with_capacity(w as usize * h as usize + 2 * cw * ch);
+    for (plane, (pw, ph)) in [(w as usize, h as usize), (cw, ch), (cw, ch)]
+        .into_iter()
+        .enumerate()
+    {
+        let stride = frame.plane_stride()[plane] as usize;
+        let bytes = frame
+            .plane_data(plane as u32)
+            .map_err(|e| anyhow!("decoded plane {plane}: {e}"))?;
+        if ph == 0 || bytes.len() < stride * (ph - 1) + pw {
+            bail!("decoded plane {plane} too small for {w}x{h}");
+        }
+        for row in 0..ph {
+            data.extend_from_slice(&bytes[row * stride..row * stride + pw]);
+        }
+    }
+    let colorimetry = info.colorimetry();
+    let matrix = match colorimetry.matrix() {
+        VideoColorMatrix::Bt709 => Matrix::Bt709,
+        VideoColorMatrix::Bt601 | VideoColorMatrix::Fcc | VideoColorMatrix::Smpte240m => {
+            Matrix::Bt601
+        }
+        _ => Matrix::default_for_height(h),
+    };
+    let full_range = colorimetry.range() == VideoColorRange::Range0_255;
+    YuvFrame::new(w, h, data, matrix, full_range).map_err(|e| anyhow!("decoded frame: {e}"))
 }

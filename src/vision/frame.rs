@@ -34,6 +34,18 @@ pub enum FrameError {
         /// Bytes present.
         actual: usize,
     },
+    /// `data` does not hold exactly the three planes of `width x height` I420.
+    #[error("frame {width}x{height} needs {expected} bytes of I420, got {actual}")]
+    PlanesSize {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Y plane plus two quarter-size chroma planes (sides rounded up).
+        expected: usize,
+        /// Bytes present.
+        actual: usize,
+    },
     /// The bytes are not a PPM (P6, maxval 255) picture.
     #[error("not a binary PPM (P6, 8-bit): {0}")]
     Ppm(String),

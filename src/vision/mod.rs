@@ -9,3 +9,4 @@ pub mod image;
 pub mod jpeg;
 pub mod model;
 pub mod quality;
+pub mod yuv;

@@ -2,7 +2,7 @@
 //!
 //! A camera counts towards 完好率 when it is online **and** its picture is usable. Online is
 //! the status machine's business; this module judges the picture. [`diagnose`] takes one
-//! sampled [`RgbFrame`], the [`FrameSignature`] of the camera's previous sample (for the two
+//! sampled [`RgbFrame`] ([`diagnose_picture`]: or the decoder's I420 planes, unconverted), the [`FrameSignature`] of the camera's previous sample (for the two
 //! faults that need two samples) and the [`QualityConfig`], and returns a [`Diagnosis`]: the
 //! [`Fault`]s found, the [`Measures`] behind every decision, and the signature to keep for the
 //! next sample. No state, no I/O, no allocation beyond the working copies: about 1.3 ms per
@@ -77,6 +77,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::vision::frame::RgbFrame;
+use crate::vision::yuv::Picture;
 
 mod measure;
 
@@ -432,6 +433,15 @@ impl Diagnosis {
     pub fn has(&self, fault: Fault) -> bool {
         self.faults.contains(&fault)
     }
+
+    /// The diagnosis of an invalid frame: no picture (`too_dark`, zero measures).
+    fn no_picture() -> Self {
+        Diagnosis {
+            faults: vec![Fault::TooDark],
+            measures: Measures::default(),
+            signature: FrameSignature::empty(),
+        }
+    }
 }
 
 /// Diagnoses one sampled frame of a camera.
@@ -447,12 +457,34 @@ pub fn diagnose(
     cfg: &QualityConfig,
 ) -> Diagnosis {
     if frame.validate().is_err() {
-        return Diagnosis {
-            faults: vec![Fault::TooDark],
-            measures: Measures::default(),
-            signature: FrameSignature::empty(),
-        };
+        return Diagnosis::no_picture();
     }
+    diagnose_source(frame, previous, cfg)
+}
+
+/// [`diagnose`] for any decoded [`Picture`]: an I420 picture is diagnosed on its planes, with
+/// no conversion to RGB (its luma mapped to full-range levels, the colour thumbnail from the
+/// mean Y, U and V of each block; see [`crate::vision::yuv`]). On an SD (BT.601) stream the
+/// measures equal those of the RGB picture within rounding (`tests/decode_keyframes.rs`).
+pub fn diagnose_picture(
+    picture: &Picture,
+    previous: Option<&FrameSignature>,
+    cfg: &QualityConfig,
+) -> Diagnosis {
+    match picture {
+        Picture::Rgb(frame) => diagnose(frame, previous, cfg),
+        Picture::Yuv(frame) if frame.validate().is_err() => Diagnosis::no_picture(),
+        Picture::Yuv(frame) => diagnose_source(&measure::YuvSource::new(frame), previous, cfg),
+    }
+}
+
+fn diagnose_source(
+    frame: &impl measure::ScanSource,
+    previous: Option<&FrameSignature>,
+    cfg: &QualityConfig,
+) -> Diagnosis {
+    let (w, h) = frame.size();
+    let source = (w as u32, h as u32);
     // One read of the full frame: working luma, colour thumbnail, profiles, impulses.
     let scan = measure::scan(frame, cfg.work_max_width, cfg.impulse_delta);
     let luma = &scan.work;
@@ -490,8 +522,7 @@ pub fn diagnose(
     let too_dark = mean_luma < cfg.dark_luma;
     let too_bright = mean_luma > cfg.bright_luma;
     let usable = !too_dark && !too_bright;
-    let comparable =
-        previous.filter(|p| p.usable && usable && p.source == (frame.width, frame.height));
+    let comparable = previous.filter(|p| p.usable && usable && p.source == source);
     let diff_to_previous = comparable.and_then(|p| measure::mean_abs_diff(&thumb, &p.thumb));
     let scene_correlation = comparable.and_then(|p| edges.correlation(&p.edges));
 
@@ -510,7 +541,7 @@ pub fn diagnose(
         scene_correlation,
     };
     let signature = FrameSignature {
-        source: (frame.width, frame.height),
+        source,
         thumb,
         edges,
         usable,
@@ -772,6 +803,70 @@ mod tests {
             None,
             &[Fault::Occlusion, Fault::ColorCast],
         );
+    }
+
+    #[test]
+    fn every_fault_reads_the_same_on_the_i420_planes() {
+        use crate::vision::yuv::{Matrix, Picture, YuvFrame};
+        let clean = scene(100);
+        let previous = run(&clean, None).signature;
+        let mut blurred = clean.clone();
+        for _ in 0..3 {
+            blurred = box_blur(&blurred, 4);
+        }
+        let cases: Vec<(&str, RgbFrame, Option<&FrameSignature>)> = vec![
+            ("clean", scene(104), Some(&previous)),
+            ("frozen", clean.clone(), Some(&previous)),
+            ("blur", blurred, Some(&previous)),
+            ("dark", RgbFrame::filled(W, H, [8, 8, 8]), None),
+            ("bright", RgbFrame::filled(W, H, [250, 250, 250]), None),
+            (
+                "cover",
+                map(
+                    &clean,
+                    |x, _, p| if x < W * 55 / 100 { [128; 3] } else { p },
+                ),
+                None,
+            ),
+            (
+                "cast",
+                map(&clean, |_, _, p| {
+                    [p[0], p[1], (f32::from(p[2]) * 0.4) as u8]
+                }),
+                None,
+            ),
+            ("snow", salt_and_pepper(&clean, 0.03), None),
+            ("stripes", add_sine(&clean, true, 10.0, 8.0), None),
+        ];
+        for (name, rgb, prev) in cases {
+            let want = run(&rgb, prev);
+            for (m, full) in [(Matrix::Bt601, false), (Matrix::Bt601, true)] {
+                let yuv = Picture::Yuv(YuvFrame::from_rgb(&rgb, m, full));
+                // The previous signature from the same path, as a camera's samples have.
+                let prev_yuv = prev.map(|_| {
+                    let p = YuvFrame::from_rgb(&clean, m, full);
+                    diagnose_picture(&Picture::Yuv(p), None, &QualityConfig::default()).signature
+                });
+                let got = diagnose_picture(&yuv, prev_yuv.as_ref(), &QualityConfig::default());
+                assert_eq!(
+                    got.faults, want.faults,
+                    "{name} ({m:?}, full range {full}): {:?} vs {:?}",
+                    got.measures, want.measures
+                );
+                assert!(
+                    (got.measures.mean_luma - want.measures.mean_luma).abs() < 1.0,
+                    "{name}: {} vs {}",
+                    got.measures.mean_luma,
+                    want.measures.mean_luma
+                );
+            }
+        }
+        let bad = YuvFrame {
+            data: vec![],
+            ..YuvFrame::from_rgb(&clean, Matrix::Bt601, false)
+        };
+        let d = diagnose_picture(&Picture::Yuv(bad), None, &QualityConfig::default());
+        assert_eq!(d.faults, vec![Fault::TooDark]);
     }
 
     #[test]

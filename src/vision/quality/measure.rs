@@ -13,6 +13,7 @@
 use std::sync::LazyLock;
 
 use crate::vision::frame::{RgbFrame, luma_of};
+use crate::vision::yuv::YuvFrame;
 
 /// Only every this many rows is scanned for impulse pixels (the estimate needs a sample, not
 /// every pixel): 1 row in 4 of a 576-line frame is ~110,000 pixels tested.
@@ -72,6 +73,125 @@ impl Grey {
     }
 }
 
+/// A decoded picture as [`scan`] reads it: luma row by row, and the mean colour of blocks.
+pub(super) trait ScanSource {
+    /// Width and height in pixels.
+    fn size(&self) -> (usize, usize);
+    /// Writes the full-range BT.601-style luma of row `y` into `out` (`width` long).
+    fn luma_row(&self, y: usize, out: &mut [u8]);
+    /// The colour thumbnail: `tw x th` blocks of `k x k` pixels from the top left, the mean
+    /// colour of each.
+    fn thumbnail(&self, k: usize, tw: usize, th: usize) -> RgbFrame;
+}
+
+impl ScanSource for RgbFrame {
+    fn size(&self) -> (usize, usize) {
+        (self.width as usize, self.height as usize)
+    }
+
+    fn luma_row(&self, y: usize, out: &mut [u8]) {
+        let row = &self.data[y * self.stride()..][..self.stride()];
+        for (l, p) in out.iter_mut().zip(row.chunks_exact(3)) {
+            *l = luma_of(p[0], p[1], p[2]);
+        }
+    }
+
+    fn thumbnail(&self, k: usize, tw: usize, th: usize) -> RgbFrame {
+        let area = (k * k) as u32;
+        let mut acc = vec![0u32; tw * 3];
+        let mut thumb = Vec::with_capacity(tw * th * 3);
+        for (y, src) in self
+            .data
+            .chunks_exact(self.stride())
+            .take(th * k)
+            .enumerate()
+        {
+            for (a, block) in acc.chunks_exact_mut(3).zip(src.chunks_exact(k * 3)) {
+                let (mut r, mut g, mut b) = (0u32, 0u32, 0u32);
+                for p in block.chunks_exact(3) {
+                    r += u32::from(p[0]);
+                    g += u32::from(p[1]);
+                    b += u32::from(p[2]);
+                }
+                a[0] += r;
+                a[1] += g;
+                a[2] += b;
+            }
+            if y % k == k - 1 {
+                thumb.extend(acc.iter().map(|&s| ((s + area / 2) / area) as u8));
+                acc.fill(0);
+            }
+        }
+        RgbFrame {
+            width: tw as u32,
+            height: th as u32,
+            data: thumb,
+        }
+    }
+}
+
+/// The I420 planes: luma through [`YuvFrame::luma_lut`], the thumbnail's colour from each
+/// block's mean Y, U and V (the conversion is linear, so this is the mean of the RGB pixels
+/// but where they would clip).
+pub(super) struct YuvSource<'a> {
+    frame: &'a YuvFrame,
+    lut: [u8; 256],
+}
+
+impl<'a> YuvSource<'a> {
+    pub fn new(frame: &'a YuvFrame) -> Self {
+        Self {
+            frame,
+            lut: frame.luma_lut(),
+        }
+    }
+}
+
+impl ScanSource for YuvSource<'_> {
+    fn size(&self) -> (usize, usize) {
+        (self.frame.width as usize, self.frame.height as usize)
+    }
+
+    fn luma_row(&self, y: usize, out: &mut [u8]) {
+        let w = self.frame.width as usize;
+        for (l, &s) in out.iter_mut().zip(&self.frame.y()[y * w..(y + 1) * w]) {
+            *l = self.lut[s as usize];
+        }
+    }
+
+    fn thumbnail(&self, k: usize, tw: usize, th: usize) -> RgbFrame {
+        let f = self.frame;
+        let w = f.width as usize;
+        let cw = f.chroma_size().0;
+        // Mean of one plane over the samples [x0, x1) x [y0, y1).
+        let mean = |plane: &[u8], stride: usize, x0: usize, x1: usize, y0: usize, y1: usize| {
+            let mut sum = 0u32;
+            for row in plane[y0 * stride..y1 * stride].chunks_exact(stride) {
+                sum += row[x0..x1].iter().map(|&v| u32::from(v)).sum::<u32>();
+            }
+            sum as f32 / ((x1 - x0) * (y1 - y0)).max(1) as f32
+        };
+        let mut data = Vec::with_capacity(tw * th * 3);
+        for by in 0..th {
+            for bx in 0..tw {
+                let (x0, x1, y0, y1) = (bx * k, (bx + 1) * k, by * k, (by + 1) * k);
+                let y = mean(f.y(), w, x0, x1, y0, y1);
+                // The chroma samples under the block (exact when k is even).
+                let (cx0, cx1) = (x0 / 2, (x1 / 2).max(x0 / 2 + 1));
+                let (cy0, cy1) = (y0 / 2, (y1 / 2).max(y0 / 2 + 1));
+                let u = mean(f.u(), cw, cx0, cx1, cy0, cy1);
+                let v = mean(f.v(), cw, cx0, cx1, cy0, cy1);
+                data.extend_from_slice(&f.rgb_of(y, u, v));
+            }
+        }
+        RgbFrame {
+            width: tw as u32,
+            height: th as u32,
+            data,
+        }
+    }
+}
+
 /// What one read of the full-resolution frame yields.
 #[derive(Debug, Clone)]
 pub(super) struct Scan {
@@ -87,41 +207,36 @@ pub(super) struct Scan {
     pub noise_ratio: f32,
 }
 
-/// One pass over the full-resolution frame, row by row: luma of the row, row and column luma
-/// profiles (stripes), the working luma (box filter by the integer factor that brings the width
-/// to `max_width` or less), the colour thumbnail and, on every [`NOISE_ROW_STEP`]th row, the
-/// impulse count (snow noise).
+/// One pass over the full-resolution luma, row by row: row and column luma profiles
+/// (stripes), the working luma (box filter by the integer factor that brings the width to
+/// `max_width` or less) and, on every [`NOISE_ROW_STEP`]th row, the impulse count (snow
+/// noise); then the colour thumbnail ([`ScanSource::thumbnail`]).
 ///
 /// A pixel is an impulse when it is brighter than all four of its neighbours (left, right, up,
 /// down) by more than `delta` levels, or darker than all of them by more than `delta`: an
 /// isolated speck. Compressed video of a real scene has almost none (the encoder removes them);
 /// salt-and-pepper and analogue snow put them everywhere.
 ///
-/// `frame` must be valid ([`RgbFrame::validate`]).
-pub(super) fn scan(frame: &RgbFrame, max_width: u32, delta: u8) -> Scan {
-    let (w, h) = (frame.width as usize, frame.height as usize);
-    let k = (frame.downscale_factor(max_width) as usize).min(w).min(h);
+/// `frame` must be valid ([`RgbFrame::validate`], [`YuvFrame::validate`]).
+pub(super) fn scan(frame: &impl ScanSource, max_width: u32, delta: u8) -> Scan {
+    let (w, h) = frame.size();
+    let k = (w.div_ceil(max_width.max(1) as usize).max(1)).min(w).min(h);
     let (ow, oh) = (w / k, h / k);
     let k2 = ow.div_ceil(THUMB_MAX_WIDTH).min(ow).min(oh).max(1);
     let (tw, th) = (ow / k2, oh / k2);
     let kt = k * k2;
-    let (work_area, thumb_area) = ((k * k) as u32, (kt * kt) as u32);
+    let work_area = (k * k) as u32;
 
     let mut ring = [vec![0u8; w], vec![0u8; w], vec![0u8; w]];
     let mut col_sums = vec![0u32; w];
     let mut rows = Vec::with_capacity(h);
     let mut work_acc = vec![0u32; ow];
     let mut work = Vec::with_capacity(ow * oh);
-    let mut thumb_acc = vec![0u32; tw * 3];
-    let mut thumb = Vec::with_capacity(tw * th * 3);
     let (mut impulses, mut tested) = (0u64, 0u64);
     let delta = i16::from(delta);
 
-    for (y, src) in frame.data.chunks_exact(w * 3).enumerate() {
-        let cur = &mut ring[y % 3];
-        for (l, p) in cur.iter_mut().zip(src.chunks_exact(3)) {
-            *l = luma_of(p[0], p[1], p[2]);
-        }
+    for y in 0..h {
+        frame.luma_row(y, &mut ring[y % 3]);
         let cur = &ring[y % 3];
         let mut row_sum = 0u32;
         for (c, &l) in col_sums.iter_mut().zip(cur) {
@@ -141,27 +256,6 @@ pub(super) fn scan(frame: &RgbFrame, max_width: u32, delta: u8) -> Scan {
                         .map(|&s| ((s + work_area / 2) / work_area) as u8),
                 );
                 work_acc.fill(0);
-            }
-        }
-        if y < th * kt {
-            for (a, block) in thumb_acc.chunks_exact_mut(3).zip(src.chunks_exact(kt * 3)) {
-                let (mut r, mut g, mut b) = (0u32, 0u32, 0u32);
-                for p in block.chunks_exact(3) {
-                    r += u32::from(p[0]);
-                    g += u32::from(p[1]);
-                    b += u32::from(p[2]);
-                }
-                a[0] += r;
-                a[1] += g;
-                a[2] += b;
-            }
-            if y % kt == kt - 1 {
-                thumb.extend(
-                    thumb_acc
-                        .iter()
-                        .map(|&s| ((s + thumb_area / 2) / thumb_area) as u8),
-                );
-                thumb_acc.fill(0);
             }
         }
         // Row y - 1 is tested once its lower neighbour (row y) is in the ring.
@@ -189,11 +283,7 @@ pub(super) fn scan(frame: &RgbFrame, max_width: u32, delta: u8) -> Scan {
             h: oh,
             data: work,
         },
-        thumb_rgb: RgbFrame {
-            width: tw as u32,
-            height: th as u32,
-            data: thumb,
-        },
+        thumb_rgb: frame.thumbnail(kt, tw, th),
         rows,
         cols: col_sums.iter().map(|&c| c as f32 / h as f32).collect(),
         noise_ratio,
