@@ -22,7 +22,7 @@
 //! max_concurrent = 64       # probes in flight at once per instance
 //!
 //! [vision]
-//! sample_interval = "2m"    # picture diagnosis (完好率): one keyframe per camera this often
+//! sample_interval = "3m"    # picture diagnosis (完好率): one keyframe per camera this often
 //!                           # ("0" = none; cameras with a detection rule see [detect] interval)
 //! queue = 64                # samples waiting for decode; the oldest is dropped beyond
 //! workers = 1               # decode + diagnosis threads
@@ -85,10 +85,12 @@ pub use crate::camera::settings::{BackoffSettings, PatrolSettings, SupervisorSet
 /// figures: per-packet wakeups were most of a held camera's cost).
 pub const DEFAULT_READ_PACE: Duration = Duration::from_millis(200);
 
-/// How often a camera's picture is diagnosed by default: quality-inspection platforms check
-/// each camera every few minutes, and a fault lasting minutes is what 完好率 counts; the
-/// sizing figures behind it are in docs/benchmarks.md.
-pub const DEFAULT_QUALITY_INTERVAL: Duration = Duration::from_secs(120);
+/// How often a camera's picture is diagnosed by default: 3 minutes. Quality-inspection
+/// platforms check each camera every few minutes, and a fault lasting minutes is what 完好率
+/// counts (a fault reaches the ledger within two samples, 3-6 min; 480 samples a camera a day).
+/// A sample costs ~12.5 ms of CPU, nearly all of it decoding the IDR: at 3 min the defaults
+/// cost ~1.8x holding alone, at 2 min ~2.2x (docs/benchmarks.md, run E and F).
+pub const DEFAULT_QUALITY_INTERVAL: Duration = Duration::from_secs(180);
 
 /// How often a camera with a detection rule is sampled by default (crowds and trucks come
 /// and go within a minute).
@@ -663,17 +665,17 @@ mod tests {
                 .unwrap();
         let (a, b) = (&inv.cameras[0], &inv.cameras[1]);
         let secs = Duration::from_secs;
-        // Defaults: diagnosis every 2 minutes; detection off, so no camera is sampled faster.
+        // Defaults: diagnosis every 3 minutes; detection off, so no camera is sampled faster.
         let s = Settings::parse("").unwrap();
-        assert_eq!(s.sample_interval_for(a, None), secs(120));
-        assert_eq!(s.sample_interval_for(a, Some(secs(5))), secs(120));
+        assert_eq!(s.sample_interval_for(a, None), secs(180));
+        assert_eq!(s.sample_interval_for(a, Some(secs(5))), secs(180));
         // Detection on: a watched camera at its detection interval, the others at their
         // quality interval.
         let s = Settings::parse("[detect]\nenabled = true\n").unwrap();
         assert_eq!(s.detect.interval, secs(5));
         assert_eq!(s.sample_interval_for(a, Some(secs(5))), secs(5));
-        assert_eq!(s.sample_interval_for(a, Some(secs(150))), secs(120));
-        assert_eq!(s.sample_interval_for(b, None), secs(120));
+        assert_eq!(s.sample_interval_for(a, Some(secs(200))), secs(180));
+        assert_eq!(s.sample_interval_for(b, None), secs(180));
         // A shorter quality interval wins; quality sampling off leaves detection sampling on.
         let s = Settings::parse(
             "[vision]\nsample_interval = 0\n[detect]\nenabled = true\n\
