@@ -27,5 +27,6 @@ pub mod report;
 pub mod rules;
 pub mod settings;
 pub mod sim;
+pub mod sqlite;
 pub mod telemetry;
 pub mod vision;

@@ -67,6 +67,7 @@ use tokio::sync::Notify;
 
 use crate::alerts::event::AlertEvent;
 use crate::clock::{Clock, SystemClock, Time};
+use crate::sqlite::{self, Durability};
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "alerts.db";
@@ -80,14 +81,7 @@ pub const DEFAULT_MAX_PENDING: usize = 100_000;
 /// Default CloudEvents `source` of the messages ([`OutboxOptions::source`]).
 pub const DEFAULT_SOURCE: &str = "/sharpeyes";
 
-/// How long a connection waits for a lock held by another process before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY NOT NULL,
-    value
-);
 CREATE TABLE IF NOT EXISTS events (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id   TEXT NOT NULL UNIQUE,
@@ -211,11 +205,9 @@ impl Outbox {
         if options.max_pending == 0 {
             bail!("alert outbox: max_pending must be at least 1");
         }
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        let path = db_path(data_dir);
-        let mut conn = Connection::open(&path)
-            .with_context(|| format!("cannot open alert outbox {}", path.display()))?;
+        // FULL: a message is on disk when enqueue returns, even across a power cut.
+        let (mut conn, path) =
+            sqlite::open_for_writing(data_dir, DB_FILE, "alert outbox", Durability::Full)?;
         init(&mut conn).with_context(|| format!("cannot initialise {}", path.display()))?;
         let pending: i64 =
             conn.query_row("SELECT COUNT(DISTINCT seq) FROM pending", [], |r| r.get(0))?;
@@ -580,14 +572,8 @@ impl Outbox {
 }
 
 fn init(conn: &mut Connection) -> anyhow::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(%mode, "alert outbox: WAL journal mode not available");
-    }
-    // FULL: a message is on disk when enqueue returns, even across a power cut.
-    conn.pragma_update(None, "synchronous", "FULL")?;
     let tx = conn.transaction()?;
+    tx.execute_batch(sqlite::META_TABLE)?;
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(crate::alerts::store::SCHEMA)?;
     let version: Option<i64> = tx

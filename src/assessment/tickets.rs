@@ -33,12 +33,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::config::duration::duration;
+use crate::sqlite::{self, Durability};
 
 /// The database file's name under the data directory.
 pub const DB_FILE: &str = "tickets.db";
@@ -317,6 +317,20 @@ pub struct Condition {
     pub excused: bool,
 }
 
+/// Which stored tickets to read: opened in `[from, to)` (either bound open), of one
+/// maintainer and/or in one state when given. The default reads them all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketQuery {
+    /// Opened at or after this instant.
+    pub from: Option<Time>,
+    /// Opened before this instant.
+    pub to: Option<Time>,
+    /// Of this maintainer only.
+    pub maintainer: Option<String>,
+    /// In this state only.
+    pub state: Option<TicketState>,
+}
+
 /// The tickets and the rules that move them.
 #[derive(Debug)]
 pub struct TicketDesk {
@@ -548,17 +562,8 @@ impl TicketService {
     }
 
     /// Stored tickets (see [`TicketStore::tickets`]).
-    pub fn tickets(
-        &self,
-        from: Option<Time>,
-        to: Option<Time>,
-        maintainer: Option<&str>,
-        state: Option<TicketState>,
-    ) -> anyhow::Result<Vec<Ticket>> {
-        self.store
-            .lock()
-            .unwrap()
-            .tickets(from, to, maintainer, state)
+    pub fn tickets(&self, query: &TicketQuery) -> anyhow::Result<Vec<Ticket>> {
+        self.store.lock().unwrap().tickets(query)
     }
 
     /// Stores and publishes `events`. The store lock is taken before the desk lock is let go,
@@ -671,29 +676,15 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 impl TicketStore {
     /// Opens (creating) the store for writing.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)?;
-        let path = db_path(data_dir);
-        let conn = Connection::open(&path)
-            .with_context(|| format!("cannot open ticket store {}", path.display()))?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        let _: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        let (conn, _) =
+            sqlite::open_for_writing(data_dir, DB_FILE, "ticket store", Durability::Full)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self { conn })
     }
 
     /// Opens the store read-only; `None` before the first ticket.
     pub fn open_read_only(data_dir: &Path) -> anyhow::Result<Option<Self>> {
-        let path = db_path(data_dir);
-        if !path.is_file() {
-            return Ok(None);
-        }
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        Ok(Some(Self { conn }))
+        Ok(sqlite::open_read_only(&db_path(data_dir), "ticket store")?.map(|conn| Self { conn }))
     }
 
     /// Stores the events (each ticket's latest form, and the log) in one transaction.
@@ -723,15 +714,14 @@ impl TicketStore {
         Ok(())
     }
 
-    /// Tickets opened in `[from, to)` (either bound open), newest first; of one maintainer
-    /// and/or state when given.
-    pub fn tickets(
-        &self,
-        from: Option<Time>,
-        to: Option<Time>,
-        maintainer: Option<&str>,
-        state: Option<TicketState>,
-    ) -> anyhow::Result<Vec<Ticket>> {
+    /// The tickets `query` selects, newest first.
+    pub fn tickets(&self, query: &TicketQuery) -> anyhow::Result<Vec<Ticket>> {
+        let TicketQuery {
+            from,
+            to,
+            maintainer,
+            state,
+        } = query;
         let mut stmt = self.conn.prepare(
             "SELECT body FROM tickets WHERE opened_ms >= ?1 AND opened_ms < ?2
                AND (?3 IS NULL OR maintainer = ?3) AND (?4 IS NULL OR state = ?4)
@@ -752,7 +742,7 @@ impl TicketStore {
     /// The tickets not closed, and the next free id (for [`TicketDesk::new`]).
     pub fn live(&self) -> anyhow::Result<(Vec<Ticket>, i64)> {
         let live = self
-            .tickets(None, None, None, None)?
+            .tickets(&TicketQuery::default())?
             .into_iter()
             .filter(|t| t.state != TicketState::Closed)
             .collect();
@@ -898,7 +888,7 @@ mod tests {
         assert_eq!(live[0].state, TicketState::Resolved);
         let log: Vec<_> = store.events(1).unwrap().into_iter().map(|e| e.0).collect();
         assert_eq!(log, ["opened", "acknowledged", "resolved"]);
-        let k = kpis(&store.tickets(None, None, None, None).unwrap());
+        let k = kpis(&store.tickets(&TicketQuery::default()).unwrap());
         assert_eq!(k[0].maintainer, "华安");
         assert_eq!(k[0].mean_ack_min, Some(20.0));
         assert_eq!(k[0].mean_repair_min, Some(90.0));

@@ -33,11 +33,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::config::inventory::{GroupBy, Groups};
+use crate::sqlite::{self, Durability};
 
 /// The database file's name under the data directory.
 pub const DB_FILE: &str = "maintenance.db";
@@ -54,8 +55,6 @@ pub const MAX_REASON_CHARS: usize = 500;
 
 /// Camera ids one window may name.
 pub const MAX_CAMERAS: usize = 10_000;
-
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS maintenance_windows (
@@ -287,15 +286,8 @@ impl WindowStore {
     /// Opens (creating it when needed) the store in `data_dir` for reading and writing;
     /// `late_grace` decides which new declarations and edits are late.
     pub fn open(data_dir: &Path, late_grace: Duration) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        let path = db_path(data_dir);
-        let conn = Connection::open(&path)
-            .with_context(|| format!("cannot open maintenance store {}", path.display()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let _mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        let (conn, path) =
+            sqlite::open_for_writing(data_dir, DB_FILE, "maintenance store", Durability::Full)?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("cannot initialise {}", path.display()))?;
         Ok(Self {
@@ -307,20 +299,12 @@ impl WindowStore {
 
     /// Opens the store read-only; `None` when no window was ever declared (no file).
     pub fn open_read_only(data_dir: &Path) -> anyhow::Result<Option<Self>> {
-        let path = db_path(data_dir);
-        if !path.is_file() {
-            return Ok(None);
-        }
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        Ok(
+            sqlite::open_read_only(&db_path(data_dir), "maintenance store")?.map(|conn| Self {
+                conn,
+                late_grace: chrono::Duration::zero(),
+            }),
         )
-        .with_context(|| format!("cannot open maintenance store {}", path.display()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(Some(Self {
-            conn,
-            late_grace: chrono::Duration::zero(),
-        }))
     }
 
     /// Declares a window at `now` by `actor`.

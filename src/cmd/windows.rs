@@ -85,29 +85,7 @@ pub enum Action {
         format: ListFormat,
     },
     /// Change a window (what is not given stays); the audit keeps the old declaration.
-    Edit {
-        /// The window's id.
-        id: i64,
-        #[command(flatten)]
-        common: Common,
-        #[command(flatten)]
-        scope: Scope,
-        /// New start.
-        #[arg(long, value_parser = parse_rfc3339)]
-        start: Option<Time>,
-        /// New end.
-        #[arg(long, value_parser = parse_rfc3339)]
-        end: Option<Time>,
-        /// New reason.
-        #[arg(long)]
-        reason: Option<String>,
-        /// Who changes it.
-        #[arg(long = "by", value_name = "NAME")]
-        by: String,
-        /// Edits reaching back more than this before now mark the window late.
-        #[arg(long, default_value = "15m", value_parser = crate::config::duration::parse_duration)]
-        late_grace: Duration,
-    },
+    Edit(EditArgs),
     /// Delete a window (it stops excusing; the record and its audit stay).
     Delete {
         /// The window's id.
@@ -125,6 +103,32 @@ pub enum Action {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// `windows edit`: what is not given stays.
+#[derive(clap::Args, Debug)]
+pub struct EditArgs {
+    /// The window's id.
+    pub id: i64,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub scope: Scope,
+    /// New start.
+    #[arg(long, value_parser = parse_rfc3339)]
+    pub start: Option<Time>,
+    /// New end.
+    #[arg(long, value_parser = parse_rfc3339)]
+    pub end: Option<Time>,
+    /// New reason.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who changes it.
+    #[arg(long = "by", value_name = "NAME")]
+    pub by: String,
+    /// Edits reaching back more than this before now mark the window late.
+    #[arg(long, default_value = "15m", value_parser = crate::config::duration::parse_duration)]
+    pub late_grace: Duration,
 }
 
 /// `windows list --format`.
@@ -196,30 +200,22 @@ pub fn run(args: WindowsArgs) -> anyhow::Result<()> {
             }
             print(&w)
         }
-        Action::Edit {
-            id,
-            common,
-            scope,
-            start,
-            end,
-            reason,
-            by,
-            late_grace,
-        } => {
-            let mut store = WindowStore::open(&common.data_dir, late_grace)?;
+        Action::Edit(edit) => {
+            let mut store = WindowStore::open(&edit.common.data_dir, edit.late_grace)?;
+            let id = edit.id;
             let old = store
                 .get(id)?
                 .with_context(|| format!("no maintenance window {id}"))?;
-            let (cameras, group) = scope_of(scope);
+            let (cameras, group) = scope_of(edit.scope);
             let mut spec = old.spec;
             if cameras.is_some() || group.is_some() {
                 spec.cameras = cameras;
                 spec.group = group;
             }
-            spec.start = start.unwrap_or(spec.start);
-            spec.end = end.unwrap_or(spec.end);
-            spec.reason = reason.unwrap_or(spec.reason);
-            print(&store.edit(id, spec, &by, now)?)
+            spec.start = edit.start.unwrap_or(spec.start);
+            spec.end = edit.end.unwrap_or(spec.end);
+            spec.reason = edit.reason.unwrap_or(spec.reason);
+            print(&store.edit(id, spec, &edit.by, now)?)
         }
         Action::Delete { id, common, by } => {
             let mut store = WindowStore::open(&common.data_dir, Duration::ZERO)?;

@@ -216,7 +216,9 @@ struct RawRow {
     fields: BTreeMap<String, String>,
 }
 
-const KNOWN: [&str; 12] = [
+/// The columns the inventory reads, in the order a header lists them; the first nine are the
+/// common header (the simulator writes it), the rest optional.
+pub const COLUMNS: [&str; 12] = [
     "id",
     "name",
     "url",
@@ -440,7 +442,7 @@ fn camera_from_row(row: &RawRow) -> Result<Camera, String> {
         .fields
         .iter()
         // A `pwd` or `secret` column is a credential, never a label every viewer sees.
-        .filter(|(k, v)| !KNOWN.contains(&k.as_str()) && !v.is_empty() && !is_secret_key(k))
+        .filter(|(k, v)| !COLUMNS.contains(&k.as_str()) && !v.is_empty() && !is_secret_key(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok(Camera {

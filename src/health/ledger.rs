@@ -58,17 +58,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::clock::Time;
 use crate::config::inventory::{Camera, Groups};
 use crate::health::availability::{Interval, QualityInterval, fault_rank};
 use crate::health::status::{Reason, State, Transition};
+use crate::sqlite::{self, Durability};
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "sharpeyes.db";
@@ -76,15 +76,8 @@ pub const DB_FILE: &str = "sharpeyes.db";
 /// The schema version this build writes (it reads this one and every older one).
 pub const SCHEMA_VERSION: i64 = 3;
 
-/// How long a connection waits for a lock held by another process before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Version 1: what every ledger has.
 const SCHEMA_V1: &str = "
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY NOT NULL,
-    value
-);
 CREATE TABLE IF NOT EXISTS cameras (
     id     TEXT PRIMARY KEY NOT NULL,
     name   TEXT NOT NULL,
@@ -244,11 +237,10 @@ impl Ledger {
     ///
     /// Only one daemon may write a data dir at a time.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        let path = db_path(data_dir);
-        let conn = Connection::open(&path)
-            .with_context(|| format!("cannot open ledger {}", path.display()))?;
+        // NORMAL: a commit survives a crash of the daemon; a power cut loses at most the last
+        // heartbeat's changes, which recovery closes as it would after any unclean stop.
+        let (conn, path) =
+            sqlite::open_for_writing(data_dir, DB_FILE, "ledger", Durability::Normal)?;
         let mut ledger = Self {
             conn,
             path,
@@ -276,19 +268,13 @@ impl Ledger {
     /// a daemon writes it). Fails with a clear message when `data_dir` holds no ledger.
     pub fn open_read_only(data_dir: &Path) -> anyhow::Result<Self> {
         let path = db_path(data_dir);
-        if !path.is_file() {
+        let Some(conn) = sqlite::open_read_only(&path, "ledger")? else {
             bail!(
                 "no ledger database at {} (is {} the daemon's data_dir?)",
                 path.display(),
                 data_dir.display()
             );
-        }
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("cannot open ledger {}", path.display()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        };
         let mut ledger = Self {
             conn,
             path,
@@ -314,15 +300,8 @@ impl Ledger {
     }
 
     fn init(&mut self) -> anyhow::Result<()> {
-        self.conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String = self
-            .conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(%mode, "ledger: WAL journal mode not available");
-        }
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         let tx = self.conn.transaction()?;
+        tx.execute_batch(sqlite::META_TABLE)?;
         tx.execute_batch(SCHEMA_V1)?;
         let version: Option<i64> = meta_get(&tx, KEY_VERSION)?;
         if let Some(v) = version {
@@ -1889,6 +1868,7 @@ mod tests {
     /// camera online from 00:00 with a heartbeat at 01:00, left open (a crash).
     fn write_v1(dir: &Path) {
         let conn = Connection::open(db_path(dir)).unwrap();
+        conn.execute_batch(sqlite::META_TABLE).unwrap();
         conn.execute_batch(SCHEMA_V1).unwrap();
         meta_set(&conn, KEY_VERSION, 1).unwrap();
         meta_set(&conn, KEY_HEARTBEAT, ms(t("01:00:00"))).unwrap();

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 
-use crate::assessment::tickets::{TicketState, kpis};
+use crate::assessment::tickets::{TicketQuery, TicketState, kpis};
 use crate::clock::{Time, china};
 use crate::http::actor::{Actor, Role};
 use crate::http::error::{blocking, error};
@@ -91,7 +91,13 @@ async fn list(
     let Some(desk) = svc.tickets.clone() else {
         return Json(Vec::<()>::new()).into_response();
     };
-    match blocking(move || desk.tickets(from, to, maintainer.as_deref(), state)).await {
+    let query = TicketQuery {
+        from,
+        to,
+        maintainer,
+        state,
+    };
+    match blocking(move || desk.tickets(&query)).await {
         Ok(v) => Json(v).into_response(),
         Err(r) => r,
     }
@@ -120,12 +126,12 @@ async fn kpi(
         return Json(Vec::<()>::new()).into_response();
     };
     match blocking(move || {
-        Ok(kpis(&desk.tickets(
+        Ok(kpis(&desk.tickets(&TicketQuery {
             from,
             to,
-            maintainer.as_deref(),
-            None,
-        )?))
+            maintainer,
+            state: None,
+        })?))
     })
     .await
     {

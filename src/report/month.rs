@@ -161,7 +161,11 @@ pub fn build_at(
     let tickets = match crate::assessment::tickets::TicketStore::open_read_only(&args.data_dir)? {
         Some(store) => crate::assessment::tickets::kpis(
             &store
-                .tickets(Some(start), Some(to), None, None)
+                .tickets(&crate::assessment::tickets::TicketQuery {
+                    from: Some(start),
+                    to: Some(to),
+                    ..Default::default()
+                })
                 .context("cannot read the repair tickets")?,
         ),
         None => Vec::new(),

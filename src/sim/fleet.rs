@@ -15,17 +15,7 @@ const UNITS: [&str; 3] = ["交警大队", "城关派出所", "城管局"];
 /// Maintainers (运维单位) assigned round-robin, out of step with regions and units.
 const MAINTAINERS: [&str; 2] = ["华安运维", "天网科技"];
 /// The inventory CSV header, exactly as `config::inventory` reads it.
-pub const INVENTORY_HEADER: [&str; 9] = [
-    "id",
-    "name",
-    "url",
-    "username",
-    "password",
-    "region",
-    "unit",
-    "class",
-    "maintainer",
-];
+pub const INVENTORY_HEADER: &[&str] = crate::config::inventory::COLUMNS.split_at(9).0;
 
 /// One simulated camera.
 #[derive(Debug, Clone, PartialEq, Eq)]

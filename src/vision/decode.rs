@@ -239,7 +239,10 @@ impl Drop for KeyframeDecoder {
     }
 }
 
-fn sample_to_rgb(sample: &gst::Sample) -> anyhow::Result<RgbFrame> {
+/// A decoded sample's video layout and its buffer.
+fn sample_parts(
+    sample: &gst::Sample,
+) -> anyhow::Result<(gstreamer_video::VideoInfo, &gst::BufferRef)> {
     let caps = sample
         .caps()
         .ok_or_else(|| anyhow!("decoded sample without caps"))?;
@@ -247,6 +250,11 @@ fn sample_to_rgb(sample: &gst::Sample) -> anyhow::Result<RgbFrame> {
     let buffer = sample
         .buffer()
         .ok_or_else(|| anyhow!("decoded sample without buffer"))?;
+    Ok((info, buffer))
+}
+
+fn sample_to_rgb(sample: &gst::Sample) -> anyhow::Result<RgbFrame> {
+    let (info, buffer) = sample_parts(sample)?;
     let map = buffer.map_readable()?;
     let (w, h) = (info.width(), info.height());
     let stride = info.stride()[0] as usize;
@@ -264,13 +272,7 @@ fn sample_to_rgb(sample: &gst::Sample) -> anyhow::Result<RgbFrame> {
 fn sample_to_i420(sample: &gst::Sample) -> anyhow::Result<YuvFrame> {
     use gstreamer_video::prelude::VideoFrameExt as _;
     use gstreamer_video::{VideoColorMatrix, VideoColorRange};
-    let caps = sample
-        .caps()
-        .ok_or_else(|| anyhow!("decoded sample without caps"))?;
-    let info = gstreamer_video::VideoInfo::from_caps(caps).context("decoded caps")?;
-    let buffer = sample
-        .buffer()
-        .ok_or_else(|| anyhow!("decoded sample without buffer"))?;
+    let (info, buffer) = sample_parts(sample)?;
     // Through a video frame mapping: it honours the decoder's strides and plane offsets.
     let frame = gstreamer_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
         .map_err(|e| anyhow!("mapping the decoded picture: {e}"))?;
