@@ -820,8 +820,28 @@ fn maintenance_windows_excuse_time_in_the_assessed_rates() {
     let out = run_report(tmp.path(), &["--date", "2024-05-01"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("ASSESSED ONLINE"));
 
-    // Deleting the late window takes its excuse back, even with --count-late.
+    // Editing the late window's end (the rest stays) shortens its excuse.
     let id = late["id"].as_i64().unwrap().to_string();
+    let out = bin()
+        .args(["windows", "edit", &id, "--by", "李四", "--data-dir"])
+        .arg(tmp.path())
+        .args(["--end", "2024-05-01T05:00:00+08:00"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let edited: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(edited["id"], late["id"]);
+    assert_eq!(edited["start"], late["start"], "not given: kept");
+    assert_eq!(edited["reason"], "电力检修");
+    assert_ne!(edited["end"], late["end"]);
+    let r = report(&["--count-late"]);
+    assert_eq!(cam(&r, "c1")["excused_s"], 3.5 * H);
+
+    // Deleting the late window takes its excuse back, even with --count-late.
     let out = bin()
         .args(["windows", "delete", &id, "--by", "张三", "--data-dir"])
         .arg(tmp.path())
@@ -840,8 +860,9 @@ fn maintenance_windows_excuse_time_in_the_assessed_rates() {
         .output()
         .unwrap();
     let audit = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(audit.lines().count(), 2, "{audit}");
-    assert!(audit.contains("\"delete\""));
+    assert_eq!(audit.lines().count(), 3, "{audit}");
+    assert!(audit.contains("\"edit\"") && audit.contains("\"delete\""));
+    assert!(audit.contains("李四"), "{audit}");
 }
 
 /// The monthly assessment through the real binary: JSON, CSV and XLSX of one month agree with
