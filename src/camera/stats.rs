@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 
+use crate::clock::Mono;
+
 /// Counters of one camera, updated lock-free by its session task.
 #[derive(Debug, Default)]
 pub struct CameraStats {
@@ -36,8 +38,10 @@ pub struct CameraStats {
     pub clock_offset_ms: AtomicI64,
     /// A sender report has been seen.
     pub clock_offset_seen: std::sync::atomic::AtomicBool,
-    /// Until when (Unix ms) someone wants this camera's pictures: its samples are encoded as
-    /// JPEG snapshots until then (otherwise only faulty or detected pictures are).
+    /// Until when (monotonic ms, [`crate::clock::Mono::as_millis`]) someone wants this
+    /// camera's pictures: its samples are encoded as JPEG snapshots until then (otherwise only
+    /// faulty or detected pictures are). Monotonic: a wall-clock step neither ends nor
+    /// stretches the window.
     pub snapshot_wanted_until_ms: AtomicI64,
     /// Take the next keyframe as a sample now, whatever the interval (a snapshot was asked for).
     pub sample_now: std::sync::atomic::AtomicBool,
@@ -47,19 +51,19 @@ pub struct CameraStats {
 pub const SNAPSHOT_WANTED_MS: i64 = 10 * 60 * 1000;
 
 impl CameraStats {
-    /// Someone asked for this camera's picture at `now_ms`: encode its samples as JPEG for
-    /// [`SNAPSHOT_WANTED_MS`], and, with `now`, sample the next keyframe at once.
-    pub fn want_snapshot(&self, now_ms: i64, now: bool) {
+    /// Someone asked for this camera's picture at `now` (monotonic): encode its samples as
+    /// JPEG for [`SNAPSHOT_WANTED_MS`], and, with `sample`, sample the next keyframe at once.
+    pub fn want_snapshot(&self, now: Mono, sample: bool) {
         self.snapshot_wanted_until_ms
-            .fetch_max(now_ms + SNAPSHOT_WANTED_MS, Relaxed);
-        if now {
+            .fetch_max(now.as_millis() + SNAPSHOT_WANTED_MS, Relaxed);
+        if sample {
             self.sample_now.store(true, Relaxed);
         }
     }
 
-    /// Whether a sample taken at `now_ms` is to be encoded as a JPEG snapshot.
-    pub fn snapshot_wanted(&self, now_ms: i64) -> bool {
-        self.snapshot_wanted_until_ms.load(Relaxed) > now_ms
+    /// Whether a sample taken at `now` (monotonic) is to be encoded as a JPEG snapshot.
+    pub fn snapshot_wanted(&self, now: Mono) -> bool {
+        self.snapshot_wanted_until_ms.load(Relaxed) > now.as_millis()
     }
 
     /// Records the offset of a sender report.
@@ -113,6 +117,24 @@ impl CameraStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_request_holds_for_ten_minutes_of_monotonic_time() {
+        let s = CameraStats::default();
+        let at = |secs: u64| Mono(std::time::Duration::from_secs(secs));
+        assert!(!s.snapshot_wanted(at(0)), "nobody asked yet");
+        s.want_snapshot(at(100), false);
+        assert!(!s.sample_now.load(Relaxed));
+        assert!(s.snapshot_wanted(at(100)));
+        assert!(s.snapshot_wanted(at(100 + 599)));
+        assert!(!s.snapshot_wanted(at(100 + 600)));
+        // A later request extends the window, an earlier reading never shortens it.
+        s.want_snapshot(at(400), true);
+        assert!(s.sample_now.load(Relaxed));
+        s.want_snapshot(at(50), false);
+        assert!(s.snapshot_wanted(at(400 + 599)));
+        assert!(!s.snapshot_wanted(at(400 + 600)));
+    }
 
     #[test]
     fn keyframe_spacing_is_measured_on_media_time_when_frames_carry_it() {

@@ -324,7 +324,7 @@ fn submit<O: Opener>(
             codec: codec.to_string(),
             data,
             at,
-            snapshot: entry.stats().snapshot_wanted(at.timestamp_millis()),
+            snapshot: entry.stats().snapshot_wanted(ctx.clock.monotonic()),
         });
     }
 }

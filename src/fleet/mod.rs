@@ -58,6 +58,8 @@ pub struct CameraEntry {
     pub codec: Mutex<Option<String>>,
     /// Latest sample, quality verdict and snapshot.
     pub vision: Mutex<VisionState>,
+    /// Woken (every waiter) when `vision` gets a new snapshot: a snapshot request waits on it.
+    pub snapshot_taken: tokio::sync::Notify,
     machine: Mutex<StatusMachine>,
     /// Monotonic ms of the last `Media` event given to the machine (throttling; 0: none yet).
     last_media_event_ms: AtomicI64,
@@ -346,6 +348,7 @@ impl Fleet {
             stats: CameraStats::default(),
             codec: Mutex::new(None),
             vision: Mutex::new(VisionState::default()),
+            snapshot_taken: tokio::sync::Notify::new(),
             last_media_event_ms: AtomicI64::new(0),
             core: self.core.clone(),
         });

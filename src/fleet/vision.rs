@@ -84,6 +84,7 @@ impl crate::fleet::Fleet {
         confirm: u32,
     ) {
         let ok = quality.ok;
+        let taken = snapshot.is_some();
         let (change, shown) = {
             let mut v = entry.vision.lock().unwrap();
             let change = v.confirm(&quality.faults, at, confirm);
@@ -99,6 +100,9 @@ impl crate::fleet::Fleet {
             }
             (change, shown)
         };
+        if taken {
+            entry.snapshot_taken.notify_waiters();
+        }
         if shown {
             self.picture_changed(&entry.camera.id);
         }

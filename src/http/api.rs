@@ -97,21 +97,17 @@ async fn snapshot(State(fleet): State<Arc<Fleet>>, Path(id): Path<String>) -> Re
         let v = e.vision.lock().unwrap();
         (v.snapshot.clone(), v.snapshot_at)
     };
-    let asked = fleet.now();
+    let asked = fleet.stamp();
+    // Registered before the sample is asked for, so its wake-up cannot be missed.
+    let taken = e.snapshot_taken.notified();
+    tokio::pin!(taken);
+    taken.as_mut().enable();
     let (mut jpeg, mut at) = stored();
-    let fresh = at.is_some_and(|t| asked - t < FRESH_SNAPSHOT);
+    let fresh = at.is_some_and(|t| asked.wall - t < FRESH_SNAPSHOT);
     let sample = !fresh && e.takes_snapshots() && e.status().state == status::State::Online;
-    e.stats.want_snapshot(asked.timestamp_millis(), sample);
-    if sample {
-        let deadline = tokio::time::Instant::now() + SNAPSHOT_WAIT;
-        let before = at;
-        while tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            (jpeg, at) = stored();
-            if at != before {
-                break;
-            }
-        }
+    e.stats.want_snapshot(asked.mono, sample);
+    if sample && tokio::time::timeout(SNAPSHOT_WAIT, taken).await.is_ok() {
+        (jpeg, at) = stored();
     }
     match (jpeg, at) {
         (Some(bytes), Some(at)) => (
