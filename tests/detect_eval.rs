@@ -69,6 +69,21 @@ fn tiles_find_far_people_on_wide_views() {
         "tiles add far people: {single} vs {tiled}"
     );
     assert_eq!(tiled["passes"], 3);
+    // Under the manifest's floor (postprocess.score_threshold 0.3) the detector keeps the
+    // rows the threshold asks for instead of silently stopping at 0.3.
+    let under = eval(&[
+        "--set",
+        "wide",
+        "--tiles",
+        "3x1-tiles",
+        "--threshold",
+        "0.2",
+    ]);
+    let boxes = |v: &Value| v["tp"].as_u64().unwrap() + v["fp"].as_u64().unwrap();
+    assert!(
+        boxes(&under) > boxes(&tiled) + 20,
+        "0.2 counts more than 0.3: {under} vs {tiled}"
+    );
 }
 
 #[test]
@@ -89,7 +104,7 @@ fn an_ensemble_merged_by_wbf_runs() {
         "--merge",
         "wbf",
         "--threshold",
-        "0.25",
+        "0.3",
         "--set",
         "cctv",
     ]);

@@ -241,6 +241,8 @@ pub fn evaluate(args: &EvalArgs) -> anyhow::Result<Summary> {
     };
     let options = DetectorOptions {
         threads: args.threads,
+        // A threshold under the manifest's floor must see the rows it asks for.
+        score_threshold: args.threshold,
         ..Default::default()
     };
     let plan = DetectPlan::load(&manifests, &options, tiling, merge, &Default::default())?;

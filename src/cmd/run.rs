@@ -278,11 +278,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let detect_queue = match (&samples, settings.detect.enabled) {
         (Some(_), true) => {
             let d = &settings.detect;
+            // The detector keeps rows down to the lowest threshold anything asks for (a rule's
+            // min_score, a [detect] thresholds entry), even under the manifest's floor.
+            let lowest = engine
+                .as_ref()
+                .and_then(|e| e.rules().lowest_min_score())
+                .into_iter()
+                .chain(d.thresholds.values().copied())
+                .min_by(f32::total_cmp);
             let plan = crate::vision::detect_plan::DetectPlan::load(
                 &d.manifests(),
                 &crate::vision::detect::DetectorOptions {
                     threads: d.threads,
                     device: d.device.parse()?,
+                    score_threshold: lowest,
                     ..Default::default()
                 },
                 d.tiling(),

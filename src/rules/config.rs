@@ -296,6 +296,19 @@ impl RulesFile {
             .min()
     }
 
+    /// The lowest `min_score` a detection rule sets (`None`: none sets one): the detector
+    /// must keep rows down to it.
+    pub fn lowest_min_score(&self) -> Option<f32> {
+        self.rules
+            .iter()
+            .filter_map(|r| match &r.kind {
+                RuleKind::Crowding(p) => p.min_score,
+                RuleKind::UncoveredTruck(p) => p.min_score,
+                _ => None,
+            })
+            .min_by(f32::total_cmp)
+    }
+
     /// Whether any detection rule is loaded.
     pub fn any_detection_rule(&self) -> bool {
         self.rules.iter().any(RuleConfig::detects)
@@ -396,6 +409,28 @@ mod tests {
         // A whole-picture rule, or no detection rule: no crop.
         assert_eq!(f.detection_zone("c3", 0.05), None);
         assert_eq!(f.detection_zone("c9", 0.05), None);
+    }
+
+    #[test]
+    fn the_lowest_min_score_is_that_of_the_detection_rules_that_set_one() {
+        let f = RulesFile::parse(
+            "[[rules]]\nname = \"a\"\nkind = \"crowding\"\ncameras = [\"c1\"]\n\
+             min_people = 3\nmin_score = 0.25\n\
+             [[rules]]\nname = \"b\"\nkind = \"uncovered_truck\"\ncameras = [\"c1\"]\n\
+             min_score = 0.4\n\
+             [[rules]]\nname = \"c\"\nkind = \"crowding\"\ncameras = [\"c3\"]\nmin_people = 3\n",
+        )
+        .unwrap();
+        assert_eq!(f.lowest_min_score(), Some(0.25));
+        let none = RulesFile::parse(
+            "[[rules]]\nname = \"c\"\nkind = \"crowding\"\ncameras = [\"c3\"]\nmin_people = 3\n",
+        )
+        .unwrap();
+        assert_eq!(
+            none.lowest_min_score(),
+            None,
+            "the models' own thresholds apply"
+        );
     }
 
     #[test]

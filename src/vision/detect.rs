@@ -132,7 +132,9 @@ pub struct DetectorOptions {
     /// Whether idle intra-op threads spin before sleeping (ONNX Runtime's default is yes). Off by
     /// default: a daemon detecting on sampled keyframes should not burn CPU between frames.
     pub spin: bool,
-    /// Overrides the manifest's `score_threshold`.
+    /// Lowers the manifest's `score_threshold` to this (never raises it): rows below the
+    /// manifest's floor never reach a rule, so a rule, a `[detect] thresholds` entry or an
+    /// `eval --threshold` under it must lower it to see what it asks for.
     pub score_threshold: Option<f32>,
 }
 
@@ -190,7 +192,9 @@ impl Detector {
         let m = &model.manifest;
         let score_threshold = options
             .score_threshold
-            .unwrap_or(m.postprocess.score_threshold);
+            .map_or(m.postprocess.score_threshold, |t| {
+                t.min(m.postprocess.score_threshold)
+            });
         ensure!(
             (0.0..=1.0).contains(&score_threshold),
             "score threshold {score_threshold} is outside 0..=1"
