@@ -1359,6 +1359,67 @@ def raise_nofile() -> None:
             continue
 
 
+# --------------------------------------------------------------------------------------------
+# The frame of a script's main (shared with bench_vision.py, soak_vision.py, soak_faults.py)
+# --------------------------------------------------------------------------------------------
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def setup_process() -> None:
+    """Makes SIGINT, SIGTERM and SIGHUP raise `Abort` and raises the open-file limit."""
+    for s in STOP_SIGNALS:
+        signal.signal(s, _on_signal)
+    raise_nofile()
+
+
+def busy_cores(seconds: float) -> float:
+    """Cores kept busy by all processes over the next `seconds` (sleeps that long)."""
+    b0 = machine_ticks()
+    time.sleep(seconds)
+    b1 = machine_ticks()
+    return (b1[0] - b0[0]) / max(1, b1[1] - b0[1]) * (os.cpu_count() or 1)
+
+
+def note_failure(notes: list, e: Exception) -> None:
+    """Records a run cut short by `e` in `notes` and the log; prints the traceback unless it
+    was an `Abort`."""
+    if isinstance(e, Abort):
+        notes.append(f"run aborted: {e}")
+        log(f"ABORTED: {e}")
+    else:
+        notes.append(f"run failed: {type(e).__name__}: {e}")
+        log(f"FAILED: {type(e).__name__}: {e}")
+        import traceback
+
+        traceback.print_exc()
+
+
+def stop_children() -> None:
+    """Stops every child process; a second Ctrl-C (or SIGTERM, SIGHUP) must not skip this."""
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+    CHILDREN.stop()
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_DFL)
+
+
+def write_figures(path: Path, res: dict) -> None:
+    """Writes the raw figures `res` as JSON to `path` (making its folder) and logs where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    log(f"raw figures in {path}")
+
+
+def clean_up(tmp: Path, keep: bool, what: str) -> None:
+    """Removes the temporary directory `tmp`, or keeps it when `keep`, logging that `what` is
+    kept there."""
+    if keep:
+        log(f"{what} kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def start_sims(a, guard: Guard, tmp: Path, mounts: int, hold_max: int) -> SimFleet:
     procs = max(
         math.ceil(mounts / a.mounts_per_sim),
@@ -1371,9 +1432,7 @@ def start_sims(a, guard: Guard, tmp: Path, mounts: int, hold_max: int) -> SimFle
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, _on_signal)
-    raise_nofile()
+    setup_process()
     if not a.bin.exists():
         print(f"bench: {a.bin} not found; run `cargo build --release` first", file=sys.stderr)
         return 2
@@ -1394,10 +1453,7 @@ def main(argv=None) -> int:
     guard = Guard(a.timeout, a.min_free_gib)
     # CPU time is counted per process, so other load does not add to a tool's figures, but it
     # does slow the simulator and the tools down: say so when the machine is not quiet.
-    b0 = machine_ticks()
-    time.sleep(3)
-    b1 = machine_ticks()
-    busy_before = (b1[0] - b0[0]) / max(1, b1[1] - b0[1]) * (os.cpu_count() or 1)
+    busy_before = busy_cores(3)
     if busy_before > 0.2:
         log(f"WARNING: the machine is busy before the run ({busy_before * 100:.0f}% of a core in use "
             "by other processes); figures may be disturbed")
@@ -1448,24 +1504,11 @@ def main(argv=None) -> int:
                     )
                 res["patrol"].append(pr)
         res["meta"]["sim_rss_kib"] = sim.rss_kib()
-    except Abort as e:
-        status = 1
-        res["notes"].append(f"run aborted: {e}")
-        log(f"ABORTED: {e}")
     except Exception as e:  # keep partial results, still stop every child
         status = 1
-        res["notes"].append(f"run failed: {type(e).__name__}: {e}")
-        log(f"FAILED: {type(e).__name__}: {e}")
-        import traceback
-
-        traceback.print_exc()
+        note_failure(res["notes"], e)
     finally:
-        # Children go first, whatever happened; a second Ctrl-C must not skip this.
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
-        CHILDREN.stop()
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_DFL)
+        stop_children()  # children go first, whatever happened
     if not res["meta"]:
         res["meta"] = meta(a, sim)
     res["meta"]["busy_cores_before_run"] = busy_before
@@ -1475,13 +1518,8 @@ def main(argv=None) -> int:
     if res.get("compare"):
         print(compare_report(a, res["compare"]))
     if a.json:
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(res, indent=2, default=str) + "\n")
-        log(f"raw figures in {a.json}")
-    if a.keep or status:
-        log(f"logs and inventories kept in {tmp}")
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
+        write_figures(a.json, res)
+    clean_up(tmp, a.keep or status, "logs and inventories")
     return status
 
 

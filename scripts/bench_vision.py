@@ -39,13 +39,11 @@ prints what it measured.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -750,17 +748,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, bh._on_signal)
-    bh.raise_nofile()
+    bh.setup_process()
     if not a.bin.exists():
         print(f"bench-vision: {a.bin} not found; run `cargo build --release` first", file=sys.stderr)
         return 2
     guard = bh.Guard(a.timeout, a.min_free_gib)
-    b0 = bh.machine_ticks()
-    time.sleep(2)
-    b1 = bh.machine_ticks()
-    busy_before = (b1[0] - b0[0]) / max(1, b1[1] - b0[1]) * (os.cpu_count() or 1)
+    busy_before = bh.busy_cores(2)
     if busy_before > 0.2:
         log(f"WARNING: the machine is busy before the run ({100 * busy_before:.0f}% of a core); "
             "latencies will be disturbed, CPU times less so")
@@ -836,33 +829,16 @@ def main(argv=None) -> int:
                         config="" if q == "default" else f"[vision]\nqueue = {n}\n[detect]\nqueue = {n}\n",
                         label=f"sharpeyes {n} cams, sample 5 s +detect, "
                         + ("default queues" if q == "default" else f"queues {n}"))
-    except bh.Abort as e:
-        status = 1
-        res["notes"].append(f"run aborted: {e}")
-        log(f"ABORTED: {e}")
     except Exception as e:  # keep partial results, still stop every child
         status = 1
-        res["notes"].append(f"run failed: {type(e).__name__}: {e}")
-        log(f"FAILED: {type(e).__name__}: {e}")
-        import traceback
-
-        traceback.print_exc()
+        bh.note_failure(res["notes"], e)
     finally:
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
-        CHILDREN.stop()
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_DFL)
+        bh.stop_children()
     derive(a, res)
     print(report(a, res), flush=True)
     if a.json:
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(res, indent=2, default=str) + "\n")
-        log(f"raw figures in {a.json}")
-    if a.keep or status:
-        log(f"logs kept in {tmp}")
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
+        bh.write_figures(a.json, res)
+    bh.clean_up(tmp, a.keep or status, "logs")
     return status
 
 

@@ -50,6 +50,9 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from detect_ref import iou, preprocess  # noqa: E402
+
 PINNED = ["onnxruntime==1.31.1", "numpy==2.4.6", "pillow==13.0.0"]
 ROOT = Path(__file__).resolve().parent.parent
 GST_DECODE = "decodebin ! videoconvert ! video/x-raw,format=RGB"  # after filesrc, as in image.rs
@@ -109,43 +112,6 @@ def decode_pil(path):
         return np.asarray(im.convert("RGB"))
 
 
-def taps(n_in, n_out):
-    import numpy as np
-
-    s = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
-    s = np.clip(s, 0.0, n_in - 1)
-    i0 = np.floor(s)
-    f = (s - i0).astype(np.float32)
-    i0 = i0.astype(np.int64)
-    return i0, np.minimum(i0 + 1, n_in - 1), f
-
-
-def preprocess(rgb, spec):
-    import numpy as np
-
-    h, w, _ = rgb.shape
-    y0, y1, fy = taps(h, spec["height"])
-    x0, x1, fx = taps(w, spec["width"])
-    p = rgb.astype(np.float32)
-    if spec.get("channels", "RGB") == "BGR":
-        p = p[:, :, ::-1]
-    gx = (np.float32(1) - fx)[None, :, None]
-    gy = (np.float32(1) - fy)[:, None, None]
-    fx3, fy3 = fx[None, :, None], fy[:, None, None]
-    top = p[y0][:, x0] * gx + p[y0][:, x1] * fx3
-    bottom = p[y1][:, x0] * gx + p[y1][:, x1] * fx3
-    v = top * gy + bottom * fy3
-    lo, hi = spec["pixel_range"]
-    mean = np.array(spec.get("mean", [0.0] * 3), np.float32)
-    std = np.array(spec.get("std", [1.0] * 3), np.float32)
-    a = (np.float32(hi) - np.float32(lo)) / np.float32(255.0) / std
-    b = (np.float32(lo) - mean) / std
-    t = (a * v + b).astype(np.float32)
-    if spec["layout"] == "NCHW":
-        t = t.transpose(2, 0, 1)
-    return np.ascontiguousarray(t[None])
-
-
 def describe_preprocess(spec):
     """The `preprocess` line of the JSON, from the manifest's input spec."""
     w, h = spec["width"], spec["height"]
@@ -160,15 +126,6 @@ def describe_preprocess(spec):
         norm = f"{chans}, {norm} ({chans} order)"
     return (f"stretch to {w}x{h}, bilinear with half-pixel centres and no antialias (float32), "
             f"{norm}, {spec['layout']}")
-
-
-def iou(a, b):
-    iw = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
-    ih = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
-    inter = iw * ih
-    area = lambda r: max(r[2] - r[0], 0.0) * max(r[3] - r[1], 0.0)  # noqa: E731
-    union = area(a) + area(b) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def postprocess(rows, width, height, manifest, names):

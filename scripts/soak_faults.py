@@ -141,9 +141,7 @@ class Daemon:
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, bh._on_signal)
-    bh.raise_nofile()
+    bh.setup_process()
     if not a.bin.exists():
         print(f"soak-faults: {a.bin} not found; build it first (cargo build --release)",
               file=sys.stderr)

@@ -28,7 +28,6 @@ import argparse
 import csv
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -181,9 +180,7 @@ def summarise(a, rows: list[dict], note: str | None) -> tuple[str, dict]:
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, bh._on_signal)
-    bh.raise_nofile()
+    bh.setup_process()
     if not a.bin.exists():
         print(f"soak: {a.bin} not found; build it first (cargo build --release)", file=sys.stderr)
         return 2
@@ -276,11 +273,7 @@ def main(argv=None) -> int:
         note = f"failed: {type(e).__name__}: {e}"
         bh.log(note)
     finally:
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
-        bh.CHILDREN.stop()
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_DFL)
+        bh.stop_children()
     text, res = summarise(a, rows, note)
     res["csv"] = str(csv_path)
     print(text, flush=True)

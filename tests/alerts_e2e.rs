@@ -21,26 +21,13 @@ fn a_crowding_alert_reaches_an_mqtt_subscriber() {
     let rx = mqtt_subscriber(port, "e2e-subscriber", "sharpeyes/#");
 
     let sim = Sim::start(dir.path(), "k", 2, free_port(), &[]);
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let d = Daemon::start_detecting(
+        dir.path(),
+        &sim.inventory,
         "[[rules]]\nname = \"path-crowding\"\nkind = \"crowding\"\ncameras = [\"k0001\"]\n\
          zone = [[0,0],[1,0],[1,1],[0,1]]\nmin_people = 3\nmin_score = 0.3\ndwell = \"2s\"\n\
          hold_off = \"10s\"\nsmoothing = 1\nseverity = \"major\"\n",
-    )
-    .unwrap();
-    let d = Daemon::start(
-        dir.path(),
-        &sim.inventory,
-        &[
-            "--sample-interval",
-            "1",
-            "--detect",
-            "--rules",
-            rules.to_str().unwrap(),
-            "--mqtt",
-            &format!("mqtt://127.0.0.1:{port}"),
-        ],
+        &["--mqtt", &format!("mqtt://127.0.0.1:{port}")],
     );
     let mut statuses = std::collections::BTreeMap::new();
     let (topic, payload) = wait_for(Duration::from_secs(60), "a crowding alert", || {
@@ -213,25 +200,12 @@ fn a_far_crowd_at_the_calibrated_threshold_raises_an_alert() {
         free_port(),
         &["--clip", clip.to_str().unwrap()],
     );
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nname = \"square\"\nkind = \"crowding\"\ncameras = [\"far0001\"]\n\
-         min_people = 5\ndwell = \"2s\"\nsmoothing = 1\n",
-    )
-    .unwrap();
-    let _d = Daemon::start(
+    let _d = Daemon::start_detecting(
         dir.path(),
         &sim.inventory,
-        &[
-            "--sample-interval",
-            "1",
-            "--detect",
-            "--rules",
-            rules.to_str().unwrap(),
-            "--mqtt",
-            &format!("mqtt://127.0.0.1:{port}"),
-        ],
+        "[[rules]]\nname = \"square\"\nkind = \"crowding\"\ncameras = [\"far0001\"]\n\
+         min_people = 5\ndwell = \"2s\"\nsmoothing = 1\n",
+        &["--mqtt", &format!("mqtt://127.0.0.1:{port}")],
     );
     let (_, payload) = wait_for(Duration::from_secs(60), "a crowding alert", || {
         rx.recv_timeout(Duration::from_millis(200)).ok()

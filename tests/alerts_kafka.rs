@@ -22,14 +22,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::TimeZone;
 use common::{Proc, free_port, tansu_with};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use sharpeyes::alerts::event::{AlertCamera, AlertEvent, AlertKind, Evidence, Phase, Severity};
+use sharpeyes::alerts::event::AlertEvent;
 use sharpeyes::alerts::outbox::Outbox;
 use sharpeyes::alerts::sinks::driver::{self, DriverOptions, SinkHandle};
 use sharpeyes::alerts::sinks::kafka::{self, KafkaConfig, KafkaSink};
@@ -40,26 +39,7 @@ const PARTITIONS: i32 = 3;
 const CAMERAS: u32 = 5;
 
 fn make_event(i: u32) -> AlertEvent {
-    let t = chrono::Utc
-        .timestamp_opt(1_795_000_000 + i as i64, 0)
-        .unwrap();
-    AlertEvent {
-        alert_id: format!("alert-{i}"),
-        seq: 0,
-        phase: Phase::New,
-        kind: AlertKind::VideoLoss,
-        severity: Severity::Critical,
-        rule: "video-loss".into(),
-        camera: AlertCamera {
-            id: camera_of(i),
-            ..Default::default()
-        },
-        started_at: t,
-        updated_at: t,
-        ended_at: None,
-        evidence: Evidence::default(),
-        snapshot_url: None,
-    }
+    common::video_loss_event(i, &camera_of(i))
 }
 
 fn camera_of(i: u32) -> String {

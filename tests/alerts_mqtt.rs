@@ -21,6 +21,8 @@
 //! camera status is retained, and the last will `offline` is published when child 2 is killed
 //! while connected.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -111,11 +113,7 @@ fn child_publisher() {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async move {
         let outbox = Outbox::open_with(
             Path::new(&dir),
@@ -437,6 +435,14 @@ impl Publisher {
         self.state.lock().unwrap().clone()
     }
 
+    /// Waits (10 s at most) until the child has nothing pending and `delivered` delivered.
+    fn wait_delivered(&self, delivered: u64, what: &str) {
+        wait_until(Duration::from_secs(10), what, || {
+            let s = self.state();
+            s.pending == 0 && s.delivered == delivered
+        });
+    }
+
     fn enqueue(&mut self, from: u32, count: u32) {
         writeln!(self.stdin, "enqueue {from} {count}").unwrap();
         self.stdin.flush().unwrap();
@@ -485,14 +491,7 @@ fn alerts_survive_broker_outage_and_kill_9() {
     wait_until(Duration::from_secs(10), "messages 0..10 received", || {
         sub.event_ids() == first_half
     });
-    wait_until(
-        Duration::from_secs(10),
-        "messages 0..10 acknowledged",
-        || {
-            let s = child1.state();
-            s.pending == 0 && s.delivered == 10
-        },
-    );
+    child1.wait_delivered(10, "messages 0..10 acknowledged");
     eprintln!("[{:?}] phase 1: 10 delivered", t0.elapsed());
 
     // 2. Broker down: 10 more enqueued (pending), then the publisher is killed with SIGKILL.
@@ -532,14 +531,7 @@ fn alerts_survive_broker_outage_and_kill_9() {
     wait_until(Duration::from_secs(15), "all 20 messages received", || {
         sub.event_ids() == expected
     });
-    wait_until(
-        Duration::from_secs(10),
-        "child 2 acknowledged the 10",
-        || {
-            let s = child2.state();
-            s.pending == 0 && s.delivered == 10
-        },
-    );
+    child2.wait_delivered(10, "child 2 acknowledged the 10");
     eprintln!(
         "[{:?}] phase 3: all 20 received ({:?} after the broker came back); child 2 {:?}",
         t0.elapsed(),
@@ -720,11 +712,7 @@ fn delivered_only_on_the_puback_of_that_packet() {
 
     let tmp = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(tmp.path()).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let _guard = rt.enter();
     let mut cfg = MqttConfig::new(&format!("mqtt://127.0.0.1:{port}"), "p", "scripted");
     cfg.poll_interval = Duration::from_millis(100);
@@ -849,11 +837,7 @@ fn two_sinks_keep_their_own_delivery_state() {
     });
 
     let outbox = Outbox::open(&tmp.path().join("data")).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let _guard = rt.enter();
     let config = |port: u16, name: &str| {
         let mut c = MqttConfig::new(&format!("mqtt://127.0.0.1:{port}"), name, name);

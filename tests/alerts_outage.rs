@@ -132,30 +132,17 @@ fn broker_down_30s_and_daemon_killed_loses_no_alert() {
     }
 
     let sim = Sim::start(dir.path(), "k", 4, free_port(), &[]);
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nname = \"crowd\"\nkind = \"crowding\"\ncameras = [\"k0001\"]\n\
+    let rules = "[[rules]]\nname = \"crowd\"\nkind = \"crowding\"\ncameras = [\"k0001\"]\n\
          min_people = 3\nmin_score = 0.3\ndwell = \"2s\"\nhold_off = \"10s\"\nsmoothing = 1\n\
          update_interval = \"5s\"\n\n\
          [[rules]]\nname = \"loss\"\nkind = \"video_loss\"\ncameras = [\"k0002\", \"k0003\"]\n\
-         after = \"2s\"\nhold_off = \"2s\"\nseverity = \"critical\"\n",
-    )
-    .unwrap();
+         after = \"2s\"\nhold_off = \"2s\"\nseverity = \"critical\"\n";
     let cfg = fast_auth_retry_config(dir.path());
-    let args = [
-        "--config",
-        cfg.to_str().unwrap(),
-        "--sample-interval",
-        "1",
-        "--detect",
-        "--rules",
-        rules.to_str().unwrap(),
-        "--mqtt",
-        &format!("mqtt://127.0.0.1:{port}"),
-    ];
+    let mqtt = format!("mqtt://127.0.0.1:{port}");
+    let args = ["--config", cfg.to_str().unwrap(), "--mqtt", &mqtt];
+    let start = || Daemon::start_detecting(dir.path(), &sim.inventory, rules, &args);
     let db = dir.path().join("data/alerts.db");
-    let d = Daemon::start(dir.path(), &sim.inventory, &args);
+    let d = start();
     wait_for(
         Duration::from_secs(60),
         "the crowding alert at the subscriber",
@@ -193,7 +180,7 @@ fn broker_down_30s_and_daemon_killed_loses_no_alert() {
     d.proc.signal(libc::SIGKILL);
     drop(d);
     assert_eq!(sim.fault("k0002", "none"), 200);
-    let d = Daemon::start(dir.path(), &sim.inventory, &args);
+    let d = start();
     // k0003 is still down: its alert continues under the same id. k0002 is back: its alert
     // ends once the rule has had time to raise it again and did not.
     std::thread::sleep(Duration::from_secs(6));

@@ -88,23 +88,10 @@ fn a_video_loss_alert_reaches_every_sink() {
     config.push_str(&format!(
         "[kafka]\nbrokers = \"{brokers}\"\ntopic = \"e2e-alerts\"\ndelivery_timeout = \"5s\"\n"
     ));
-    let config_path = dir.path().join("sharpeyes.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nname = \"loss\"\nkind = \"video_loss\"\ncameras = [\"v0001\"]\n\
-         after = \"1s\"\nhold_off = \"10s\"\nseverity = \"critical\"\n",
-    )
-    .unwrap();
+    let config_path = write_file(dir.path(), "sharpeyes.toml", config);
+    let rules = v0001_loss_rules(dir.path());
 
-    let sim = Sim::start(
-        dir.path(),
-        "v",
-        2,
-        free_port(),
-        &["--fault", "v0001=not_found"],
-    );
+    let sim = Sim::start_v0001_lost(dir.path());
     let d = Daemon::start_alerting(dir.path(), &sim.inventory, &config_path, &rules);
 
     let ev = wait_for(Duration::from_secs(60), "the alert at the webhook", || {

@@ -8,6 +8,8 @@
 //! order of first arrival, with a valid signature; the poisoned one is dead-lettered (not
 //! retried) and counted; the failures are counted; nothing stays pending.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,37 +17,13 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use chrono::TimeZone;
-use sharpeyes::alerts::event::{AlertCamera, AlertEvent, AlertKind, Evidence, Phase, Severity};
+use common::video_loss_event;
 use sharpeyes::alerts::outbox::Outbox;
 use sharpeyes::alerts::sinks::driver::{self, DriverOptions};
 use sharpeyes::alerts::sinks::webhook::{self, WebhookConfig, WebhookSink};
 use tokio::sync::watch;
 
 const SECRET: &[u8] = b"county-7-shared-secret";
-
-fn make_event(i: u32, camera: &str) -> AlertEvent {
-    let t = chrono::Utc
-        .timestamp_opt(1_795_000_000 + i as i64, 0)
-        .unwrap();
-    AlertEvent {
-        alert_id: format!("alert-{i}"),
-        seq: 0,
-        phase: Phase::New,
-        kind: AlertKind::VideoLoss,
-        severity: Severity::Critical,
-        rule: "video-loss".into(),
-        camera: AlertCamera {
-            id: camera.into(),
-            ..Default::default()
-        },
-        started_at: t,
-        updated_at: t,
-        ended_at: None,
-        evidence: Evidence::default(),
-        snapshot_url: None,
-    }
-}
 
 #[derive(Default)]
 struct Receiver {
@@ -119,7 +97,7 @@ async fn webhook_retries_signs_and_dead_letters() {
     let mut want = Vec::new();
     for i in 0..n {
         let camera = if i == 7 { "poison" } else { "c001" };
-        let e = make_event(i, camera);
+        let e = video_loss_event(i, camera);
         outbox.enqueue(&e).unwrap();
         if i != 7 {
             want.push(e.event_id());
@@ -142,7 +120,7 @@ async fn webhook_retries_signs_and_dead_letters() {
     let handle = driver::spawn(sink, outbox.clone(), options, rx);
 
     // Messages enqueued while the sink runs go out too.
-    let late = make_event(100, "c002");
+    let late = video_loss_event(100, "c002");
     outbox.enqueue(&late).unwrap();
     want.push(late.event_id());
 

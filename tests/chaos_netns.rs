@@ -155,11 +155,7 @@ fn bursty_proxy(target: String, delay: Duration, period: Duration, freeze: Durat
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = common::runtime();
         rt.block_on(async move {
             let started = tokio::time::Instant::now();
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();

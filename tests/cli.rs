@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::bin;
+use common::{bin, shard_cameras, write_file};
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin()).args(args).output().unwrap();
@@ -15,19 +15,29 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs `sharpeyes ARGS…` and asserts it is refused as a usage error (exit code 2) with an
+/// error that contains every one of `needles`.
+#[track_caller]
+fn refused(args: &[&str], needles: &[&str]) {
+    let (code, _, err) = run(args);
+    assert_eq!(code, 2, "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
 #[test]
 fn check_reports_bad_rows_and_counts_groups() {
     let dir = tempfile::tempdir().unwrap();
-    let inv = dir.path().join("cams.csv");
-    std::fs::write(
-        &inv,
+    let inv = write_file(
+        dir.path(),
+        "cams.csv",
         "id,name,url,username,password,region,unit,class,pole\n\
          c1,人民路口,rtsp://10.0.0.1/s,admin,TOPSECRET,城关镇,交警大队,1,P1\n\
          c2,东门,rtsp://10.0.0.2/s,admin,TOPSECRET,东城街道,交警大队,2,P2\n\
          c3,bad,rtsp://admin:TOPSECRET@10.0.0.3/s,,,东城街道,交警大队,2,\n\
          c1,dup,rtsp://10.0.0.4/s,,,东城街道,交警大队,2,\n",
-    )
-    .unwrap();
+    );
     let (code, out, err) = run(&["check", "--inventory", inv.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("2 cameras loaded"), "{out}");
@@ -50,49 +60,36 @@ fn check_reports_bad_rows_and_counts_groups() {
 #[test]
 fn check_fails_only_when_nothing_is_usable() {
     let dir = tempfile::tempdir().unwrap();
-    let inv = dir.path().join("cams.csv");
-    std::fs::write(&inv, "id,url\n,rtsp://h/1\nx,ftp://h/2\n").unwrap();
+    let inv = write_file(dir.path(), "cams.csv", "id,url\n,rtsp://h/1\nx,ftp://h/2\n");
     let (code, out, err) = run(&["check", "--inventory", inv.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("no usable camera"), "{err}");
-    let (code, _, err) = run(&["check", "--inventory", "/nonexistent.csv"]);
-    assert_eq!(code, 2);
-    assert!(
-        err.contains("cannot read inventory /nonexistent.csv"),
-        "{err}"
+    refused(
+        &["check", "--inventory", "/nonexistent.csv"],
+        &["cannot read inventory /nonexistent.csv"],
     );
     // `run` refuses the same file with the same clear reason.
-    let (code, _, err) = run(&[
-        "run",
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(code, 2);
-    assert!(err.contains("no usable camera"), "{err}");
+    let inv = inv.to_str().unwrap();
+    refused(
+        &["run", "--inventory", inv, "--listen", "127.0.0.1:0"],
+        &["no usable camera"],
+    );
 }
 
 #[test]
 fn bad_config_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let inv = dir.path().join("cams.csv");
-    std::fs::write(&inv, "id,url\na,rtsp://127.0.0.1:1/x\n").unwrap();
-    let cfg = dir.path().join("sharpeyes.toml");
-    std::fs::write(
-        &cfg,
+    let inv = write_file(dir.path(), "cams.csv", "id,url\na,rtsp://127.0.0.1:1/x\n");
+    let cfg = write_file(
+        dir.path(),
+        "sharpeyes.toml",
         "listen = \"127.0.0.1:0\"\n\n[backoff]\nmax = \"forever\"\n",
-    )
-    .unwrap();
-    let (code, _, err) = run(&[
-        "run",
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 2);
-    assert!(err.contains("line 4") && err.contains("forever"), "{err}");
+    );
+    let (inv, cfg) = (inv.to_str().unwrap(), cfg.to_str().unwrap());
+    refused(
+        &["run", "--inventory", inv, "--config", cfg],
+        &["line 4", "forever"],
+    );
 }
 
 #[test]
@@ -109,30 +106,16 @@ fn diagnose_prints_the_verdicts_of_images_in_order() {
 #[test]
 fn shards_split_an_inventory_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let inv = dir.path().join("cams.csv");
     let mut text = String::from("id,url\n");
     for i in 0..600 {
         text.push_str(&format!("c{i:04},rtsp://10.0.{}.{}/s\n", i / 250, i % 250));
     }
-    std::fs::write(&inv, text).unwrap();
+    let inv = write_file(dir.path(), "cams.csv", text);
+    let inv = inv.to_str().unwrap();
     let owned = |shard: &str| -> Vec<String> {
-        let (code, out, err) = run(&[
-            "check",
-            "--inventory",
-            inv.to_str().unwrap(),
-            "--shard",
-            shard,
-            "--json",
-        ]);
+        let (code, out, err) = run(&["check", "--inventory", inv, "--shard", shard, "--json"]);
         assert_eq!(code, 0, "{err}");
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["shard"]["shard"], shard);
-        v["shard"]["cameras"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_string())
-            .collect()
+        shard_cameras(&serde_json::from_str(&out).unwrap(), shard)
     };
     let three: Vec<Vec<String>> = (0..3).map(|i| owned(&format!("{i}/3"))).collect();
     let mut all: Vec<String> = three.concat();
@@ -149,40 +132,39 @@ fn shards_split_an_inventory_exactly_once() {
         "{moved} of 600 moved going from 3 to 4 shards"
     );
     assert_eq!(moved, four[3].len(), "only the new shard gains cameras");
-    let (code, _, err) = run(&[
-        "check",
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--shard",
-        "3/3",
-    ]);
-    assert_eq!(code, 2);
-    assert!(err.contains("0 <= index < count"), "{err}");
+    refused(
+        &["check", "--inventory", inv, "--shard", "3/3"],
+        &["0 <= index < count"],
+    );
 }
 
 #[test]
 fn bad_rules_stop_the_daemon_with_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let inv = dir.path().join("cams.csv");
-    std::fs::write(&inv, "id,url\ngate-1,rtsp://127.0.0.1:1/x\n").unwrap();
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let inv = write_file(
+        dir.path(),
+        "cams.csv",
+        "id,url\ngate-1,rtsp://127.0.0.1:1/x\n",
+    );
+    let rules = write_file(
+        dir.path(),
+        "rules.toml",
         "[[rules]]\nkind = \"crowding\"\ncameras = [\"gate-*\"]\nmin_people = 5\n\n\
          [[rules]]\nkind = \"crowding\"\ncameras = [\"square-*\"]\nmin_people = 5\n",
-    )
-    .unwrap();
-    let (code, _, err) = run(&[
-        "run",
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.path().join("data").to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 2);
-    assert!(err.contains("line 8") && err.contains("square-*"), "{err}");
+    );
+    let data = dir.path().join("data");
+    refused(
+        &[
+            "run",
+            "--inventory",
+            inv.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+        &["line 8", "square-*"],
+    );
 }

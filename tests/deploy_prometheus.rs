@@ -259,13 +259,7 @@ fn owned(inventory: &Path, shard: &str) -> BTreeSet<String> {
     assert!(ok, "check --shard {shard}: {out}");
     let json = &out[out.find('{').expect("JSON")..];
     let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {out}"));
-    assert_eq!(v["shard"]["shard"], shard);
-    v["shard"]["cameras"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect()
+    shard_cameras(&v, shard).into_iter().collect()
 }
 
 /// (id, region) of every row of an inventory CSV written by the simulator.

@@ -70,25 +70,16 @@ fn a_full_disk_delays_alerts_but_loses_none_and_health_stays_fast() {
         }
     };
     let sim = Sim::start(dir.path(), "df", 2, free_port(), &[]);
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let rules = write_file(
+        dir.path(),
+        "rules.toml",
         "[[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"2s\"\n\
          hold_off = \"2s\"\n",
-    )
-    .unwrap();
-    let cfg = fast_auth_retry_config(dir.path());
-    let d = Daemon::start(
+    );
+    let d = Daemon::start_fast_auth(
         dir.path(),
         &sim.inventory,
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--rules",
-            rules.to_str().unwrap(),
-            "--stall-timeout",
-            "2",
-        ],
+        &["--rules", rules.to_str().unwrap(), "--stall-timeout", "2"],
     );
     d.wait_state("df0001", "online", None, Duration::from_secs(30));
     let alerts = || get_json(&format!("{}/api/alerts", d.base));

@@ -56,32 +56,8 @@ fn daily_report_from_a_crashed_and_restarted_daemon() {
         .format("%Y-%m-%d")
         .to_string();
     let data = dir.path().join("data");
-    let out = Command::new(bin())
-        .args([
-            "report",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--date",
-            &today,
-        ])
-        .args(["--by", "region", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let cam = |id: &str| {
-        r["cameras"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap_or_else(|| panic!("{id} missing from {r}"))
-            .clone()
-    };
+    let r = report_json(&data, &["--date", &today, "--by", "region"]);
+    let cam = |id: &str| report_camera(&r, id);
     let up = cam("h0001");
     let down = cam("h0003");
     println!("h0001: {up}\nh0003: {down}");
@@ -112,14 +88,9 @@ fn daily_report_from_a_crashed_and_restarted_daemon() {
     );
 
     let csv = Command::new(bin())
-        .args([
-            "report",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--date",
-            &today,
-        ])
-        .args(["--format", "csv"])
+        .args(["report", "--data-dir"])
+        .arg(&data)
+        .args(["--date", &today, "--format", "csv"])
         .output()
         .unwrap();
     let text = String::from_utf8(csv.stdout).unwrap();

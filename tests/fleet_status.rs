@@ -74,13 +74,10 @@ fn every_reason_comes_from_a_real_fault_and_recovery_brings_cameras_back() {
             format!("garbage,not rtsp,rtsp://127.0.0.1:{garbage}/x,admin,sim-pass,南湖镇,城管局,3"),
         ],
     );
-    let cfg = fast_auth_retry_config(dir.path());
-    let d = Daemon::start(
+    let d = Daemon::start_fast_auth(
         dir.path(),
         &inventory,
         &[
-            "--config",
-            cfg.to_str().unwrap(),
             "--stall-timeout",
             "2",
             "--recovery-hold",

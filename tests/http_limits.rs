@@ -14,25 +14,6 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-fn hash_password(p: &str) -> String {
-    let out = std::process::Command::new(bin())
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .unwrap()
-                .write_all(format!("{p}\n").as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 fn rss_kib(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     s.lines()
@@ -94,16 +75,15 @@ fn half_open_floods_and_login_storms_change_nothing() {
     let nofile = raise_nofile();
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start(dir.path(), "hl", 3, free_port(), &[]);
-    let cfg = dir.path().join("sharpeyes.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        dir.path(),
+        "sharpeyes.toml",
         format!(
             "[auth]\nmax_failures = 5\nfailure_window = \"5m\"\n[[auth.users]]\nname = \"op\"\n\
              role = \"operator\"\npassword_hash = \"{}\"\n",
             hash_password("op-pass-1")
         ),
-    )
-    .unwrap();
+    );
     let d = Daemon::start(
         dir.path(),
         &sim.inventory,
@@ -116,22 +96,17 @@ fn half_open_floods_and_login_storms_change_nothing() {
     });
     let server: SocketAddr = d.base.trim_start_matches("http://").parse().unwrap();
     let pid = d.proc.child.id();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let login =
         |user: &str, password: &str| format!(r#"{{"user":"{user}","password":"{password}"}}"#);
+    // The operator's own login, from `from`: its status.
+    let op_login = |from: Ipv4Addr| {
+        let body = login("op", "op-pass-1");
+        rt.block_on(request(from, server, "POST", "/api/login", &body))
+    };
     let office = Ipv4Addr::new(127, 0, 0, 9);
     // The operator has logged in from the office before.
-    let first = rt.block_on(request(
-        office,
-        server,
-        "POST",
-        "/api/login",
-        &login("op", "op-pass-1"),
-    ));
+    let first = op_login(office);
     assert_eq!(first, 200);
     let changes_before = metric(
         &d.metrics(),
@@ -231,21 +206,9 @@ fn half_open_floods_and_login_storms_change_nothing() {
 
     // 3. The operator still logs in from the office; a stranger's first try for that name is
     //    refused (failures from 50 addresses lock the name, except for known clients).
-    let again = rt.block_on(request(
-        office,
-        server,
-        "POST",
-        "/api/login",
-        &login("op", "op-pass-1"),
-    ));
+    let again = op_login(office);
     assert_eq!(again, 200, "the operator is locked out");
-    let stranger = rt.block_on(request(
-        Ipv4Addr::new(127, 0, 4, 1),
-        server,
-        "POST",
-        "/api/login",
-        &login("op", "op-pass-1"),
-    ));
+    let stranger = op_login(Ipv4Addr::new(127, 0, 4, 1));
     assert_eq!(stranger, 429);
 
     // 4. Nothing of it reached the cameras.

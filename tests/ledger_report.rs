@@ -30,9 +30,12 @@
 //! | c5     | scene_change 04-30 23:10 until stopped at 23:30            |          | (04-30) 32.96 %   |
 //! | c6     | none: 6 h online unchecked                                 | 0        | 100.00 %          |
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
+use common::{assert_success, report_camera, run_ok};
 use sharpeyes::clock::{Time, parse_time};
 use sharpeyes::config::inventory::{GroupBy, Groups};
 use sharpeyes::health::ledger::{CameraRow, Ledger, LedgerWriter};
@@ -488,12 +491,7 @@ fn intact_rate_numbers() {
     assert_eq!(json["intact_target_pct"], 98.0);
     assert_eq!(json["fleet"]["intact_rate_pct"], 77.04);
     assert_eq!(json["fleet"]["below_intact_target"], 4);
-    let c1 = json["cameras"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "c1")
-        .unwrap();
+    let c1 = report_camera(&json, "c1");
     assert_eq!(c1["intact_pct"], 69.57);
     assert_eq!(c1["main_fault"], "too_dark");
     assert_eq!(c1["fault_s_by_fault"]["too_dark"], 4500.0);
@@ -578,6 +576,14 @@ fn run_report(dir: &Path, extra: &[&str]) -> std::process::Output {
         .expect("run sharpeyes report")
 }
 
+/// [`run_report`], asserted to succeed (the panic shows its stderr).
+#[track_caller]
+fn report_ok(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let out = run_report(dir, extra);
+    assert_success(&out);
+    out
+}
+
 #[test]
 fn binary_report_json_and_csv() {
     if !report_wired() {
@@ -586,14 +592,9 @@ fn binary_report_json_and_csv() {
     let tmp = tempfile::tempdir().unwrap();
     populate(tmp.path());
 
-    let out = run_report(
+    let out = report_ok(
         tmp.path(),
         &["--date", "2024-05-01", "--by", "region", "--format", "json"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(json["date"], "2024-05-01");
@@ -607,14 +608,9 @@ fn binary_report_json_and_csv() {
     assert_eq!(c1["intact_pct"], 69.57);
     assert_eq!(json["fleet"]["intact_rate_pct"], 77.04);
 
-    let out = run_report(
+    let out = report_ok(
         tmp.path(),
         &["--date", "2024-05-01", "--by", "region", "--format", "csv"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let mut rdr = csv::Reader::from_reader(out.stdout.as_slice());
     let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
@@ -643,7 +639,7 @@ fn binary_report_json_and_csv() {
     assert_eq!(rows.len(), 5 + 3 + 1);
 
     // --intact-target is its own target.
-    let out = run_report(
+    let out = report_ok(
         tmp.path(),
         &[
             "--date",
@@ -653,11 +649,6 @@ fn binary_report_json_and_csv() {
             "--intact-target",
             "70%",
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(json["intact_target_pct"], 70.0);
@@ -726,27 +717,22 @@ fn maintenance_windows_excuse_time_in_the_assessed_rates() {
     assert!(!w.late);
     drop(store);
 
-    let out = bin()
-        .args(["windows", "add", "--data-dir"])
-        .arg(tmp.path())
-        .args([
-            "--camera",
-            "c1",
-            "--start",
-            "2024-05-01T01:30:00+08:00",
-            "--end",
-            "2024-05-01T08:00:00+08:00",
-            "--reason",
-            "电力检修",
-            "--by",
-            "张三",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        bin()
+            .args(["windows", "add", "--data-dir"])
+            .arg(tmp.path())
+            .args([
+                "--camera",
+                "c1",
+                "--start",
+                "2024-05-01T01:30:00+08:00",
+                "--end",
+                "2024-05-01T08:00:00+08:00",
+                "--reason",
+                "电力检修",
+                "--by",
+                "张三",
+            ]),
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("marked late"));
     let late: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -756,23 +742,10 @@ fn maintenance_windows_excuse_time_in_the_assessed_rates() {
     let report = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec!["--date", "2024-05-01", "--format", "json"];
         args.extend_from_slice(extra);
-        let out = run_report(tmp.path(), &args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = report_ok(tmp.path(), &args);
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    let cam = |r: &serde_json::Value, id: &str| -> serde_json::Value {
-        r["cameras"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let cam = report_camera;
     let r = report(&[]);
     let c3 = cam(&r, "c3");
     assert_eq!(c3["uptime_pct"], 93.48);
@@ -822,16 +795,11 @@ fn maintenance_windows_excuse_time_in_the_assessed_rates() {
 
     // Editing the late window's end (the rest stays) shortens its excuse.
     let id = late["id"].as_i64().unwrap().to_string();
-    let out = bin()
-        .args(["windows", "edit", &id, "--by", "李四", "--data-dir"])
-        .arg(tmp.path())
-        .args(["--end", "2024-05-01T05:00:00+08:00"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        bin()
+            .args(["windows", "edit", &id, "--by", "李四", "--data-dir"])
+            .arg(tmp.path())
+            .args(["--end", "2024-05-01T05:00:00+08:00"]),
     );
     let edited: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(edited["id"], late["id"]);
@@ -842,15 +810,10 @@ fn maintenance_windows_excuse_time_in_the_assessed_rates() {
     assert_eq!(cam(&r, "c1")["excused_s"], 3.5 * H);
 
     // Deleting the late window takes its excuse back, even with --count-late.
-    let out = bin()
-        .args(["windows", "delete", &id, "--by", "张三", "--data-dir"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        bin()
+            .args(["windows", "delete", &id, "--by", "张三", "--data-dir"])
+            .arg(tmp.path()),
     );
     let r = report(&["--count-late"]);
     assert_eq!(cam(&r, "c1")["excused_s"], 0.0);
@@ -891,12 +854,7 @@ fn monthly_report_json_csv_and_xlsx_agree() {
         store.record(&ev).unwrap();
     }
     let json_of = |extra: &[&str]| -> serde_json::Value {
-        let out = run_report(tmp.path(), extra);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = report_ok(tmp.path(), extra);
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let m = json_of(&["--month", "2024-05", "--by", "region", "--format", "json"]);
@@ -959,7 +917,7 @@ fn monthly_report_json_csv_and_xlsx_agree() {
 
     // XLSX, through --output, read back by openpyxl.
     let xlsx = tmp.path().join("2024-05.xlsx");
-    let out = run_report(
+    report_ok(
         tmp.path(),
         &[
             "--month",
@@ -969,11 +927,6 @@ fn monthly_report_json_csv_and_xlsx_agree() {
             "--output",
             xlsx.to_str().unwrap(),
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let python = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -996,11 +949,7 @@ print(json.dumps(out, ensure_ascii=False))
         .arg(&xlsx)
         .output()
         .expect("target/browser-venv/bin/python with openpyxl (scripts/setup.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let book: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let sheets: Vec<_> = book["sheets"]
         .as_array()
@@ -1176,11 +1125,7 @@ fn a_month_of_1000_cameras_reports_in_seconds() {
         ],
     );
     let took = t0.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     eprintln!(
         "report --month over 1,000 cameras x 30 days (62,000 status intervals): {:.2} s",
         took.as_secs_f64()

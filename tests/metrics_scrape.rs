@@ -12,12 +12,7 @@ use common::*;
 fn metrics_scrape_with_rules_and_no_sink() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start(dir.path(), "ms", 2, free_port(), &[]);
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"30s\"\n",
-    )
-    .unwrap();
+    let rules = write_file(dir.path(), "rules.toml", LOST_AFTER_30S);
     let d = Daemon::start(
         dir.path(),
         &sim.inventory,

@@ -228,20 +228,8 @@ fn tls_sections(pki: &Pki, mqtt_port: u16, ca: &str) -> String {
     )
 }
 
-fn loss_rules(dir: &Path) -> PathBuf {
-    let rules = dir.join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nname = \"loss\"\nkind = \"video_loss\"\ncameras = [\"v0001\"]\n\
-         after = \"1s\"\nhold_off = \"10s\"\nseverity = \"critical\"\n",
-    )
-    .unwrap();
-    rules
-}
-
 fn run_daemon(dir: &Path, sim: &Sim, config: &str, rules: &Path) -> Daemon {
-    let config_path = dir.join("sharpeyes.toml");
-    std::fs::write(&config_path, config).unwrap();
+    let config_path = write_file(dir, "sharpeyes.toml", config);
     Daemon::start_alerting(dir, &sim.inventory, &config_path, rules)
 }
 
@@ -338,14 +326,8 @@ fn a_video_loss_alert_crosses_every_sink_over_tls() {
         (t, s, brokers)
     };
 
-    let sim = Sim::start(
-        dir.path(),
-        "v",
-        2,
-        free_port(),
-        &["--fault", "v0001=not_found"],
-    );
-    let d = run_daemon(dir.path(), &sim, &config, &loss_rules(dir.path()));
+    let sim = Sim::start_v0001_lost(dir.path());
+    let d = run_daemon(dir.path(), &sim, &config, &v0001_loss_rules(dir.path()));
 
     let out = sub.wait_with_output().unwrap();
     assert!(
@@ -412,18 +394,12 @@ fn a_broker_signed_by_another_ca_gets_nothing() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let sim = Sim::start(
-        dir.path(),
-        "v",
-        2,
-        free_port(),
-        &["--fault", "v0001=not_found"],
-    );
+    let sim = Sim::start_v0001_lost(dir.path());
     let d = run_daemon(
         dir.path(),
         &sim,
         &tls_sections(&pki, mqtt_port, "other-ca.pem"),
-        &loss_rules(dir.path()),
+        &v0001_loss_rules(dir.path()),
     );
     // The alert exists (the outbox holds it) but is not delivered.
     wait_for(Duration::from_secs(60), "the alert queued for mqtt", || {

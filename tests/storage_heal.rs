@@ -23,12 +23,7 @@ fn damaged_databases_are_moved_aside_and_a_second_daemon_is_refused() {
     // The maintenance windows and the repair tickets heal the same way.
     std::fs::write(data.join("maintenance.db"), vec![0x5Au8; 8 * 1024]).unwrap();
     std::fs::write(data.join("tickets.db"), b"SQLite format 3\0 torn").unwrap();
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"30s\"\n",
-    )
-    .unwrap();
+    let rules = write_file(dir.path(), "rules.toml", LOST_AFTER_30S);
     let d = Daemon::start(
         dir.path(),
         &sim.inventory,

@@ -10,7 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Daemon, Sim, free_port, get_json, http_post_json, mosquitto, mqtt_subscriber, wait_for,
+    Daemon, Sim, VIDEO_LOSS_AFTER_1H, free_port, get_json, http_post_json, mosquitto,
+    mqtt_subscriber, wait_for, write_file,
 };
 use serde_json::Value;
 
@@ -70,32 +71,17 @@ fn tickets_survive_a_crash_breach_and_resolve() {
         })
         .collect();
     std::fs::write(&inv, rows.join("\n") + "\n").unwrap();
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1h\"\n",
-    )
-    .unwrap();
-    let cfg = dir.path().join("sharpeyes.toml");
-    std::fs::write(
-        &cfg,
+    let rules = write_file(dir.path(), "rules.toml", VIDEO_LOSS_AFTER_1H);
+    let cfg = write_file(
+        dir.path(),
+        "sharpeyes.toml",
         "recovery_hold = \"1s\"\n[backoff]\ninitial = \"500ms\"\nmax = \"2s\"\n[tickets]\nopen_after = \"1s\"\nhold = \"2s\"\ntick = \"500ms\"\n\
          respond = \"1h\"\nrepair = \"1h\"\n\
          [[tickets.sla]]\nmaintainer = \"乙运维\"\nrespond = \"1h\"\nrepair = \"8s\"\n",
-    )
-    .unwrap();
+    );
     let mqtt = format!("mqtt://127.0.0.1:{port}");
-    let args = [
-        "--config",
-        cfg.to_str().unwrap(),
-        "--sample-interval",
-        "0",
-        "--rules",
-        rules.to_str().unwrap(),
-        "--mqtt",
-        &mqtt,
-    ];
-    let d = Daemon::start(dir.path(), &inv, &args);
+    let start = || Daemon::start_alerting_with(dir.path(), &inv, &cfg, &rules, &["--mqtt", &mqtt]);
+    let d = start();
 
     // Both die → two tickets, each announced on the topic.
     let t1 = wait_for(Duration::from_secs(30), "a ticket for tk0001", || {
@@ -124,7 +110,7 @@ fn tickets_survive_a_crash_breach_and_resolve() {
 
     // A crash (SIGKILL) and a restart lose no ticket state and open nothing twice.
     drop(d);
-    let d = Daemon::start(dir.path(), &inv, &args);
+    let d = start();
     let after = ticket(&d, "tk0001").expect("tk0001's ticket survives the crash");
     assert_eq!(after["id"], id1);
     assert_eq!(after["state"], "acknowledged");

@@ -61,29 +61,16 @@ fn people_in_the_clip_show_on_the_cameras_api() {
 fn only_cameras_with_a_detection_rule_are_detected_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start(dir.path(), "r", 2, free_port(), &[]);
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nname = \"crowd\"\nkind = \"crowding\"\ncameras = [\"r0001\"]\nmin_people = 50\n\
-         [[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1m\"\n",
-    )
-    .unwrap();
+    let rules = "[[rules]]\nname = \"crowd\"\nkind = \"crowding\"\ncameras = [\"r0001\"]\nmin_people = 50\n\
+         [[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1m\"\n";
     for (scope, second_detected) in [("auto", false), ("all", true)] {
-        let config = dir.path().join(format!("{scope}.toml"));
-        std::fs::write(&config, format!("[detect]\ncameras = \"{scope}\"\n")).unwrap();
-        let d = Daemon::start(
+        let config = write_file(
             dir.path(),
-            &sim.inventory,
-            &[
-                "--sample-interval",
-                "1",
-                "--detect",
-                "--config",
-                config.to_str().unwrap(),
-                "--rules",
-                rules.to_str().unwrap(),
-            ],
+            &format!("{scope}.toml"),
+            format!("[detect]\ncameras = \"{scope}\"\n"),
         );
+        let config = ["--config", config.to_str().unwrap()];
+        let d = Daemon::start_detecting(dir.path(), &sim.inventory, rules, &config);
         let camera = |id: &str| get_json(&format!("{}/api/cameras/{id}", d.base));
         wait_for(Duration::from_secs(60), "people on r0001", || {
             camera("r0001")["detections"]["counts"]["person"]
@@ -112,15 +99,14 @@ fn only_cameras_with_a_detection_rule_are_detected_by_default() {
 fn cameras_are_sampled_as_often_as_their_purpose_needs() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start(dir.path(), "p", 3, free_port(), &[]);
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let rules = write_file(
+        dir.path(),
+        "rules.toml",
         "[[rules]]\nname = \"fast\"\nkind = \"crowding\"\ncameras = [\"p0001\"]\nmin_people = 50\n\
          sample_interval = \"1s\"\n\
          [[rules]]\nname = \"default\"\nkind = \"crowding\"\ncameras = [\"p0002\"]\nmin_people = 50\n\
          [[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1m\"\n",
-    )
-    .unwrap();
+    );
     let d = Daemon::start(
         dir.path(),
         &sim.inventory,

@@ -74,27 +74,9 @@ fn sampled_pictures_are_diagnosed_and_served() {
     assert!(m.contains("sharpeyes_quality_fault_cameras{fault=\"frozen\"} 1"));
     assert!(m.contains("sharpeyes_camera_quality_ok{camera=\"v0001\"} 1"));
 
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut r = agent
-        .get(&format!("{}/api/cameras/v0001/snapshot.jpg", d.base))
-        .call()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "image/jpeg");
-    let jpeg = r.body_mut().read_to_vec().unwrap();
-    assert!(
-        jpeg.starts_with(&[0xff, 0xd8]) && jpeg.len() > 10_000,
-        "{} bytes",
-        jpeg.len()
-    );
-    let r = agent
-        .get(&format!("{}/api/cameras/nope/snapshot.jpg", d.base))
-        .call()
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    d.snapshot("v0001");
+    let url = format!("{}/api/cameras/nope/snapshot.jpg", d.base);
+    assert_eq!(http_status(&url).unwrap().0, 404);
 }
 
 /// A metric's value in the exposition text.

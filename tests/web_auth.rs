@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Daemon, bin};
+use common::{Daemon, bin, hash_password, run_ok, write_file};
 use serde_json::Value;
 
 /// One HTTP answer.
@@ -69,41 +68,16 @@ fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>
     }
 }
 
-/// `sharpeyes hash-password` with the password on stdin.
-fn hash_password(password: &str) -> String {
-    let mut child = Command::new(bin())
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(hash.starts_with("$argon2id$"), "{hash}");
-    assert!(!hash.contains(password));
-    hash
-}
-
 fn inventory(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("cams.csv");
-    std::fs::write(
-        &p,
+    write_file(
+        dir,
+        "cams.csv",
         "id,name,url,region,unit,class\nc1,北门,rtsp://127.0.0.1:1/c1,城关镇,交警大队,1\n",
     )
-    .unwrap();
-    p
 }
 
 fn daemon_with(dir: &Path, config: &str) -> Daemon {
-    let cfg = dir.join("sharpeyes.toml");
-    std::fs::write(&cfg, config).unwrap();
+    let cfg = write_file(dir, "sharpeyes.toml", config);
     Daemon::start(
         dir,
         &inventory(dir),
@@ -120,14 +94,20 @@ fn users_config(extra: &str) -> String {
     )
 }
 
+/// `POST /api/login` of `user` with `password`, with no other header.
+fn post_login(base: &str, user: &str, password: &str) -> Answer {
+    let body = format!(r#"{{"user":"{user}","password":"{password}"}}"#);
+    request("POST", &format!("{base}/api/login"), &[], Some(&body))
+}
+
+/// `GET base+path` with the session cookie `cookie` (a `Cookie` header value).
+fn get_as(base: &str, path: &str, cookie: &str) -> Answer {
+    request("GET", &format!("{base}{path}"), &[("Cookie", cookie)], None)
+}
+
 /// Logs in; returns the `Cookie` header value and the CSRF token.
 fn login(base: &str, user: &str, password: &str) -> (String, String) {
-    let a = request(
-        "POST",
-        &format!("{base}/api/login"),
-        &[],
-        Some(&format!(r#"{{"user":"{user}","password":"{password}"}}"#)),
-    );
+    let a = post_login(base, user, password);
     assert_eq!(a.status, 200, "login {user}: {}", a.body);
     let set = a.set_cookie.clone().expect("a session cookie");
     let pair = set.split(';').next().unwrap().to_string();
@@ -165,30 +145,15 @@ fn users_mode_login_roles_csrf_logout() {
     assert_eq!(ack.status, 401);
 
     // A wrong password is refused the same way as an unknown user.
-    let bad = request(
-        "POST",
-        &format!("{base}/api/login"),
-        &[],
-        Some(r#"{"user":"op","password":"nope"}"#),
-    );
+    let bad = post_login(base, "op", "nope");
     assert_eq!(bad.status, 401);
     assert!(bad.set_cookie.is_none());
-    let unknown = request(
-        "POST",
-        &format!("{base}/api/login"),
-        &[],
-        Some(r#"{"user":"ghost","password":"nope"}"#),
-    );
+    let unknown = post_login(base, "ghost", "nope");
     assert_eq!(unknown.status, 401);
     assert_eq!(unknown.body, bad.body);
 
     // The cookie: a 256-bit random id, HttpOnly, SameSite=Strict, bounded lifetime.
-    let a = request(
-        "POST",
-        &format!("{base}/api/login"),
-        &[],
-        Some(r#"{"user":"op","password":"op-pass-1"}"#),
-    );
+    let a = post_login(base, "op", "op-pass-1");
     assert_eq!(a.status, 200, "{}", a.body);
     let set = a.set_cookie.clone().unwrap();
     assert!(set.contains("HttpOnly"), "{set}");
@@ -206,33 +171,13 @@ fn users_mode_login_roles_csrf_logout() {
     let op_cookie = set.split(';').next().unwrap().to_string();
     assert!(!a.body.contains("op-pass-1"));
 
-    let cams = request(
-        "GET",
-        &format!("{base}/api/cameras"),
-        &[("Cookie", &op_cookie)],
-        None,
-    );
+    let cams = get_as(base, "/api/cameras", &op_cookie);
     assert_eq!(cams.status, 200);
     assert_eq!(cams.json()[0]["id"], "c1");
     let page = request("GET", &format!("{base}/"), &[("Cookie", &op_cookie)], None);
     assert!(page.body.contains("wall-scroll"));
-    assert_eq!(
-        request(
-            "GET",
-            &format!("{base}/metrics"),
-            &[("Cookie", &op_cookie)],
-            None
-        )
-        .status,
-        200
-    );
-    let s = request(
-        "GET",
-        &format!("{base}/api/session"),
-        &[("Cookie", &op_cookie)],
-        None,
-    )
-    .json();
+    assert_eq!(get_as(base, "/metrics", &op_cookie).status, 200);
+    let s = get_as(base, "/api/session", &op_cookie).json();
     assert_eq!(s["csrf"], op_csrf.as_str());
 
     // Unsafe methods: operator + the session's CSRF token, nothing less.
@@ -294,19 +239,9 @@ fn users_mode_login_roles_csrf_logout() {
     );
     assert_eq!(lo.status, 204);
     assert!(lo.set_cookie.unwrap().contains("Max-Age=0"));
-    let after = request(
-        "GET",
-        &format!("{base}/api/cameras"),
-        &[("Cookie", &view_cookie)],
-        None,
-    );
+    let after = get_as(base, "/api/cameras", &view_cookie);
     assert_eq!(after.status, 401, "the old cookie is dead on the server");
-    let still = request(
-        "GET",
-        &format!("{base}/api/cameras"),
-        &[("Cookie", &op_cookie)],
-        None,
-    );
+    let still = get_as(base, "/api/cameras", &op_cookie);
     assert_eq!(still.status, 200, "other sessions live on");
 
     let log = std::fs::read_to_string(&d.log).unwrap();
@@ -325,24 +260,12 @@ fn sessions_expire_and_failed_logins_are_throttled() {
         ),
     );
     let base = &d.base;
-    let a = request(
-        "POST",
-        &format!("{base}/api/login"),
-        &[],
-        Some(r#"{"user":"view","password":"view-pass-1"}"#),
-    );
+    let a = post_login(base, "view", "view-pass-1");
     let set = a.set_cookie.unwrap();
     assert!(set.contains("Secure"), "{set}");
     assert!(set.contains("Max-Age=2"), "{set}");
     let cookie = set.split(';').next().unwrap().to_string();
-    let get = || {
-        request(
-            "GET",
-            &format!("{base}/api/wall"),
-            &[("Cookie", &cookie)],
-            None,
-        )
-    };
+    let get = || get_as(base, "/api/wall", &cookie);
     assert_eq!(get().status, 200);
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(
@@ -352,20 +275,10 @@ fn sessions_expire_and_failed_logins_are_throttled() {
     );
 
     for _ in 0..3 {
-        let r = request(
-            "POST",
-            &format!("{base}/api/login"),
-            &[],
-            Some(r#"{"user":"op","password":"guess"}"#),
-        );
+        let r = post_login(base, "op", "guess");
         assert_eq!(r.status, 401);
     }
-    let r = request(
-        "POST",
-        &format!("{base}/api/login"),
-        &[],
-        Some(r#"{"user":"op","password":"op-pass-1"}"#),
-    );
+    let r = post_login(base, "op", "op-pass-1");
     assert_eq!(
         r.status, 429,
         "blocked even with the right password: {}",
@@ -412,16 +325,7 @@ fn proxy_header_mode_trusts_only_configured_proxies() {
         401
     );
     // No login form in proxy mode.
-    assert_eq!(
-        request(
-            "POST",
-            &format!("{base}/api/login"),
-            &[],
-            Some(r#"{"user":"li","password":"x"}"#)
-        )
-        .status,
-        404
-    );
+    assert_eq!(post_login(base, "li", "x").status, 404);
     drop(d);
 
     // The same headers from an address that is not a trusted proxy are ignored.
@@ -794,15 +698,10 @@ fn maintenance_windows_api_roles_and_audit() {
     assert!(bad.body.contains("YYYY-MM"), "{}", bad.body);
 
     // The CLI reads the same store while the daemon runs.
-    let out = Command::new(bin())
-        .args(["windows", "list", "--format", "json", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(bin())
+            .args(["windows", "list", "--format", "json", "--data-dir"])
+            .arg(dir.path().join("data")),
     );
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed[0]["reason"], "杆件更换");
@@ -818,46 +717,26 @@ fn repair_tickets_sla_maintainer_role_and_cloudevents() {
     let dir = tempfile::tempdir().unwrap();
     let (_broker, port) = common::mosquitto(dir.path());
     let events = common::mqtt_subscriber(port, "tickets-test", "sharpeyes/events");
-    let inv = dir.path().join("cams.csv");
     // Port 1 refuses: both cameras are down from the start.
-    std::fs::write(
-        &inv,
+    let inv = write_file(
+        dir.path(),
+        "cams.csv",
         "id,name,url,region,unit,class,maintainer\n\
          c1,北门,rtsp://127.0.0.1:1/c1,城关镇,交警大队,1,华安运维\n\
          c2,南门,rtsp://127.0.0.1:1/c2,城关镇,交警大队,2,天网科技\n",
-    )
-    .unwrap();
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1h\"\n",
-    )
-    .unwrap();
+    );
+    let rules = write_file(dir.path(), "rules.toml", common::VIDEO_LOSS_AFTER_1H);
     // c2's outage is planned work, declared before the daemon starts.
     let now = chrono::Utc::now();
-    let out = Command::new(bin())
-        .args([
-            "windows",
-            "add",
-            "--camera",
-            "c2",
-            "--reason",
-            "立杆更换",
-            "--by",
-            "op",
-        ])
-        .arg("--start")
-        .arg((now - chrono::Duration::minutes(1)).to_rfc3339())
-        .arg("--end")
-        .arg((now + chrono::Duration::hours(1)).to_rfc3339())
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(bin())
+            .args(["windows", "add", "--camera", "c2", "--reason", "立杆更换"])
+            .args(["--by", "op", "--start"])
+            .arg((now - chrono::Duration::minutes(1)).to_rfc3339())
+            .arg("--end")
+            .arg((now + chrono::Duration::hours(1)).to_rfc3339())
+            .arg("--data-dir")
+            .arg(dir.path().join("data")),
     );
     let config = format!(
         "{}[[auth.users]]\nname = \"m1\"\nrole = \"maintainer\"\nmaintainer = \"华安运维\"\npassword_hash = \"{h}\"\n\
@@ -866,23 +745,9 @@ fn repair_tickets_sla_maintainer_role_and_cloudevents() {
         users_config(""),
         h = hash_password("maint-pass-1"),
     );
-    let cfg = dir.path().join("sharpeyes.toml");
-    std::fs::write(&cfg, config).unwrap();
+    let cfg = write_file(dir.path(), "sharpeyes.toml", config);
     let mqtt = format!("mqtt://127.0.0.1:{port}");
-    let d = Daemon::start(
-        dir.path(),
-        &inv,
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--sample-interval",
-            "0",
-            "--rules",
-            rules.to_str().unwrap(),
-            "--mqtt",
-            &mqtt,
-        ],
-    );
+    let d = Daemon::start_alerting_with(dir.path(), &inv, &cfg, &rules, &["--mqtt", &mqtt]);
     let base = &d.base;
     let (op, op_csrf) = login(base, "op", "op-pass-1");
     let (m1, m1_csrf) = login(base, "m1", "maint-pass-1");

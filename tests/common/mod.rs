@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -11,6 +11,60 @@ use serde_json::Value;
 /// The binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sharpeyes")
+}
+
+/// Asserts that a finished command exited successfully; the panic shows its stderr.
+#[track_caller]
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `cmd` to the end and asserts that it succeeded (see [`assert_success`]); its output.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert_success(&out);
+    out
+}
+
+/// Writes `text` to the file `name` in `dir`; returns the file's path.
+pub fn write_file(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `sharpeyes hash-password` with `password` on stdin: the hash, checked to be an argon2id
+/// PHC string that does not contain the password.
+pub fn hash_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(bin())
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out);
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(password));
+    hash
+}
+
+/// A multi-threaded tokio runtime with two workers, all drivers on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A TCP port free right now on loopback.
@@ -66,13 +120,19 @@ pub fn wait_for_explained<T>(
     }
 }
 
+/// An HTTP agent that returns 4xx/5xx answers instead of failing, with a `timeout` for each
+/// whole request (`None`: none).
+fn agent(timeout: Option<Duration>) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(timeout)
+        .build()
+        .new_agent()
+}
+
 /// GET a URL, returning status and body (no panic on 4xx/5xx).
 pub fn http_get(url: &str) -> Option<(u16, String)> {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .new_agent();
+    let agent = agent(Some(Duration::from_secs(5)));
     let mut r = agent.get(url).call().ok()?;
     let status = r.status().as_u16();
     Some((status, r.body_mut().read_to_string().ok()?))
@@ -80,11 +140,7 @@ pub fn http_get(url: &str) -> Option<(u16, String)> {
 
 /// GET a URL and return only the status and the body's length (for binary bodies).
 pub fn http_status(url: &str) -> Option<(u16, usize)> {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .new_agent();
+    let agent = agent(Some(Duration::from_secs(5)));
     let mut r = agent.get(url).call().ok()?;
     Some((r.status().as_u16(), r.body_mut().read_to_vec().ok()?.len()))
 }
@@ -98,11 +154,7 @@ pub fn get_json(url: &str) -> Value {
 
 /// POST a JSON body; returns the status and the body.
 pub fn http_post_json(url: &str, body: &str) -> (u16, String) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .new_agent();
+    let agent = agent(Some(Duration::from_secs(5)));
     match agent.post(url).content_type("application/json").send(body) {
         Ok(mut r) => (
             r.status().as_u16(),
@@ -114,11 +166,7 @@ pub fn http_post_json(url: &str, body: &str) -> (u16, String) {
 
 /// PUT a plain-text body; returns the status.
 pub fn http_put(url: &str, body: &str) -> u16 {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .new_agent();
+    let agent = agent(Some(Duration::from_secs(5)));
     agent
         .put(url)
         .content_type("text/plain")
@@ -134,6 +182,19 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Wraps `child` as `name` once something accepts connections on loopback `port` (waits
+    /// 10 s at most).
+    fn listening(child: Child, name: &str, port: u16) -> Proc {
+        let p = Proc {
+            child,
+            name: name.into(),
+        };
+        wait_for(Duration::from_secs(10), name, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        p
+    }
+
     /// Sends a signal.
     pub fn signal(&self, sig: libc::c_int) {
         unsafe {
@@ -246,6 +307,12 @@ impl Sim {
         }
     }
 
+    /// Two simulated cameras, `v0001` and `v0002`, of which `v0001` answers 404 from the start:
+    /// the lost camera of the alert sink tests (see [`v0001_loss_rules`]).
+    pub fn start_v0001_lost(dir: &Path) -> Sim {
+        Self::start(dir, "v", 2, free_port(), &["--fault", "v0001=not_found"])
+    }
+
     /// Switches a camera's fault; returns the control API's status.
     pub fn fault(&self, id: &str, fault: &str) -> u16 {
         http_put(&format!("{}/cameras/{id}/fault", self.control), fault)
@@ -292,11 +359,45 @@ impl Daemon {
         Daemon { proc, base, log }
     }
 
+    /// [`Daemon::start`] with `--config` [`fast_auth_retry_config`] before `extra`.
+    pub fn start_fast_auth(dir: &Path, inventory: &Path, extra: &[&str]) -> Daemon {
+        let cfg = fast_auth_retry_config(dir);
+        let mut args = vec!["--config", cfg.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Self::start(dir, inventory, &args)
+    }
+
+    /// A daemon sampling every second with the detector on and the alert rules `rules` (written
+    /// to `dir/rules.toml`); `extra` adds flags.
+    pub fn start_detecting(dir: &Path, inventory: &Path, rules: &str, extra: &[&str]) -> Daemon {
+        let rules = write_file(dir, "rules.toml", rules);
+        let mut args = vec![
+            "--sample-interval",
+            "1",
+            "--detect",
+            "--rules",
+            rules.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Self::start(dir, inventory, &args)
+    }
+
     /// A hold-only daemon (no sampling) with a settings file and a rules file: the alerting
     /// set-up of the sink tests.
     pub fn start_alerting(dir: &Path, inventory: &Path, config: &Path, rules: &Path) -> Daemon {
+        Self::start_alerting_with(dir, inventory, config, rules, &[])
+    }
+
+    /// [`Daemon::start_alerting`] with `extra` flags (e.g. `--mqtt URL`).
+    pub fn start_alerting_with(
+        dir: &Path,
+        inventory: &Path,
+        config: &Path,
+        rules: &Path,
+        extra: &[&str],
+    ) -> Daemon {
         let (config, rules) = (config.to_str().unwrap(), rules.to_str().unwrap());
-        let args = [
+        let mut args = vec![
             "--config",
             config,
             "--rules",
@@ -304,6 +405,7 @@ impl Daemon {
             "--sample-interval",
             "0",
         ];
+        args.extend_from_slice(extra);
         Self::start(dir, inventory, &args)
     }
 
@@ -355,6 +457,24 @@ impl Daemon {
     /// The /metrics text.
     pub fn metrics(&self) -> String {
         http_get(&format!("{}/metrics", self.base)).unwrap().1
+    }
+
+    /// `GET /api/cameras/{id}/snapshot.jpg`, asserted to be a 200 `image/jpeg` answer whose body
+    /// starts like a JPEG and is over 10 kB (a real picture); the body.
+    pub fn snapshot(&self, id: &str) -> Vec<u8> {
+        let mut r = agent(None)
+            .get(&format!("{}/api/cameras/{id}/snapshot.jpg", self.base))
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        let jpeg = r.body_mut().read_to_vec().unwrap();
+        assert!(
+            jpeg.starts_with(&[0xff, 0xd8]) && jpeg.len() > 10_000,
+            "{} bytes",
+            jpeg.len()
+        );
+        jpeg
     }
 }
 
@@ -418,6 +538,77 @@ pub fn report_json(data_dir: &Path, extra: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The row of camera `id` in the `cameras` of a JSON report; panics when it is missing.
+pub fn report_camera(report: &Value, id: &str) -> Value {
+    report["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("{id} missing from {report}"))
+        .clone()
+}
+
+/// The camera ids that `sharpeyes check --shard SHARD --json` (its output, parsed) assigns to
+/// the shard, after asserting the output is about `shard`.
+pub fn shard_cameras(check: &Value, shard: &str) -> Vec<String> {
+    assert_eq!(check["shard"]["shard"], shard);
+    check["shard"]["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A rules file (`dir/rules.toml`) with one critical `video_loss` rule, `loss`, on `v0001`
+/// (see [`Sim::start_v0001_lost`]): after 1 s, hold-off 10 s. Returns its path.
+pub fn v0001_loss_rules(dir: &Path) -> PathBuf {
+    write_file(
+        dir,
+        "rules.toml",
+        "[[rules]]\nname = \"loss\"\nkind = \"video_loss\"\ncameras = [\"v0001\"]\n\
+         after = \"1s\"\nhold_off = \"10s\"\nseverity = \"critical\"\n",
+    )
+}
+
+/// Rules of one `video_loss` rule, `lost`, on every camera after 30 s: rules loaded, and none
+/// fires within a short test.
+pub const LOST_AFTER_30S: &str =
+    "[[rules]]\nname = \"lost\"\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"30s\"\n";
+
+/// Rules of one unnamed `video_loss` rule on every camera after an hour: the tickets' tests,
+/// where tickets, not this alert, come first.
+pub const VIDEO_LOSS_AFTER_1H: &str =
+    "[[rules]]\nkind = \"video_loss\"\ncameras = [\"*\"]\nafter = \"1h\"\n";
+
+/// A new, critical `video_loss` alert `alert-{i}` of camera `camera`, started (and updated) at
+/// 1_795_000_000 + `i` seconds, with no evidence and no snapshot.
+pub fn video_loss_event(i: u32, camera: &str) -> sharpeyes::alerts::event::AlertEvent {
+    use chrono::TimeZone;
+    use sharpeyes::alerts::event::{AlertCamera, AlertEvent, AlertKind, Evidence, Phase, Severity};
+    let t = chrono::Utc
+        .timestamp_opt(1_795_000_000 + i as i64, 0)
+        .unwrap();
+    AlertEvent {
+        alert_id: format!("alert-{i}"),
+        seq: 0,
+        phase: Phase::New,
+        kind: AlertKind::VideoLoss,
+        severity: Severity::Critical,
+        rule: "video-loss".into(),
+        camera: AlertCamera {
+            id: camera.into(),
+            ..Default::default()
+        },
+        started_at: t,
+        updated_at: t,
+        ended_at: None,
+        evidence: Evidence::default(),
+        snapshot_url: None,
+    }
+}
+
 /// A mosquitto broker (Debian's, from scripts/setup.sh) on a free loopback port, anonymous,
 /// without persistence; killed when the `Proc` drops. Returns it and its port.
 pub fn mosquitto(dir: &Path) -> (Proc, u16) {
@@ -435,14 +626,7 @@ pub fn mosquitto(dir: &Path) -> (Proc, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("mosquitto installed (scripts/setup.sh)");
-    let broker = Proc {
-        child,
-        name: "mosquitto".into(),
-    };
-    wait_for(Duration::from_secs(10), "mosquitto", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    (broker, port)
+    (Proc::listening(child, "mosquitto", port), port)
 }
 
 /// An MQTT subscriber on `topic` (QoS 1) at the broker on `port`: every message received, as
@@ -499,14 +683,7 @@ pub fn tansu_with(listen: u16, advertised: u16, log: &Path, extra: &[&str]) -> P
         .stderr(Stdio::from(out))
         .spawn()
         .expect("vendor/tansu/tansu (scripts/fetch-tansu.sh)");
-    let p = Proc {
-        child,
-        name: "tansu".into(),
-    };
-    wait_for(Duration::from_secs(10), "tansu", || {
-        std::net::TcpStream::connect(("127.0.0.1", listen)).ok()
-    });
-    p
+    Proc::listening(child, "tansu", listen)
 }
 
 /// Creates `topic` (one partition) through a client built from `client`, retrying until the
