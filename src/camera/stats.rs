@@ -18,8 +18,10 @@ pub struct CameraStats {
     pub last_frame_ms: AtomicI64,
     /// Unix ms of the last keyframe; 0 = never.
     pub last_keyframe_ms: AtomicI64,
-    /// Media time (ms) of the last keyframe plus one; 0 = none this session.
+    /// Media time (ms) of the last keyframe, valid once `keyframe_media_seen`.
     pub last_keyframe_media: AtomicI64,
+    /// A keyframe with a media time has been seen this session.
+    pub keyframe_media_seen: std::sync::atomic::AtomicBool,
     /// Frames from one keyframe to the next, last measured (the GOP length).
     pub gop_frames: AtomicU32,
     /// Milliseconds from one keyframe to the next, last measured: on the media clock when
@@ -88,13 +90,13 @@ impl CameraStats {
         if keyframe {
             self.keyframes.fetch_add(1, Relaxed);
             let prev = self.last_keyframe_ms.swap(now_ms, Relaxed);
-            let prev_media = match media_ms {
-                Some(m) => self.last_keyframe_media.swap(m.saturating_add(1), Relaxed),
-                None => 0,
-            };
-            let spacing = match media_ms {
-                Some(m) if prev_media != 0 => Some(m - (prev_media - 1)),
-                None if prev != 0 => Some(now_ms - prev),
+            let prev_media = media_ms.and_then(|m| {
+                let prev = self.last_keyframe_media.swap(m, Relaxed);
+                self.keyframe_media_seen.swap(true, Relaxed).then_some(prev)
+            });
+            let spacing = match (media_ms, prev_media) {
+                (Some(m), Some(prev)) => Some(m - prev),
+                (None, _) if prev != 0 => Some(now_ms - prev),
                 _ => None,
             };
             if let Some(ms) = spacing {
@@ -109,7 +111,7 @@ impl CameraStats {
     /// A new session starts: keyframe spacing must not span sessions.
     pub fn on_session_start(&self) {
         self.last_keyframe_ms.store(0, Relaxed);
-        self.last_keyframe_media.store(0, Relaxed);
+        self.keyframe_media_seen.store(false, Relaxed);
         self.frames_since_key.store(0, Relaxed);
     }
 }
