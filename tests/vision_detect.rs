@@ -54,6 +54,31 @@ fn people_in_the_clip_show_on_the_cameras_api() {
     );
 }
 
+/// A rule's `min_score` under the model's `[postprocess] score_threshold` (0.3) lowers the
+/// detector's floor: the rows it asks for reach the camera (and the rule) instead of being
+/// dropped before it.
+#[test]
+fn a_rule_min_score_under_the_model_floor_sees_those_detections() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(dir.path(), "m", 1, free_port(), &[]);
+    let rules = "[[rules]]\nname = \"crowd\"\nkind = \"crowding\"\ncameras = [\"m0001\"]\n\
+         min_people = 50\nmin_score = 0.15\n";
+    let d = Daemon::start_detecting(dir.path(), &sim.inventory, rules, &[]);
+    let low = wait_for(
+        Duration::from_secs(60),
+        "a detection under 0.3 on m0001",
+        || {
+            let c = get_json(&format!("{}/api/cameras/m0001", d.base));
+            c["detections"]["objects"]
+                .as_array()?
+                .iter()
+                .find(|o| o["score"].as_f64().is_some_and(|s| s < 0.3))
+                .cloned()
+        },
+    );
+    assert!(low["score"].as_f64().unwrap() >= 0.15, "{low}");
+}
+
 /// `[detect] cameras`: with a crowding rule on one camera, only that camera's samples go to the
 /// detector (`auto`, the default); `all` sends every sampled camera's. Every camera is still
 /// diagnosed.
