@@ -86,6 +86,39 @@ fn tiles_find_far_people_on_wide_views() {
     );
 }
 
+/// `--detections FILE`: every image's person boxes at or above the threshold, one JSON line per
+/// image, at least the summary's count.
+#[test]
+fn detections_are_written_for_inspection() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("detections.jsonl");
+    let v = eval(&["--set", "cctv", "--detections", file.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, v["images"].as_u64().unwrap());
+    let mut boxes = 0;
+    for l in &lines {
+        assert!(l["file"].as_str().unwrap().starts_with("cctv_"), "{l}");
+        for d in l["detections"].as_array().unwrap() {
+            let d: Vec<f64> = d
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            assert!(d[0] < d[2] && d[1] < d[3], "{d:?}");
+            assert!(d[4] >= v["threshold"].as_f64().unwrap() - 1e-6, "{d:?}");
+            boxes += 1;
+        }
+    }
+    // Boxes on "ignore" labels count neither way, so the file may hold more than tp + fp.
+    assert!(boxes >= v["tp"].as_u64().unwrap() + v["fp"].as_u64().unwrap());
+    assert!(boxes > 0);
+}
+
 #[test]
 fn nanodet_runs_with_its_own_threshold() {
     let v = eval(&["--model", "models/nanodet_g_coco.toml", "--set", "cctv"]);

@@ -60,6 +60,11 @@ pub struct EvalArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Write each image's person detections at or above the threshold to this file, one JSON
+    /// line per image (`{"file", "detections": [[x1, y1, x2, y2, score], ...]}`), to look at
+    /// what was missed or invented.
+    #[arg(long, value_name = "FILE")]
+    pub detections: Option<PathBuf>,
 }
 
 /// `--merge`.
@@ -251,6 +256,15 @@ pub fn evaluate(args: &EvalArgs) -> anyhow::Result<Summary> {
         .or_else(|| plan.thresholds().get("person").copied())
         .unwrap_or(FALLBACK_THRESHOLD);
     let mut rows = Vec::new();
+    let mut dump = args
+        .detections
+        .as_ref()
+        .map(|p| {
+            std::fs::File::create(p)
+                .map(std::io::BufWriter::new)
+                .with_context(|| format!("cannot write {}", p.display()))
+        })
+        .transpose()?;
     let mut warmed = false;
     for img in labels
         .images
@@ -279,6 +293,15 @@ pub fn evaluate(args: &EvalArgs) -> anyhow::Result<Summary> {
             .filter(|d| d.class == "person" && d.score >= threshold)
             .collect();
         let t = tally(&people, &img.persons);
+        if let Some(out) = dump.as_mut() {
+            use std::io::Write as _;
+            let boxes: Vec<[f32; 5]> = people
+                .iter()
+                .map(|d| [d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score])
+                .collect();
+            let line = serde_json::json!({ "file": img.file, "detections": boxes });
+            writeln!(out, "{line}")?;
+        }
         if args.per_image {
             println!(
                 "{:<28} labelled {:>3}  counted {:>3}  found {:>3}  missed {:>3}  false {:>3}  {:>7.1} ms",
@@ -292,6 +315,10 @@ pub fn evaluate(args: &EvalArgs) -> anyhow::Result<Summary> {
             );
         }
         rows.push((t, ms));
+    }
+    if let Some(mut out) = dump {
+        use std::io::Write as _;
+        out.flush()?;
     }
     anyhow::ensure!(
         !rows.is_empty(),
