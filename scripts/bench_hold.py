@@ -1404,10 +1404,24 @@ def stop_children() -> None:
         signal.signal(s, signal.SIG_DFL)
 
 
+def _strict_json(v):
+    """`v` with every non-finite float made valid JSON: +/-inf as the strings "+Inf"/"-Inf"
+    (Prometheus' spelling, e.g. a histogram's last bucket), NaN as null."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("+Inf" if v > 0 else "-Inf")
+    if isinstance(v, dict):
+        return {k: _strict_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_strict_json(x) for x in v]
+    return v
+
+
 def write_figures(path: Path, res: dict) -> None:
-    """Writes the raw figures `res` as JSON to `path` (making its folder) and logs where."""
+    """Writes the raw figures `res` as strict JSON (no NaN/Infinity, which other readers
+    refuse) to `path` (making its folder) and logs where."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    text = json.dumps(_strict_json(res), indent=2, default=str, allow_nan=False)
+    path.write_text(text + "\n")
     log(f"raw figures in {path}")
 
 

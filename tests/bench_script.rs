@@ -69,3 +69,63 @@ fn the_hold_benchmark_runs_and_every_tool_receives() {
         "{patrol:?}"
     );
 }
+
+/// `scripts/bench_vision.py` (behind `make bench-vision`), all three parts, briefly: 3 cameras
+/// sampled against GStreamer decode-all clients, the detector's timing through `sharpeyes
+/// detect` and in the daemon, the capacity estimate and a 4-camera direct check. Every
+/// run's cameras come online and are sampled, and the direct check passes.
+#[test]
+fn the_vision_benchmark_runs_every_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("vision.json");
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/bench_vision.py"
+        ))
+        .args(["--bin", bin(), "--cameras", "3", "--max-peer", "3"])
+        .args(["--window", "4", "--settle", "2", "--clip-loops", "1"])
+        .args([
+            "--detect-frames",
+            "5",
+            "--detect-warmup",
+            "1",
+            "--detect-threads",
+            "1",
+        ])
+        .args([
+            "--detect-cameras",
+            "2",
+            "--direct",
+            "4",
+            "--direct-queues",
+            "default",
+        ])
+        .args(["--direct-window", "8", "--direct-detect", ""])
+        .args(["--min-free-gib", "1", "--timeout", "400", "--json"])
+        .arg(&json)
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench_vision.py: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let runs = v["runs"].as_object().unwrap();
+    for (name, cameras) in [
+        ("hold_s5", 3),
+        ("hold_s5_detect", 3),
+        ("daemon_detect_t1", 2),
+    ] {
+        let r = &runs[name];
+        assert_eq!(r["online"], cameras, "{name}: {r}");
+        assert!(r["processed_per_s"].as_f64().unwrap() > 0.0, "{name}: {r}");
+    }
+    assert_eq!(runs["detect_cli_t1"]["frames"], 5);
+    assert_eq!(runs["direct_4_qdefault_w1"]["online"], 4);
+    assert!(stdout.contains("PASS: no sample dropped"), "{stdout}");
+    assert!(v["derived"]["cpu_ms_per_sample"].as_f64().unwrap() > 0.0);
+}
