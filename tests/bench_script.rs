@@ -11,8 +11,16 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
+/// The benchmarks measure the machine: one at a time, never beside each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn the_hold_benchmark_runs_and_every_tool_receives() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("hold.json");
     let out = Command::new(concat!(
@@ -76,6 +84,7 @@ fn the_hold_benchmark_runs_and_every_tool_receives() {
 /// run's cameras come online and are sampled, and the direct check passes.
 #[test]
 fn the_vision_benchmark_runs_every_part() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("vision.json");
     let out = Command::new("python3")
@@ -128,4 +137,36 @@ fn the_vision_benchmark_runs_every_part() {
     assert_eq!(runs["direct_4_qdefault_w1"]["online"], 4);
     assert!(stdout.contains("PASS: no sample dropped"), "{stdout}");
     assert!(v["derived"]["cpu_ms_per_sample"].as_f64().unwrap() > 0.0);
+}
+
+/// `scripts/soak_vision.py` (behind `make soak`), half a minute: 3 cameras sampled every 2 s and
+/// detected on; the summary's figures come from a daemon that sampled, diagnosed and detected
+/// without dropping or reconnecting.
+#[test]
+fn the_memory_soak_runs_and_reports() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("soak");
+    let status = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/soak_vision.py"
+        ))
+        .args(["--bin", bin(), "--cameras", "3", "--minutes", "0.5"])
+        .args(["--warmup", "5", "--every", "10", "--poll", "1"])
+        .args(["--sample-interval", "2", "--grace", "120", "--out"])
+        .arg(&out)
+        .status()
+        .expect("python3");
+    assert!(status.success(), "soak_vision.py: {status}");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let s = &v["summary"];
+    println!("{s:#}");
+    assert_eq!(s["online_end"], 3, "{s}");
+    assert!(s["processed"].as_f64().unwrap() >= 5.0, "{s}");
+    assert_eq!(s["dropped"].as_f64().unwrap(), 0.0, "{s}");
+    assert!(s["detected_frames"].as_f64().unwrap() >= 3.0, "{s}");
+    assert!(s["rss_start_kib"].as_f64().unwrap() > 0.0, "{s}");
+    assert!(v["rows"].as_array().unwrap().len() >= 3, "{v}");
 }
