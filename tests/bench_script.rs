@@ -3,6 +3,7 @@
 //! 3-second windows, then a short patrol, against the binary under test. Figures on a 3-camera
 //! fleet mean nothing; this checks that the benchmark works end to end: every tool really
 //! received every stream during its window, no window was voided, the JSON holds each row.
+//! Each runs from a working directory outside the repository, as a user's shell may be.
 
 mod common;
 
@@ -42,6 +43,7 @@ fn the_hold_benchmark_runs_and_every_tool_receives() {
     .args(["--patrol-warmup", "6", "--patrol-seconds", "4"])
     .args(["--min-free-gib", "1", "--timeout", "300", "--json"])
     .arg(&json)
+    .current_dir(dir.path())
     .output()
     .expect("bash");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -113,6 +115,7 @@ fn the_vision_benchmark_runs_every_part() {
         .args(["--direct-window", "8", "--direct-detect", ""])
         .args(["--min-free-gib", "1", "--timeout", "400", "--json"])
         .arg(&json)
+        .current_dir(dir.path())
         .output()
         .expect("python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -156,6 +159,7 @@ fn the_memory_soak_runs_and_reports() {
         .args(["--warmup", "5", "--every", "10", "--poll", "1"])
         .args(["--sample-interval", "2", "--grace", "120", "--out"])
         .arg(&out)
+        .current_dir(dir.path())
         .status()
         .expect("python3");
     assert!(status.success(), "soak_vision.py: {status}");
